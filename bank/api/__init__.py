@@ -1,0 +1,1 @@
+"""The REST API base: pagination, error format, permissions, shared views."""

@@ -1,0 +1,155 @@
+"""Bank-wide API endpoints: token login, who am I, the audit trail, notifications."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.authtoken.models import Token
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bank.api.serializers import AuditEntrySerializer
+from bank.audit import audited_models, can_read_history, history_entries, object_history
+from bank.roles import user_roles
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenView(APIView):
+    """Exchange a username and password for an API token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+    )
+    def post(self, request):
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
+        )
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed(
+                _("Unable to log in with these credentials (accounts lock after repeated failures).")
+            )
+        token, _created = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+    def get_authenticate_header(self, request):
+        return 'Token realm="api"'
+
+
+class MeView(APIView):
+    """The authenticated user, their roles and permissions."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "username": serializers.CharField(),
+                "full_name": serializers.CharField(),
+                "roles": serializers.ListField(child=serializers.CharField()),
+            },
+        )
+    )
+    def get(self, request):
+        user = request.user
+        return Response(
+            {"username": user.get_username(), "full_name": user.get_full_name(), "roles": sorted(user_roles(user))}
+        )
+
+
+class AuditView(GenericAPIView):
+    """Audit entries of a record (or of every record of a type), newest first. Read-only by design."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = AuditEntrySerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("object_type", str, required=True,
+                             description="model name in lower case: donor, lot, vial, box, ..."),
+            OpenApiParameter("object_id", int, required=False),
+        ]
+    )
+    def get(self, request):
+        object_type = (request.query_params.get("object_type") or "").strip().lower()
+        models = audited_models()
+        if object_type not in models:
+            raise exceptions.ValidationError(
+                {"object_type": [
+                    _("Unknown object type. Use one of: %(types)s.") % {"types": ", ".join(sorted(models))}
+                ]}
+            )
+        model = models[object_type]
+        if not can_read_history(request.user, model):
+            raise exceptions.PermissionDenied(_("Your role may not read this audit trail."))
+        raw_id = request.query_params.get("object_id")
+        object_id = None
+        if raw_id not in (None, ""):
+            try:
+                object_id = int(raw_id)
+            except ValueError:
+                raise exceptions.ValidationError({"object_id": [_("Enter a whole number.")]})
+        page = self.paginate_queryset(object_history(model, object_id))
+        return self.get_paginated_response(AuditEntrySerializer(history_entries(page), many=True).data)
+
+
+class NotificationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    level = serializers.CharField()
+    subject = serializers.CharField()
+    body = serializers.CharField()
+    link = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    read_at = serializers.DateTimeField(allow_null=True)
+
+
+class NotificationListView(GenericAPIView):
+    """The authenticated user's notifications, newest first (``?unread=true`` for unread only)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = NotificationSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("unread", bool, required=False)])
+    def get(self, request):
+        from bank.models import Notification
+
+        qs = Notification.objects.filter(recipient=request.user).order_by("-created_at", "-id")
+        if (request.query_params.get("unread") or "").lower() in ("1", "true"):
+            qs = qs.filter(read_at__isnull=True)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(NotificationSerializer(page, many=True).data)
+
+
+class MarkReadSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
+                                help_text="notification ids; all unread ones when left out")
+
+
+class NotificationReadView(APIView):
+    """Mark notifications as read (the only change a user can make to them)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=MarkReadSerializer,
+                   responses=inline_serializer("MarkedRead", {"marked": serializers.IntegerField()}))
+    def post(self, request):
+        from bank.notifications import mark_read
+
+        data = MarkReadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response({"marked": mark_read(request.user, data.validated_data.get("ids"))})

@@ -1,0 +1,29 @@
+"""Demo bank, step 1: one account per role. Each app adds its own step (``<app>/demo.py``)."""
+
+from __future__ import annotations
+
+from bank.roles import ADMIN, COORDINATOR, QA, RESEARCHER, SENSOR, TECHNICIAN
+from bank.services import save_user
+
+# username, role, full name, password — listed in the README and printed by `make run`.
+DEMO_USERS = [
+    ("coordinator", COORDINATOR, "Zhang Min", "demo-coordinator"),
+    ("technician", TECHNICIAN, "Li Wei", "demo-technician"),
+    ("technician2", TECHNICIAN, "Chen Jing", "demo-technician2"),
+    ("qa", QA, "Wang Fang", "demo-qa"),
+    ("qa2", QA, "Liu Yang", "demo-qa2"),
+    ("researcher", RESEARCHER, "Dr. Zhao Lei", "demo-researcher"),
+    ("researcher2", RESEARCHER, "Dr. Sun Hui", "demo-researcher2"),
+    ("admin", ADMIN, "Huang Tao", "demo-admin"),
+    ("sensor-tank", SENSOR, "Tank sensor gateway", "demo-sensor"),
+]
+
+
+def load(ctx: dict) -> None:
+    users = {}
+    for username, role, full_name, password in DEMO_USERS:
+        users[username] = save_user(
+            username, roles=[role], password=password, full_name=full_name,
+            email=f"{username}@bank.example", validate=False, reason="demo bank",
+        )
+    ctx["users"] = users

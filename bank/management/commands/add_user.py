@@ -1,0 +1,42 @@
+"""manage.py add_user USERNAME --role ROLE [--password P] — create or update an account with a role."""
+
+import getpass
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from bank.roles import ROLES
+from bank.services import save_user
+
+
+class Command(BaseCommand):
+    help = "Create (or update) a user with a role. Prompts for the password when --password is left out."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--role", action="append", required=True, choices=sorted(ROLES),
+                            help="a role; repeat for several")
+        parser.add_argument("--password", help="the password (prompted for when left out)")
+        parser.add_argument("--full-name", default="")
+        parser.add_argument("--email", default="")
+        parser.add_argument("--no-validate", action="store_true", help="skip password strength rules")
+
+    def handle(self, *args, username, role, password, full_name, email, no_validate, **options):
+        if password is None:
+            if not self.stdin_is_tty():
+                raise CommandError("No --password given and no terminal to prompt on.")
+            password = getpass.getpass("Password: ")
+            if password != getpass.getpass("Password (again): "):
+                raise CommandError("The passwords do not match.")
+        try:
+            user = save_user(username, roles=role, password=password, full_name=full_name, email=email,
+                             validate=not no_validate, reason="manage.py add_user")
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages))
+        self.stdout.write(self.style.SUCCESS(f"{user.username}: {', '.join(role)}"))
+
+    @staticmethod
+    def stdin_is_tty() -> bool:
+        import sys
+
+        return sys.stdin.isatty()

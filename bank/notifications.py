@@ -1,0 +1,66 @@
+"""Notifications: an in-app message per recipient and an e-mail sent after the transaction commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from bank.audit import acting, bulk_create_audited
+from bank.models import Notification
+
+
+def users_with_role(*roles: str):
+    return get_user_model().objects.filter(is_active=True, groups__name__in=roles).distinct().order_by("pk")
+
+
+def notify(recipients: Iterable, *, subject: str, body: str = "", link: str = "",
+           level: str = Notification.Level.INFO, email: bool = True) -> list[Notification]:
+    """Tell ``recipients`` (users) something; returns the in-app notifications created."""
+    recipients = [user for user in recipients if user is not None]
+    notes = bulk_create_audited(
+        Notification,
+        [
+            Notification(recipient=user, subject=str(subject)[:200], body=str(body), link=link, level=level)
+            for user in recipients
+        ]
+    )
+    addresses = sorted({user.email for user in recipients if user.email})
+    if email and addresses:
+        subject_text, body_text = str(subject), str(body)
+        if link:
+            body_text = f"{body_text}\n\n{link}"
+
+        def _send() -> None:
+            send_mail(f"[{settings.BANK_NAME}] {subject_text}", body_text, None, addresses, fail_silently=True)
+
+        transaction.on_commit(_send)
+    return notes
+
+
+def notify_role(*roles: str, subject: str, body: str = "", link: str = "",
+                level: str = Notification.Level.INFO) -> list[Notification]:
+    return notify(users_with_role(*roles), subject=subject, body=body, link=link, level=level)
+
+
+def unread_count(user) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def mark_read(user, notification_ids: Iterable[int] | None = None) -> int:
+    """Mark ``user``'s unread notifications (or the given ones) read; each change is audited."""
+    qs = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_ids is not None:
+        qs = qs.filter(pk__in=list(notification_ids))
+    now = timezone.now()
+    count = 0
+    with transaction.atomic(), acting(user):
+        for note in qs.select_for_update().order_by("pk")[:500]:
+            note.read_at = now
+            note.save(update_fields=["read_at"])
+            count += 1
+    return count

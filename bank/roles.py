@@ -1,0 +1,105 @@
+"""Roles are Django groups (created by a data migration); their permissions are kept in sync here.
+
+``ROLE_PERMISSIONS`` is the one table of who may do what. After every ``migrate`` the groups get
+exactly these permissions (``sync_role_permissions``), so a new model's permissions reach the roles
+without a hand-written migration. Views, the API and services ask ``user.has_perm(...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils.translation import gettext_lazy as _
+
+log = logging.getLogger(__name__)
+
+COORDINATOR = "coordinator"
+TECHNICIAN = "technician"
+QA = "qa"
+RESEARCHER = "researcher"
+SENSOR = "sensor"
+ADMIN = "admin"
+
+ROLES = {
+    COORDINATOR: _("Coordinator"),
+    TECHNICIAN: _("Technician"),
+    QA: _("QA officer"),
+    RESEARCHER: _("Researcher"),
+    SENSOR: _("Temperature sensor"),
+    ADMIN: _("Administrator"),
+}
+
+# Roles that work inside the bank (as opposed to researchers outside it and sensor accounts).
+STAFF_ROLES = (COORDINATOR, TECHNICIAN, QA, ADMIN)
+
+_STAFF_READ = [
+    "bank.view_audit_trail",
+    "bank.view_signature",
+]
+
+# role -> "app_label.codename" permissions. Admin gets every permission of the project.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    COORDINATOR: [*_STAFF_READ],
+    TECHNICIAN: [*_STAFF_READ],
+    QA: [*_STAFF_READ],
+    RESEARCHER: [],
+    SENSOR: [],
+    ADMIN: [],  # all permissions, see sync_role_permissions
+}
+
+
+def user_roles(user) -> set[str]:
+    """The role names of ``user`` (cached on the user object for the request)."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_stembank_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        if user.is_superuser:
+            cached.add(ADMIN)
+        user._stembank_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def primary_role(user) -> str | None:
+    roles = user_roles(user)
+    for role in (ADMIN, QA, COORDINATOR, TECHNICIAN, RESEARCHER, SENSOR):
+        if role in roles:
+            return role
+    return None
+
+
+def missing_permissions() -> list[str]:
+    """Permissions named in ROLE_PERMISSIONS that do not exist (a typo or a removed model)."""
+    from django.contrib.auth.models import Permission
+
+    existing = {
+        f"{app}.{code}"
+        for app, code in Permission.objects.values_list("content_type__app_label", "codename")
+    }
+    return sorted({p for perms in ROLE_PERMISSIONS.values() for p in perms} - existing)
+
+
+def sync_role_permissions(**kwargs) -> None:
+    """post_migrate receiver: give each role group exactly its permissions (idempotent)."""
+    from django.contrib.auth.models import Group, Permission
+
+    using = kwargs.get("using", "default")
+    by_name = {
+        f"{app}.{code}": pk
+        for pk, app, code in Permission.objects.using(using).values_list(
+            "pk", "content_type__app_label", "codename"
+        )
+    }
+    project_apps = ("bank", "donors", "lots", "storage", "qc", "distribution", "auth", "authtoken")
+    for role in ROLES:
+        group, _created = Group.objects.using(using).get_or_create(name=role)
+        if role == ADMIN:
+            wanted = [pk for name, pk in by_name.items() if name.split(".")[0] in project_apps]
+        else:
+            wanted = [by_name[p] for p in ROLE_PERMISSIONS[role] if p in by_name]
+        group.permissions.set(wanted)

@@ -1,0 +1,32 @@
+"""Template tags shared by every page: signature manifestations, audit links, barcodes."""
+
+from django import template
+from django.urls import reverse
+
+from bank.signatures import manifestation, signatures_for
+
+register = template.Library()
+
+
+@register.inclusion_tag("bank/partials/signatures.html")
+def signatures(record, signature_list=None):
+    """The manifestation of every signature on ``record``: printed name, date/time, meaning."""
+    sigs = signature_list if signature_list is not None else signatures_for(record)
+    return {"signatures": [manifestation(sig, record) for sig in sigs]}
+
+
+@register.simple_tag(takes_context=True)
+def audit_url(context, record):
+    """Link to the audit trail of ``record`` when the user may read it, else ''."""
+    from bank.audit import can_read_history
+
+    user = context["request"].user
+    model = type(record)
+    if not can_read_history(user, model):
+        return ""
+    return reverse("audit", args=[model._meta.model_name, record.pk])
+
+
+@register.filter
+def dict_get(mapping, key):
+    return mapping.get(key) if mapping else None

@@ -1,0 +1,4 @@
+"""Pages of the distribution app."""
+
+app_name = "distribution"
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""Pages of the donors app."""
+
+app_name = "donors"
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""Pages of the lots app."""
+
+app_name = "lots"
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""Pages of the qc app."""
+
+app_name = "qc"
+urlpatterns: list = []

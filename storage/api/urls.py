@@ -1,0 +1,3 @@
+"""API endpoints of the storage app (see ../shared/API.md)."""
+
+urlpatterns: list = []

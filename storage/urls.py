@@ -1,0 +1,4 @@
+"""Pages of the storage app."""
+
+app_name = "storage"
+urlpatterns: list = []

@@ -1,0 +1,113 @@
+"""Audit trail: every model keeps history, the acting user is recorded for API, web, tasks and commands,
+and history is append-only."""
+
+import pytest
+from django.apps import apps
+from django.db import DatabaseError, connection, transaction
+
+from bank.audit import PROJECT_APPS, acting, audited_models
+from bank.models import Notification
+from bank.notifications import notify
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_project_model_keeps_history():
+    missing = [
+        model._meta.label
+        for app in PROJECT_APPS
+        for model in apps.get_app_config(app).get_models()
+        if not model.__name__.startswith("Historical") and not hasattr(model, "history")
+    ]
+    assert missing == []
+
+
+def test_every_project_model_has_a_docstring():
+    bare = [
+        model._meta.label
+        for app in PROJECT_APPS
+        for model in apps.get_app_config(app).get_models()
+        if not model.__name__.startswith("Historical")
+        and (not model.__doc__ or model.__doc__.startswith(model.__name__ + "("))
+    ]
+    assert bare == []
+
+
+def test_every_constraint_is_named_by_convention():
+    bad = []
+    for app in PROJECT_APPS:
+        for model in apps.get_app_config(app).get_models():
+            for constraint in model._meta.constraints:
+                if not constraint.name.startswith(f"{model._meta.app_label}_{model._meta.model_name}_"):
+                    bad.append(constraint.name)
+    assert bad == []
+
+
+def test_api_change_names_the_user(users, api):
+    note = notify([users["technician"]], subject="Box B-12 is almost full")[0]
+    response = api(users["technician"]).post("/api/v1/notifications/read/", {"ids": [note.pk]})
+    assert response.status_code == 200 and response.json() == {"marked": 1}
+    latest = note.history.first()
+    assert latest.history_user == users["technician"]
+
+    audit = api(users["admin"]).get("/api/v1/audit/", {"object_type": "notification", "object_id": note.pk})
+    assert audit.status_code == 200
+    body = audit.json()
+    assert body["count"] == 2
+    newest, created = body["results"]
+    assert newest["user"] == "technician" and newest["action"] == "updated"
+    assert newest["changes"]["read_at"][0] is None and newest["changes"]["read_at"][1]
+    assert created["action"] == "created" and created["changes"]["subject"] == [None, "Box B-12 is almost full"]
+    assert set(newest) >= {"at", "user", "action", "changes", "reason"}
+
+
+def test_acting_context_records_user_and_reason(users):
+    with acting(users["qa"], reason="deviation DEV-7 follow-up"):
+        note = notify([users["technician"]], subject="Re-check due")[0]
+    record = note.history.first()
+    assert record.history_user == users["qa"]
+    assert record.history_change_reason == "deviation DEV-7 follow-up"
+
+
+def test_audit_api_refuses_roles_without_the_trail(users, api):
+    response = api(users["researcher"]).get("/api/v1/audit/", {"object_type": "notification"})
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+def test_audit_api_bad_input_is_400(users, api):
+    client = api(users["admin"])
+    assert client.get("/api/v1/audit/", {"object_type": "spaceship"}).status_code == 400
+    assert client.get("/api/v1/audit/").status_code == 400
+    assert client.get("/api/v1/audit/", {"object_type": "notification", "object_id": "x1"}).status_code == 400
+
+
+def test_audit_api_has_no_write_methods(users, api):
+    client = api(users["admin"])
+    for method in ("post", "put", "patch", "delete"):
+        assert getattr(client, method)("/api/v1/audit/?object_type=notification").status_code == 405
+
+
+def test_user_history_never_copies_password(users):
+    history_model = audited_models()["user"].history.model
+    assert "password" not in {f.name for f in history_model._meta.fields}
+
+
+def test_history_is_append_only_in_the_database(users):
+    note = notify([users["technician"]], subject="x")[0]
+    table = Notification.history.model._meta.db_table
+    for sql in (f'UPDATE "{table}" SET subject = %s', f'DELETE FROM "{table}"'):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, ["forged"] if "UPDATE" in sql else None)
+    assert note.history.count() == 1
+
+
+def test_audit_page_lists_changes(client, users):
+    note = notify([users["technician"]], subject="Tank 3 excursion")[0]
+    client.force_login(users["admin"])
+    page = client.get(f"/audit/notification/{note.pk}/")
+    assert page.status_code == 200
+    assert "Tank 3 excursion" in page.content.decode()
+    client.force_login(users["researcher"])
+    assert client.get(f"/audit/notification/{note.pk}/").status_code == 403
