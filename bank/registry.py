@@ -31,11 +31,23 @@ class DashboardPanel:
     order: int = 100
 
 
+@dataclass(frozen=True)
+class ObjectPanel:
+    """A section another app adds to a record's page (e.g. QC and release on the lot page)."""
+
+    key: str
+    template: str
+    context: Callable  # (request, obj) -> dict | None ; None hides the panel
+    perms: tuple[str, ...] = ()
+    order: int = 100
+
+
 @dataclass
 class _Registry:
     nav: dict[str, NavItem] = field(default_factory=dict)
     scanners: list[tuple[int, Callable]] = field(default_factory=list)
     panels: dict[str, DashboardPanel] = field(default_factory=dict)
+    object_panels: dict[str, dict[str, ObjectPanel]] = field(default_factory=dict)
 
 
 registry = _Registry()
@@ -54,6 +66,26 @@ def register_scanner(resolver: Callable, order: int = 100) -> None:
 
 def register_panel(key: str, template: str, context: Callable, *, perms=(), order: int = 100) -> None:
     registry.panels[key] = DashboardPanel(key, template, context, tuple(perms), order)
+
+
+def register_object_panel(model_label: str, key: str, template: str, context: Callable, *, perms=(),
+                          order: int = 100) -> None:
+    """Add a section to the page of every ``model_label`` record ("lots.lot", "donors.donor", ...)."""
+    registry.object_panels.setdefault(model_label.lower(), {})[key] = ObjectPanel(
+        key, template, context, tuple(perms), order
+    )
+
+
+def object_panels_for(request, obj) -> list[dict]:
+    panels = registry.object_panels.get(obj._meta.label_lower, {})
+    shown = []
+    for panel in sorted(panels.values(), key=lambda p: (p.order, p.key)):
+        if not _allowed(request.user, panel.perms):
+            continue
+        context = panel.context(request, obj)
+        if context is not None:
+            shown.append({"key": panel.key, "template": panel.template, "context": context})
+    return shown
 
 
 def _allowed(user, perms, roles=()) -> bool:

@@ -37,13 +37,55 @@ _STAFF_READ = [
     "bank.view_signature",
 ]
 
+
+def _perms(app: str, actions: str, models: str) -> list[str]:
+    return [f"{app}.{action}_{model}" for model in models.split() for action in actions.split()]
+
+
+_DONOR_READ = _perms("donors", "view", "donor consent screening screeningresult hlatyping collection ethicsapproval "
+                     "screeningmarker screeningwindow")
+_LOT_READ = _perms("lots", "view", "cellline culture passage lot vial")
+_STORAGE_READ = _perms("storage", "view", "storageunit rack box vialmove temperaturereading alarm alarmvial")
+_QC_READ = _perms("qc", "view", "qctest specification criterion lotspecification qcresult deviation lotdecision "
+                  "stabilityplan recheck")
+_DISTRIBUTION_READ = _perms("distribution", "view",
+                            "distributionrequest allocation shipment recall recallnotice materialtransferagreement")
+
 # role -> "app_label.codename" permissions. Admin gets every permission of the project.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    COORDINATOR: [*_STAFF_READ],
-    TECHNICIAN: [*_STAFF_READ],
-    QA: [*_STAFF_READ],
-    RESEARCHER: [],
-    SENSOR: [],
+    COORDINATOR: [
+        *_STAFF_READ, *_DONOR_READ, *_LOT_READ,
+        *_perms("donors", "add change", "donor donoridentity ethicsapproval hlatyping"),
+        "donors.view_donoridentity",
+        *_perms("donors", "add", "consent screening screeningresult collection"),
+        "donors.withdraw_consent",
+        "distribution.view_trace",
+    ],
+    TECHNICIAN: [
+        *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
+        "donors.add_collection",
+        *_perms("lots", "add", "cellline culture passage lot"),
+        "storage.add_vialmove", "storage.change_alarm",
+        "qc.add_qcresult", "qc.add_deviation", "qc.change_recheck",
+        "distribution.ship_request", "distribution.add_shipment", "distribution.view_catalog",
+        "distribution.view_trace",
+    ],
+    QA: [
+        *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
+        "storage.change_alarm",
+        *_perms("qc", "add", "specification criterion qcresult deviation lotdecision stabilityplan"),
+        "qc.change_deviation", "qc.close_deviation", "qc.release_lot", "qc.change_stabilityplan", "qc.change_recheck",
+        "distribution.review_request", "distribution.add_recall", "distribution.view_catalog",
+        "distribution.view_trace",
+    ],
+    RESEARCHER: [
+        "distribution.view_catalog",
+        "distribution.add_distributionrequest",
+        "distribution.view_distributionrequest",
+        "distribution.view_shipment",
+        "distribution.view_materialtransferagreement",
+    ],
+    SENSOR: ["storage.add_temperaturereading"],
     ADMIN: [],  # all permissions, see sync_role_permissions
 }
 

@@ -1,1 +1,189 @@
-"""Models of this app (filled in by its issue)."""
+"""Distribution: MTA versions, researcher requests, allocated vials, shipments, recalls."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from bank.audit import audit_history
+from distribution.choices import ArrivalCondition, IntendedUse, RecallSource, RequestStatus, ShipperType
+
+User = settings.AUTH_USER_MODEL
+
+
+class MaterialTransferAgreement(models.Model):
+    """A version of the MTA text a researcher accepts with each request."""
+
+    version = models.CharField(_("version"), max_length=40, unique=True)
+    title = models.CharField(_("title"), max_length=200)
+    text = models.TextField(_("text"))
+    effective_from = models.DateField(_("effective from"))
+    active = models.BooleanField(_("in use"), default=True)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-effective_from", "-id"]
+        verbose_name = _("material transfer agreement")
+        verbose_name_plural = _("material transfer agreements")
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class DistributionRequest(models.Model):
+    """A researcher's request for vials of a line, under an accepted MTA."""
+
+    number = models.CharField(_("number"), max_length=30, unique=True)
+    researcher = models.ForeignKey(User, on_delete=models.PROTECT, related_name="distribution_requests")
+    cell_line = models.ForeignKey("lots.CellLine", on_delete=models.PROTECT, related_name="requests")
+    vials = models.PositiveIntegerField(_("vials"))
+    intended_use = models.CharField(_("intended use"), max_length=12, choices=IntendedUse.choices)
+    project_title = models.CharField(_("project title"), max_length=300)
+    project_summary = models.TextField(_("project summary"), blank=True)
+    institution = models.CharField(_("institution"), max_length=200, blank=True)
+    shipping_address = models.TextField(_("shipping address"), blank=True)
+    mta = models.ForeignKey(MaterialTransferAgreement, on_delete=models.PROTECT, related_name="requests")
+    mta_accepted_at = models.DateTimeField(_("MTA accepted at"))
+    fee_amount = models.DecimalField(_("fee"), max_digits=12, decimal_places=2, default=0)
+    fee_currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    status = models.CharField(_("status"), max_length=10, choices=RequestStatus.choices,
+                              default=RequestStatus.SUBMITTED)
+    submitted_at = models.DateTimeField(_("submitted at"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    decision_reason = models.TextField(_("decision reason"), blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        indexes = [
+            models.Index(fields=["-submitted_at", "-id"], name="distrib_request_order_idx"),
+            models.Index(fields=["researcher", "-submitted_at"], name="distrib_request_owner_idx"),
+            models.Index(fields=["status"], name="distrib_request_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(vials__gte=1), name="distribution_distributionrequest_vials_positive"
+            ),
+        ]
+        verbose_name = _("distribution request")
+        verbose_name_plural = _("distribution requests")
+        permissions = [
+            ("review_request", _("Can approve or reject distribution requests")),
+            ("ship_request", _("Can pick and ship distribution requests")),
+            ("view_catalog", _("Can browse the catalog of released lines")),
+            ("view_trace", _("Can trace vials, lots and donors")),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Allocation(models.Model):
+    """A vial reserved for a request. Released (``released_at``) if the request ends before shipping."""
+
+    request = models.ForeignKey(DistributionRequest, on_delete=models.PROTECT, related_name="allocations")
+    vial = models.ForeignKey("lots.Vial", on_delete=models.PROTECT, related_name="allocations")
+    allocated_at = models.DateTimeField(_("allocated at"), default=timezone.now)
+    picked_at = models.DateTimeField(_("picked at"), null=True, blank=True)
+    picked_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["request_id", "id"]
+        constraints = [
+            # Never a vial twice: at most one live allocation per vial.
+            models.UniqueConstraint(
+                fields=["vial"], condition=models.Q(released_at__isnull=True),
+                name="distribution_allocation_unique_live_vial",
+            ),
+        ]
+        verbose_name = _("allocated vial")
+        verbose_name_plural = _("allocated vials")
+
+    def __str__(self) -> str:
+        return f"{self.request} ← {self.vial}"
+
+
+class Shipment(models.Model):
+    """The shipment of a request's vials, and the researcher's confirmation of receipt."""
+
+    request = models.OneToOneField(DistributionRequest, on_delete=models.PROTECT, related_name="shipment")
+    courier = models.CharField(_("courier"), max_length=120)
+    tracking_number = models.CharField(_("tracking number"), max_length=120)
+    shipper_type = models.CharField(_("shipper"), max_length=15, choices=ShipperType.choices,
+                                    default=ShipperType.DRY_SHIPPER)
+    shipped_on = models.DateField(_("shipped on"))
+    shipped_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField(_("received at"), null=True, blank=True)
+    received_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    arrival_condition = models.CharField(_("condition on arrival"), max_length=10, choices=ArrivalCondition.choices,
+                                         blank=True)
+    receipt_notes = models.TextField(_("receipt notes"), blank=True)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-shipped_on", "-id"]
+        verbose_name = _("shipment")
+        verbose_name_plural = _("shipments")
+
+    def __str__(self) -> str:
+        return f"{self.request} via {self.courier} {self.tracking_number}"
+
+
+class Recall(models.Model):
+    """A recall of a lot (or everything from a donor whose consent was withdrawn) and its recipients."""
+
+    source = models.CharField(_("source"), max_length=20, choices=RecallSource.choices)
+    lot = models.ForeignKey("lots.Lot", on_delete=models.PROTECT, null=True, blank=True, related_name="recalls")
+    donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, null=True, blank=True, related_name="recalls")
+    reason = models.TextField(_("reason"))
+    initiated_at = models.DateTimeField(_("initiated at"), default=timezone.now)
+    initiated_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-initiated_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(lot__isnull=False) | models.Q(donor__isnull=False),
+                name="distribution_recall_has_subject",
+            ),
+        ]
+        verbose_name = _("recall")
+        verbose_name_plural = _("recalls")
+
+    def __str__(self) -> str:
+        return f"Recall {self.pk}"
+
+
+class RecallNotice(models.Model):
+    """One recipient told about a recall: which shipment of which request."""
+
+    recall = models.ForeignKey(Recall, on_delete=models.PROTECT, related_name="notices")
+    request = models.ForeignKey(DistributionRequest, on_delete=models.PROTECT, related_name="recall_notices")
+    recipient = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    vial_barcodes = models.JSONField(_("shipped vials"), default=list)
+    notified_at = models.DateTimeField(_("notified at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["recall_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recall", "request"], name="distribution_recallnotice_unique"),
+        ]
+        verbose_name = _("recall notice")
+        verbose_name_plural = _("recall notices")
+
+    def __str__(self) -> str:
+        return f"{self.recall} → {self.recipient}"

@@ -27,6 +27,16 @@ def audit_url(context, record):
     return reverse("audit", args=[model._meta.model_name, record.pk])
 
 
+@register.inclusion_tag("bank/partials/object_panels.html", takes_context=True)
+def object_panels(context, obj):
+    """Render the sections other apps registered for ``obj``'s page (bank.registry.register_object_panel)."""
+    from bank.registry import object_panels_for
+
+    request = context["request"]
+    return {"panels": object_panels_for(request, obj), "request": request, "user": request.user,
+            "perms": context.get("perms"), "csrf_token": context.get("csrf_token")}
+
+
 @register.filter
 def dict_get(mapping, key):
     return mapping.get(key) if mapping else None

@@ -71,3 +71,24 @@ def test_unknown_page_is_a_friendly_404(client, users):
     client.force_login(users["qa"])
     response = client.get("/no/such/page/")
     assert response.status_code == 404
+
+
+def test_object_panels_render_for_allowed_users(rf, users):
+    from django.template import Context, Template
+
+    from bank.registry import register_object_panel, registry
+
+    register_object_panel("bank.notification", "probe", "bank/partials/pager.html",
+                          lambda request, obj: {"probe": obj.pk}, perms=("bank.view_audit_trail",))
+    try:
+        from bank.notifications import notify
+
+        note = notify([users["qa"]], subject="x")[0]
+        template = Template("{% load bank_tags %}{% object_panels note %}")
+        for user, shown in ((users["qa"], True), (users["researcher"], False)):
+            request = rf.get("/")
+            request.user = user
+            html = template.render(Context({"request": request, "note": note}))
+            assert ('id="panel-probe"' in html) is shown
+    finally:
+        registry.object_panels.pop("bank.notification", None)

@@ -1,5 +1,7 @@
 """manage.py po missing|apply FILE — list untranslated Simplified Chinese strings, or fill them in.
 
+FILE is a JSON object {msgid: translation} or another .po file whose translations are harvested.
+
 ``missing`` prints a JSON object {msgid: ""} of every untranslated or fuzzy entry (plural entries
 as {msgid: ["", ""]}); translate the values and ``apply`` the file. Then ``make messages`` compiles.
 """
@@ -35,7 +37,11 @@ class Command(BaseCommand):
             return
         if not file:
             raise CommandError("apply needs a JSON file")
-        translations = json.loads(Path(file).read_text(encoding="utf-8"))
+        if file.endswith(".po"):  # harvest another catalog (e.g. a branch's) for a merge
+            translations = {e.msgid: [e.msgstr[i] for i in sorted(e.msgstr)] if e.msgid_plural is not None
+                            else e.msgstr.get(0, "") for e in pofile.load(Path(file)) if e.msgid and e.translated}
+        else:
+            translations = json.loads(Path(file).read_text(encoding="utf-8"))
         filled = 0
         for entry in entries:
             value = translations.get(entry.msgid)

@@ -1,0 +1,149 @@
+"""Reads about donors shared by pages, the API and other apps: eligibility and consent.
+
+``eligibility_for`` is the one rule that decides whether a donor's material may be released
+(QC_SPECS.md, 21 CFR 1271.80/85): any current positive → ineligible; any required marker missing,
+indeterminate or drawn outside the window around the collection → incomplete; else eligible.
+It reads only prefetched relations when given ``prefetch_eligibility(qs)`` donors, so lists stay flat.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch, QuerySet
+
+from donors.choices import MATERNAL_TISSUES, ConsentState, Eligibility, ScreeningOutcome
+from donors.models import Collection, Consent, Donor, Screening, ScreeningMarker, ScreeningResult, ScreeningWindow
+
+
+@dataclass(frozen=True)
+class EligibilityResult:
+    status: str
+    missing: list[str] = field(default_factory=list)
+    out_of_window: list[str] = field(default_factory=list)
+    indeterminate: list[str] = field(default_factory=list)
+    positive: list[str] = field(default_factory=list)
+    collection_id: int | None = None
+
+    @property
+    def missing_markers(self) -> list[str]:
+        """Every required marker that keeps the donor from being eligible (API.md ``missing_markers``)."""
+        return sorted(set(self.missing) | set(self.out_of_window) | set(self.indeterminate))
+
+    @property
+    def is_eligible(self) -> bool:
+        return self.status == Eligibility.ELIGIBLE
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    """The screening panel and windows, read once and reused for a whole list."""
+
+    markers: tuple[ScreeningMarker, ...]
+    windows: dict[str, ScreeningWindow]
+
+    @classmethod
+    def load(cls) -> PanelConfig:
+        return cls(tuple(ScreeningMarker.objects.all()), {w.tissue: w for w in ScreeningWindow.objects.all()})
+
+    def required_codes(self, tissue: str | None) -> list[str]:
+        return [m.code for m in self.markers if m.required_for(tissue)]
+
+    def window(self, tissue: str | None) -> tuple[int, int]:
+        window = self.windows.get(tissue or "") or self.windows.get("")
+        return (window.days_before, window.days_after) if window else (7, 7)
+
+    @property
+    def known_codes(self) -> set[str]:
+        return {m.code for m in self.markers}
+
+
+def prefetch_eligibility(queryset: QuerySet[Donor]) -> QuerySet[Donor]:
+    """Prefetch what ``eligibility_for`` reads: screenings with results, collections (newest first)."""
+    return queryset.prefetch_related(
+        Prefetch(
+            "screenings",
+            queryset=Screening.objects.order_by("-sample_drawn_on", "-id").prefetch_related(
+                Prefetch("results", queryset=ScreeningResult.objects.select_related("corrected_by").order_by("id"))
+            ),
+        ),
+        Prefetch("collections", queryset=Collection.objects.order_by("-collected_at", "-id")),
+    )
+
+
+def _has_correction(result: ScreeningResult) -> bool:
+    try:
+        return result.corrected_by is not None
+    except ScreeningResult.DoesNotExist:
+        return False
+
+
+def eligibility_for(donor: Donor, collection: Collection | None = None, *,
+                    panel: PanelConfig | None = None) -> EligibilityResult:
+    """Eligibility of ``donor`` for ``collection`` (default: their latest collection).
+
+    Without any collection the panel for every tissue is checked without a time window.
+    """
+    panel = panel or PanelConfig.load()
+    if collection is None:
+        collections = list(donor.collections.all())
+        collection = max(collections, key=lambda c: (c.collected_at, c.pk)) if collections else None
+    tissue = collection.tissue if collection else None
+    maternal = tissue in MATERNAL_TISSUES
+    before, after = panel.window(tissue)
+    collected_on: datetime.date | None = collection.collected_at.date() if collection else None
+
+    current = [(s, r) for s in donor.screenings.all() for r in s.results.all() if not _has_correction(r)]
+    positive = sorted({r.marker for _s, r in current if r.result == ScreeningOutcome.POSITIVE})
+
+    missing, out_of_window, indeterminate = [], [], []
+    for code in panel.required_codes(tissue):
+        rows = [(s, r) for s, r in current if r.marker == code and (not collection or s.maternal_sample == maternal)]
+        if collected_on is not None:
+            in_window = [
+                (s, r) for s, r in rows
+                if collected_on - datetime.timedelta(days=before)
+                <= s.sample_drawn_on
+                <= collected_on + datetime.timedelta(days=after)
+            ]
+        else:
+            in_window = rows
+        if not in_window:
+            (out_of_window if rows else missing).append(code)
+            continue
+        latest = max(in_window, key=lambda pair: (pair[0].sample_drawn_on, pair[1].recorded_at, pair[1].pk))[1]
+        if latest.result == ScreeningOutcome.INDETERMINATE:
+            indeterminate.append(code)
+
+    if positive:
+        status = Eligibility.INELIGIBLE
+    elif missing or out_of_window or indeterminate:
+        status = Eligibility.INCOMPLETE
+    else:
+        status = Eligibility.ELIGIBLE
+    return EligibilityResult(
+        status=str(status), missing=missing, out_of_window=out_of_window, indeterminate=indeterminate,
+        positive=positive, collection_id=collection.pk if collection else None,
+    )
+
+
+def consent_state(donor: Donor) -> str:
+    """``withdrawn`` once the donor withdrew; ``active`` with a consent on file; else ``none``."""
+    if donor.consent_withdrawn_at is not None:
+        return str(ConsentState.WITHDRAWN)
+    consents = donor.consents.all()
+    return str(ConsentState.ACTIVE if any(c.withdrawn_at is None for c in consents) else ConsentState.NONE)
+
+
+def active_consent(donor: Donor) -> Consent | None:
+    """The newest consent in force (None after a withdrawal)."""
+    if donor.consent_withdrawn_at is not None:
+        return None
+    live = [c for c in donor.consents.all() if c.withdrawn_at is None]
+    return max(live, key=lambda c: (c.signed_on, c.pk)) if live else None
+
+
+def consent_scopes(donor: Donor) -> set[str]:
+    consent = active_consent(donor)
+    return set(consent.scopes or []) if consent else set()

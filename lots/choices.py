@@ -1,0 +1,85 @@
+"""Stable stored values of the lots app (they appear in history and the API)."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class CellType(models.TextChoices):
+    IPSC = "iPSC", _("Induced pluripotent stem cells (iPSC)")
+    ESC = "ESC", _("Embryonic stem cells (ESC)")
+    UC_MSC = "UC-MSC", _("Umbilical cord MSC")
+    AD_MSC = "AD-MSC", _("Adipose-derived MSC")
+    BM_MSC = "BM-MSC", _("Bone marrow MSC")
+    DP_MSC = "DP-MSC", _("Dental pulp MSC")
+    P_MSC = "P-MSC", _("Placental MSC")
+    CB_HSC = "CB-HSC", _("Cord blood haematopoietic stem cells")
+    NSC = "NSC", _("Neural stem cells")
+    OTHER = "other", _("Other")
+
+
+PLURIPOTENT_TYPES = (CellType.IPSC, CellType.ESC)
+MSC_TYPES = (CellType.UC_MSC, CellType.AD_MSC, CellType.BM_MSC, CellType.DP_MSC, CellType.P_MSC)
+
+
+class Grade(models.TextChoices):
+    RESEARCH = "research", _("Research grade")
+    CLINICAL = "clinical", _("Clinical grade")
+
+
+class ReprogrammingMethod(models.TextChoices):
+    NONE = "", _("Not reprogrammed")
+    SENDAI = "sendai", _("Sendai virus")
+    EPISOMAL = "episomal", _("Episomal plasmids")
+    MRNA = "mrna", _("Synthetic mRNA")
+    LENTIVIRUS = "lentivirus", _("Lentivirus")
+    OTHER = "other", _("Other")
+
+
+class Tier(models.TextChoices):
+    MCB = "MCB", _("Master cell bank")
+    WCB = "WCB", _("Working cell bank")
+    UNIT = "unit", _("Single unit (cord blood)")
+
+
+class LotStatus(models.TextChoices):
+    QUARANTINE = "quarantine", _("Quarantine")
+    RELEASED = "released", _("Released")
+    REJECTED = "rejected", _("Rejected")
+    ON_HOLD = "on_hold", _("On hold")
+    DEPLETED = "depleted", _("Depleted")
+    RECALLED = "recalled", _("Recalled")
+
+
+# The lot status machine of API.md. Only lots.services.change_lot_status moves along it.
+LOT_TRANSITIONS: dict[str, set[str]] = {
+    LotStatus.QUARANTINE: {LotStatus.RELEASED, LotStatus.REJECTED},
+    LotStatus.RELEASED: {LotStatus.ON_HOLD, LotStatus.DEPLETED, LotStatus.RECALLED},
+    LotStatus.ON_HOLD: {LotStatus.RELEASED},
+    LotStatus.REJECTED: set(),
+    LotStatus.DEPLETED: set(),
+    LotStatus.RECALLED: set(),
+}
+
+
+class VialStatus(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    RESERVED = "reserved", _("Reserved")
+    SHIPPED = "shipped", _("Shipped")
+    USED = "used", _("Used")
+    DESTROYED = "destroyed", _("Destroyed")
+
+
+# The vial status machine. Reserved vials go back to available when a request is cancelled or recalled
+# before shipping; used (thawed for QC or a re-check) and destroyed are final, like shipped.
+VIAL_TRANSITIONS: dict[str, set[str]] = {
+    VialStatus.AVAILABLE: {VialStatus.RESERVED, VialStatus.USED, VialStatus.DESTROYED},
+    VialStatus.RESERVED: {VialStatus.AVAILABLE, VialStatus.SHIPPED, VialStatus.DESTROYED},
+    VialStatus.SHIPPED: set(),
+    VialStatus.USED: set(),
+    VialStatus.DESTROYED: set(),
+}
+
+
+class FreezingProgram(models.TextChoices):
+    CONTROLLED_RATE = "controlled_rate", _("Controlled-rate freezer profile")
+    CONTAINER = "container", _("-1 °C/min freezing container")
