@@ -111,3 +111,12 @@ def test_audit_page_lists_changes(client, users):
     assert "Tank 3 excursion" in page.content.decode()
     client.force_login(users["researcher"])
     assert client.get(f"/audit/notification/{note.pk}/").status_code == 403
+
+
+def test_web_change_names_the_user(client, users, password):
+    """A change made through a page (no service context) is attributed by the request middleware."""
+    client.force_login(users["qa"])
+    response = client.post("/accounts/password/", {
+        "old_password": password, "new_password1": "another-long-pass-31", "new_password2": "another-long-pass-31"})
+    assert response.status_code == 302
+    assert users["qa"].history.first().history_user == users["qa"]

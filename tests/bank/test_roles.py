@@ -45,7 +45,7 @@ def test_add_user_command_creates_and_updates():
     del user._stembank_roles
     assert user_roles(user) == {"admin"} and user.is_staff
     # the account's history names the command as the reason
-    assert user.history.first().history_change_reason == "manage.py add_user"
+    assert user.history.first().history_change_reason.startswith("manage.py add_user (by ")
 
 
 def test_add_user_rejects_unknown_role_and_weak_password():

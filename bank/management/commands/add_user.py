@@ -1,12 +1,21 @@
 """manage.py add_user USERNAME --role ROLE [--password P] — create or update an account with a role."""
 
 import getpass
+import socket
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from bank.roles import ROLES
 from bank.services import save_user
+
+
+def operator() -> str:
+    """Who ran the command, for the audit reason: the OS account and host."""
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except OSError:
+        return "unknown operator"
 
 
 class Command(BaseCommand):
@@ -30,7 +39,7 @@ class Command(BaseCommand):
                 raise CommandError("The passwords do not match.")
         try:
             user = save_user(username, roles=role, password=password, full_name=full_name, email=email,
-                             validate=not no_validate, reason="manage.py add_user")
+                             validate=not no_validate, reason=f"manage.py add_user (by {operator()})")
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages))
         self.stdout.write(self.style.SUCCESS(f"{user.username}: {', '.join(role)}"))
