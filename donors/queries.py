@@ -220,17 +220,3 @@ def derived_lots(donor: Donor):
         )
         .order_by("cell_line__name", "frozen_on", "pk")
     )
-
-
-def latest_results(screening: Screening) -> list[ScreeningResult]:
-    """The screening's results with any corrected one marked (``is_corrected``), in marker order."""
-    rows = list(screening.results.all())
-    for row in rows:
-        row.is_corrected = _has_correction(row)
-    return rows
-
-
-def panel_rows(panel: PanelConfig | None = None) -> list[dict]:
-    """The screening panel for display: each marker with the tissues it is required for."""
-    panel = panel or PanelConfig.load()
-    return [{"marker": m, "all_tissues": not m.tissues} for m in panel.markers]
