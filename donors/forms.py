@@ -74,7 +74,8 @@ class ConsentForm(forms.Form):
     form_version = forms.CharField(label=_("Consent form version"), max_length=40,
                                    help_text=_("As printed on the signed form, e.g. ICF-2025-v3."))
     signed_on = forms.DateField(label=_("Signed on"), widget=DateInput())
-    scopes = forms.MultipleChoiceField(label=_("The donor agreed to"), choices=ConsentScope.choices,
+    # Not required here: the service names a missing scope together with every other problem.
+    scopes = forms.MultipleChoiceField(label=_("The donor agreed to"), choices=ConsentScope.choices, required=False,
                                        widget=forms.CheckboxSelectMultiple)
 
 
