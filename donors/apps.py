@@ -5,3 +5,15 @@ from django.utils.translation import gettext_lazy as _
 class DonorsConfig(AppConfig):
     name = "donors"
     verbose_name = _("Donors")
+
+    def ready(self) -> None:
+        from bank.registry import register_nav, register_panel, register_scanner
+        from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN
+        from donors import views
+
+        # Researchers never see donors: the role list and the permission both keep them out.
+        register_nav("donors", _("Donors"), "donors:list", perms=("donors.view_donor",),
+                     roles=(COORDINATOR, TECHNICIAN, QA, ADMIN), order=10)
+        register_scanner(views.resolve_scan, order=50)
+        register_panel("donors", "donors/partials/dashboard_panel.html", views.dashboard_panel,
+                       perms=("donors.view_donor",), order=10)

@@ -147,3 +147,76 @@ def active_consent(donor: Donor) -> Consent | None:
 def consent_scopes(donor: Donor) -> set[str]:
     consent = active_consent(donor)
     return set(consent.scopes or []) if consent else set()
+
+
+# --- reads for the donor pages and the API ----------------------------------------------------
+
+IDENTITY_PERMISSION = "donors.view_donoridentity"
+
+
+def can_view_identity(user) -> bool:
+    """Only coordinators and admins (``donors.view_donoridentity``) ever see who a donor is."""
+    return bool(user and user.is_authenticated and user.has_perm(IDENTITY_PERMISSION))
+
+
+def identity_for(donor: Donor, user):
+    """The donor's identity for a user allowed to see it, else None (never read for anyone else)."""
+    if not can_view_identity(user):
+        return None
+    from donors.models import DonorIdentity
+
+    return DonorIdentity.objects.filter(donor=donor).first()
+
+
+def donor_list(search: str = "") -> QuerySet[Donor]:
+    """Donors for the list page and API, prefetched so eligibility and consent state cost no extra query.
+
+    Queries: donors, screenings, screening results (with corrections), collections, consents.
+    ``search`` matches the pseudonymous code only: identity is never searchable here.
+    """
+    qs = Donor.objects.order_by("-registered_at", "-id")
+    search = (search or "").strip()
+    if search:
+        qs = qs.filter(code__icontains=search.upper())
+    return prefetch_eligibility(qs).prefetch_related(Prefetch("consents", queryset=Consent.objects.order_by("pk")))
+
+
+def donor_detail_queryset() -> QuerySet[Donor]:
+    """One donor with everything the donor page and API show, in a fixed number of queries.
+
+    The identity is deliberately not joined here: it is read separately, and only for those allowed.
+    """
+    return Donor.objects.select_related("registered_by", "hla", "hla__recorded_by").prefetch_related(
+        Prefetch(
+            "screenings",
+            queryset=Screening.objects.select_related("recorded_by").order_by("-sample_drawn_on", "-id")
+            .prefetch_related(Prefetch("results", queryset=ScreeningResult.objects.select_related(
+                "corrected_by", "recorded_by").order_by("id"))),
+        ),
+        Prefetch("collections", queryset=Collection.objects.select_related("ethics_approval", "received_by")
+                 .order_by("-collected_at", "-id")),
+        Prefetch("consents", queryset=Consent.objects.select_related("recorded_by", "withdrawn_by")
+                 .order_by("-signed_on", "-id")),
+    )
+
+
+def derived_lots(donor: Donor):
+    """Every lot derived from ``donor`` (all lines and subclones), with vial counts by status.
+
+    What a consent withdrawal will flag: the withdrawal page shows it before it is confirmed.
+    """
+    from django.db.models import Count, Q
+
+    from lots.models import Lot
+
+    return (
+        Lot.objects.filter(cell_line__donor=donor)
+        .select_related("cell_line")
+        .annotate(
+            vials_total=Count("vials"),
+            vials_available=Count("vials", filter=Q(vials__status="available")),
+            vials_reserved=Count("vials", filter=Q(vials__status="reserved")),
+            vials_shipped=Count("vials", filter=Q(vials__status="shipped")),
+        )
+        .order_by("cell_line__name", "frozen_on", "pk")
+    )

@@ -1,0 +1,389 @@
+"""Donors API (API.md "Donors"): parse, check the role, call one service, shape the answer."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.mixins import ListModelMixin
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from bank.api.errors import validation_payload
+from bank.api.permissions import HasPerms
+from bank.api.serializers import DomainErrorSerializer
+from donors import services
+from donors.api import serializers as s
+from donors.choices import HLA_LOCI
+from donors.models import (
+    Collection,
+    Consent,
+    Donor,
+    EthicsApproval,
+    HLATyping,
+    ScreeningMarker,
+    ScreeningResult,
+    ScreeningWindow,
+)
+from donors.queries import PanelConfig, derived_lots, donor_detail_queryset, donor_list
+
+IDENTITY_KEYS = set(services.IDENTITY_FIELDS)
+ERRORS = {400: OpenApiResponse(description="Bad input: {field: [message]}"),
+          403: DomainErrorSerializer, 409: DomainErrorSerializer}
+
+
+def run(func, *args, **kwargs):
+    """Call a service; a ValidationError on identity fields is reported under ``identity`` as it was sent."""
+    try:
+        return func(*args, **kwargs)
+    except services.ImportRejected:
+        raise
+    except DjangoValidationError as exc:
+        payload = validation_payload(exc)
+        nested = {key: payload.pop(key) for key in list(payload) if key in IDENTITY_KEYS}
+        if nested:
+            payload["identity"] = nested
+        raise exceptions.ValidationError(payload)
+
+
+def _input(serializer_class, request, **kwargs):
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class DonorListView(ListModelMixin, GenericAPIView):
+    """Donors by pseudonymous code (``?code=`` finds one); identity never appears in a list."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_donor"], "POST": ["donors.add_donor", "donors.add_donoridentity"]}
+    serializer_class = s.DonorSerializer
+
+    def get_queryset(self):
+        qs = donor_list()
+        code = (self.request.query_params.get("code") or "").strip()
+        if code:
+            qs = qs.filter(code__iexact=code)
+        return qs
+
+    def get_serializer_context(self):
+        # One panel for the whole page: eligibility of every row is judged without further queries.
+        return {**super().get_serializer_context(), "panel": PanelConfig.load()}
+
+    @extend_schema(parameters=[OpenApiParameter("code", str, description="exact donor code (case-insensitive)")])
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(request=s.DonorCreateSerializer, responses={201: s.DonorDetailSerializer, **ERRORS})
+    def post(self, request):
+        data = _input(s.DonorCreateSerializer, request)
+        donor = run(services.register_donor, actor=request.user, **data)
+        donor = donor_detail_queryset().get(pk=donor.pk)
+        return Response(s.DonorDetailSerializer(donor, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class DonorDetailView(GenericAPIView):
+    """One donor with eligibility, missing markers, consents, screenings, HLA, collections (identity if allowed)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_donor"], "PATCH": ["donors.change_donor"]}
+    serializer_class = s.DonorDetailSerializer
+
+    def get_object(self):
+        return get_object_or_404(donor_detail_queryset(), pk=self.kwargs["pk"])
+
+    def get(self, request, pk: int):
+        return Response(s.DonorDetailSerializer(self.get_object(), context=self.get_serializer_context()).data)
+
+    @extend_schema(request=s.DonorUpdateSerializer, responses={200: s.DonorDetailSerializer, **ERRORS})
+    def patch(self, request, pk: int):
+        donor = get_object_or_404(Donor, pk=pk)
+        data = dict(_input(s.DonorUpdateSerializer, request))
+        identity = data.pop("identity", None)
+        if identity is not None and not request.user.has_perm("donors.change_donoridentity"):
+            raise exceptions.PermissionDenied()
+        reason = data.pop("reason")
+        run(services.update_donor, donor, actor=request.user, reason=reason, identity=identity, **data)
+        return Response(s.DonorDetailSerializer(self.get_object(), context=self.get_serializer_context()).data)
+
+
+class DonorConsentsView(GenericAPIView):
+    """The donor's consents (newest first); POST records a signed consent or a re-consent."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_consent"], "POST": ["donors.add_consent"]}
+    serializer_class = s.ConsentSerializer
+    pagination_class = None
+
+    def get(self, request, pk: int):
+        donor = get_object_or_404(Donor, pk=pk)
+        consents = donor.consents.select_related("recorded_by", "withdrawn_by").order_by("-signed_on", "-id")
+        return Response(s.ConsentSerializer(consents, many=True).data)
+
+    @extend_schema(request=s.ConsentCreateSerializer, responses={201: s.ConsentSerializer, **ERRORS})
+    def post(self, request, pk: int):
+        donor = get_object_or_404(Donor, pk=pk)
+        data = _input(s.ConsentCreateSerializer, request)
+        consent = run(services.record_consent, donor, actor=request.user, **data)
+        return Response(s.ConsentSerializer(consent).data, status=status.HTTP_201_CREATED)
+
+
+class ConsentDetailView(GenericAPIView):
+    """One consent with its scopes and, once withdrawn, who withdrew it, when and why."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_consent"]}
+    serializer_class = s.ConsentSerializer
+
+    def get(self, request, pk: int):
+        consent = get_object_or_404(Consent.objects.select_related("recorded_by", "withdrawn_by"), pk=pk)
+        return Response(s.ConsentSerializer(consent).data)
+
+
+class ConsentWithdrawView(GenericAPIView):
+    """The donor withdraws consent: every derived lot is flagged and returned; nothing is deleted."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"POST": ["donors.withdraw_consent"]}
+    serializer_class = s.WithdrawalSerializer
+
+    @extend_schema(request=s.WithdrawSerializer, responses={200: s.WithdrawalSerializer, **ERRORS})
+    def post(self, request, pk: int):
+        consent = get_object_or_404(Consent, pk=pk)
+        data = _input(s.WithdrawSerializer, request)
+        result = run(services.withdraw_consent, consent, actor=request.user, reason=data["reason"])
+        return Response(s.WithdrawalSerializer({
+            "consent": result.consent,
+            "donor": result.donor.pk,
+            "donor_code": result.donor.code,
+            "withdrawn_at": result.donor.consent_withdrawn_at,
+            "withdrawn_consents": [c.pk for c in result.withdrawn_consents],
+            "affected_lots": [lot.pk for lot in result.affected_lots],
+            "affected_lot_numbers": [lot.lot_number for lot in result.affected_lots],
+        }).data)
+
+
+class DonorDerivedLotsView(GenericAPIView):
+    """Every lot derived from the donor with vial counts: what a consent withdrawal would flag."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_donor", "lots.view_lot"]}
+    serializer_class = s.DerivedLotSerializer
+    pagination_class = None
+
+    def get(self, request, pk: int):
+        donor = get_object_or_404(Donor, pk=pk)
+        return Response(s.DerivedLotSerializer(derived_lots(donor), many=True).data)
+
+
+class DonorScreeningsView(GenericAPIView):
+    """The donor's screening samples with their results; POST records a sample and its results."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_screening"],
+                      "POST": ["donors.add_screening", "donors.add_screeningresult"]}
+    serializer_class = s.ScreeningSerializer
+    pagination_class = None
+
+    def get(self, request, pk: int):
+        donor = get_donor_with_screenings(pk)
+        return Response(s.ScreeningSerializer(donor.screenings.all(), many=True).data)
+
+    @extend_schema(request=s.ScreeningCreateSerializer, responses={201: s.ScreeningSerializer, **ERRORS})
+    def post(self, request, pk: int):
+        donor = get_object_or_404(Donor, pk=pk)
+        data = _input(s.ScreeningCreateSerializer, request)
+        screening = run(services.record_screening, donor, actor=request.user,
+                        sample_drawn_on=data["sample_drawn_on"], results=[dict(r) for r in data["results"]],
+                        maternal_sample=data["maternal_sample"], laboratory=data["laboratory"])
+        donor = get_donor_with_screenings(pk)
+        created = next(x for x in donor.screenings.all() if x.pk == screening.pk)
+        return Response(s.ScreeningSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+def get_donor_with_screenings(pk: int) -> Donor:
+    return get_object_or_404(donor_detail_queryset(), pk=pk)
+
+
+class ResultCorrectView(GenericAPIView):
+    """Correct a screening result: a new result naming the old one and the reason (the old one stays)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"POST": ["donors.add_screeningresult"]}
+    serializer_class = s.ScreeningResultSerializer
+
+    @extend_schema(request=s.CorrectionSerializer, responses={201: s.ScreeningResultSerializer, **ERRORS})
+    def post(self, request, pk: int):
+        original = get_object_or_404(ScreeningResult, pk=pk)
+        data = _input(s.CorrectionSerializer, request)
+        correction = run(services.correct_result, original, actor=request.user, **data)
+        return Response(s.ScreeningResultSerializer(correction).data, status=status.HTTP_201_CREATED)
+
+
+class DonorHLAView(GenericAPIView):
+    """The donor's HLA typing (A, B, C, DRB1, DQB1); PUT records or replaces it."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_hlatyping"],
+                      "PUT": ["donors.add_hlatyping", "donors.change_hlatyping"]}
+    serializer_class = s.HLAOutputSchema
+
+    def get(self, request, pk: int):
+        typing = get_object_or_404(HLATyping.objects.select_related("recorded_by"), donor_id=pk)
+        return Response(s.HLASerializer(typing).data)
+
+    @extend_schema(request=s.HLAInputSerializer, responses={200: s.HLAOutputSchema, **ERRORS})
+    def put(self, request, pk: int):
+        donor = get_object_or_404(Donor, pk=pk)
+        data = dict(_input(s.HLAInputSerializer, request))
+        alleles = {locus: data.pop(locus) for locus in HLA_LOCI}
+        typing = run(services.set_hla, donor, actor=request.user, alleles=alleles, **data)
+        return Response(s.HLASerializer(typing).data)
+
+
+class CollectionListView(ListModelMixin, GenericAPIView):
+    """Collections, newest first (``?donor=`` id, ``?code=``); POST receives a collection (technician or
+    coordinator): 409 ``no_active_consent`` without an active consent."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_collection"], "POST": ["donors.add_collection"]}
+    serializer_class = s.CollectionSerializer
+
+    def get_queryset(self):
+        qs = Collection.objects.select_related("donor", "ethics_approval", "received_by").order_by(
+            "-collected_at", "-id")
+        params = self.request.query_params
+        if params.get("donor"):
+            try:
+                qs = qs.filter(donor_id=int(params["donor"]))
+            except ValueError:
+                raise exceptions.ValidationError({"donor": ["Enter a donor id."]})
+        if params.get("code"):
+            qs = qs.filter(code__iexact=params["code"].strip())
+        return qs
+
+    @extend_schema(parameters=[OpenApiParameter("donor", int), OpenApiParameter("code", str)])
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(request=s.CollectionCreateSerializer, responses={201: s.CollectionDetailSerializer, **ERRORS})
+    def post(self, request):
+        data = _input(s.CollectionCreateSerializer, request)
+        collection = run(services.record_collection, actor=request.user, **data)
+        return Response(s.CollectionDetailSerializer(collection).data, status=status.HTTP_201_CREATED)
+
+
+class CollectionDetailView(GenericAPIView):
+    """One collection with its transport time flag and the donor's eligibility for it."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_collection"]}
+    serializer_class = s.CollectionDetailSerializer
+
+    def get(self, request, pk: int):
+        collection = get_object_or_404(
+            Collection.objects.select_related("donor", "ethics_approval", "received_by"), pk=pk)
+        return Response(s.CollectionDetailSerializer(collection).data)
+
+
+class EthicsApprovalListView(ListModelMixin, GenericAPIView):
+    """Ethics committee approvals; POST records one (coordinator)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_ethicsapproval"], "POST": ["donors.add_ethicsapproval"]}
+    serializer_class = s.EthicsApprovalSerializer
+
+    def get_queryset(self):
+        qs = EthicsApproval.objects.order_by("-valid_from", "-id")
+        valid_on = self.request.query_params.get("valid_on")
+        if valid_on:
+            try:
+                day = datetime.date.fromisoformat(valid_on)
+            except ValueError:
+                raise exceptions.ValidationError({"valid_on": ["Enter a date as YYYY-MM-DD."]})
+            qs = qs.filter(valid_from__lte=day, valid_to__gte=day)
+        return qs
+
+    @extend_schema(parameters=[OpenApiParameter("valid_on", str, description="YYYY-MM-DD: only approvals valid "
+                                                                             "on that day")])
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(request=s.EthicsApprovalInputSerializer, responses={201: s.EthicsApprovalSerializer, **ERRORS})
+    def post(self, request):
+        data = _input(s.EthicsApprovalInputSerializer, request)
+        approval = run(services.create_ethics_approval, actor=request.user, **data)
+        return Response(s.EthicsApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
+
+
+class EthicsApprovalDetailView(GenericAPIView):
+    """One approval; PATCH corrects or extends it (with a reason)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_ethicsapproval"], "PATCH": ["donors.change_ethicsapproval"]}
+    serializer_class = s.EthicsApprovalSerializer
+
+    def get(self, request, pk: int):
+        return Response(s.EthicsApprovalSerializer(get_object_or_404(EthicsApproval, pk=pk)).data)
+
+    @extend_schema(request=s.EthicsApprovalUpdateSerializer, responses={200: s.EthicsApprovalSerializer, **ERRORS})
+    def patch(self, request, pk: int):
+        approval = get_object_or_404(EthicsApproval, pk=pk)
+        data = dict(_input(s.EthicsApprovalUpdateSerializer, request))
+        reason = data.pop("reason")
+        approval = run(services.update_ethics_approval, approval, actor=request.user, reason=reason, **data)
+        return Response(s.EthicsApprovalSerializer(approval).data)
+
+
+class ScreeningMarkerListView(GenericAPIView):
+    """The markers the bank records; ``required`` ones form the eligibility panel (``tissues`` [] = all)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_screeningmarker"]}
+    serializer_class = s.ScreeningMarkerSerializer
+    pagination_class = None
+
+    def get(self, request):
+        return Response(s.ScreeningMarkerSerializer(ScreeningMarker.objects.order_by("order", "code"),
+                                                    many=True).data)
+
+
+class ScreeningWindowListView(GenericAPIView):
+    """Days before/after a collection a screening sample may be drawn, per tissue ('' = default)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_screeningwindow"]}
+    serializer_class = s.ScreeningWindowSerializer
+    pagination_class = None
+
+    def get(self, request):
+        return Response(s.ScreeningWindowSerializer(ScreeningWindow.objects.order_by("tissue"), many=True).data)
+
+
+class DonorImportView(GenericAPIView):
+    """Import donors with identity, optional consent and screening results from CSV: every row or none."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"POST": ["donors.add_donor", "donors.add_donoridentity", "donors.add_consent",
+                               "donors.add_screening", "donors.add_screeningresult"]}
+    serializer_class = s.ImportResultSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(request={"multipart/form-data": s.ImportSerializer},
+                   responses={201: s.ImportResultSerializer, 400: s.ImportErrorSerializer})
+    def post(self, request):
+        upload = _input(s.ImportSerializer, request)["file"]
+        if upload.size > 5 * 1024 * 1024:
+            raise exceptions.ValidationError({"file": ["Import at most 5 MB per file."]})
+        try:
+            result = run(services.import_donors_csv, upload.read(), actor=request.user, filename=upload.name)
+        except services.ImportRejected as exc:
+            return Response({"rows": exc.rows}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"imported": len(result.donors), "codes": [d.code for d in result.donors],
+                         "screenings": result.screenings, "results": result.results, "consents": result.consents},
+                        status=status.HTTP_201_CREATED)

@@ -1,0 +1,70 @@
+"""A coordinator registers a donor, records consent, a collection and a full negative panel, and sees "eligible"."""
+
+import datetime
+import importlib
+
+import pytest
+from django.apps import apps
+from django.utils import timezone
+
+from donors.models import Donor, ScreeningMarker
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def seeded_panel():
+    """Transactional tests flush the database between tests: put the QC_SPECS.md panel back."""
+    importlib.import_module("donors.migrations.0002_screening_panel").seed(apps, None)
+    assert ScreeningMarker.objects.filter(required=True).count() == 9
+
+
+def test_coordinator_registers_consents_collects_screens_and_sees_eligible(page, login, seeded_panel):
+    login(UserFactory(username="coord-browser", role="coordinator"))
+    page.goto(page.base_url + "/donors/")
+    page.click("#register-donor")
+
+    page.check("#id_sex_0")
+    page.fill("#id_birth_year", "1987")
+    page.check("#id_donor_type_0")
+    page.fill("#id_population", "Han Chinese")
+    page.fill("#id_full_name", "Browser Donor")
+    page.fill("#id_national_id", "110101198701010042")
+    page.click("text=Register donor")
+
+    page.wait_for_url("**/consents/new/")
+    donor = Donor.objects.get()
+    page.fill("#id_form_version", "ICF-2025-v3")
+    page.fill("#id_signed_on", (timezone.localdate() - datetime.timedelta(days=1)).isoformat())
+    page.check("input[name=scopes][value=research]")
+    page.check("input[name=scopes][value=genetic_analysis]")
+    page.click("#consent-form button[type=submit]")
+    page.wait_for_url(f"**/donors/{donor.pk}/?tab=consent")
+    assert page.inner_text("#donor-consent").strip() == "Active"
+    assert "Research" in page.inner_text("#consent-table")
+
+    page.click("#record-collection")
+    assert page.input_value("#id_donor_code") == donor.code
+    page.select_option("#id_tissue", "skin")
+    page.fill("#id_collected_at", (timezone.localtime() - datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_transport_temperature_c", "4")
+    page.click("#collection-form button[type=submit]")
+    page.wait_for_url("**/donors/collections/*/")
+    assert "Incomplete" in page.inner_text("#collection-eligibility")
+
+    page.goto(page.base_url + f"/donors/{donor.pk}/")
+    assert "Incomplete" in page.inner_text("#donor-eligibility")
+    page.click("#record-screening")
+    assert page.locator(".marker.required").count() == 7  # skin: the base panel
+    # keyboard first: the cursor starts on the first marker; one click fills the panel, Enter saves
+    assert page.evaluate("document.activeElement.dataset.marker") == "hiv_ab"
+    page.click("#fill-negative")
+    page.focus("select[data-marker=syphilis]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/donors/{donor.pk}/?tab=screening")
+
+    assert page.inner_text("#donor-eligibility").startswith("Eligible")
+    assert page.locator("#donor-eligibility [data-eligibility=eligible]").is_visible()
+    assert page.locator("tr[data-marker=hcv_nat]").count() == 1
+    assert "Browser Donor" in page.inner_text("#donor-identity")
