@@ -18,6 +18,9 @@ class BankConfig(AppConfig):
         # Runs after every app's migrations: roles get their permissions, history becomes append-only.
         post_migrate.connect(sync_role_permissions, dispatch_uid="bank.roles.sync")
         post_migrate.connect(install_append_only_triggers, dispatch_uid="bank.audit.triggers")
+        from bank.seeds import reseed_empty_tables
+
+        post_migrate.connect(reseed_empty_tables, dispatch_uid="bank.seeds.reseed")
         from bank.roles import ADMIN, COORDINATOR, QA, RESEARCHER, TECHNICIAN
 
         register_nav("dashboard", _("Dashboard"), "dashboard", order=0)
