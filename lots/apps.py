@@ -9,7 +9,7 @@ class LotsConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from bank.registry import register_nav, register_object_panel, register_scanner
+        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN
         from lots import checks as lot_checks
         from lots import views
@@ -18,5 +18,6 @@ class LotsConfig(AppConfig):
         register_nav("lots", _("Lots"), "lots:lot_list", perms=("lots.view_lot",),
                      roles=(TECHNICIAN, QA, COORDINATOR, ADMIN), order=20)
         register_scanner(views.resolve_scan, order=20)
+        register_panel("lots", "lots/panels/dashboard.html", views.dashboard_panel, perms=("lots.view_lot",), order=20)
         register_object_panel("donors.donor", "lots", "lots/panels/donor_lines.html", views.donor_panel,
                               perms=("lots.view_cellline", "lots.view_lot"), order=20)

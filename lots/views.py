@@ -325,3 +325,11 @@ def vial_label_svg(request, pk: int):
 def vial_detail(request, pk: int):
     """A vial opens on its lot's page, highlighted in the vials table."""
     return redirect(lot_url_for_vial(get_object_or_404(Vial.objects.only("id", "lot_id", "barcode"), pk=pk)))
+
+
+def dashboard_panel(request) -> dict:
+    """The dashboard card: lots by status and the latest freezes (two queries)."""
+    by_status = dict(Lot.objects.order_by().values_list("status").annotate(n=Count("id")))
+    recent = list(Lot.objects.select_related("cell_line").order_by("-created_at", "-id")[:5])
+    return {"counts": [(s, label, by_status[s]) for s, label in LotStatus.choices if by_status.get(s)],
+            "recent": recent}

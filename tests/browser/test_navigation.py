@@ -8,11 +8,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
-    "coordinator": ["dashboard", "api"],
-    "technician": ["dashboard", "api"],
-    "qa": ["dashboard", "api"],
+    "coordinator": ["dashboard", "lots", "api"],
+    "technician": ["dashboard", "lots", "api"],
+    "qa": ["dashboard", "lots", "api"],
     "researcher": ["dashboard", "api"],
-    "admin": ["dashboard", "api", "users"],
+    "admin": ["dashboard", "lots", "api", "users"],
 }
 
 
