@@ -28,7 +28,7 @@ SELECT start_id, id, lot_number, tier, status FROM chain ORDER BY start_id, dept
 
 
 def lineages(lots) -> dict[int, list[dict]]:
-    """``{lot id: [ancestor, ...]}`` nearest first, each ``{"id","lot_number","tier","status"}``.
+    """``{lot id: [ancestor, ...]}`` nearest first, each ``{"id","lot_number","tier","status","status_label"}``.
 
     One recursive query for any number of lots (none when no lot has a parent).
     """
@@ -39,7 +39,8 @@ def lineages(lots) -> dict[int, list[dict]]:
     with connection.cursor() as cursor:
         cursor.execute(_LINEAGE_SQL.format(placeholders=", ".join(["%s"] * len(ids))), ids)
         for start_id, pk, number, tier, status in cursor.fetchall():
-            found[start_id].append({"id": pk, "lot_number": number, "tier": tier, "status": status})
+            found[start_id].append({"id": pk, "lot_number": number, "tier": tier, "status": status,
+                                    "status_label": LotStatus(status).label if status in LotStatus.values else status})
     return found
 
 
@@ -81,19 +82,26 @@ def position_of(vial: Vial) -> dict | None:
     }
 
 
+def code_variants(code: str) -> list[str]:
+    """A scanned code as typed and in capitals: exact lookups that use the unique index (a case-
+    insensitive match would scan millions of vials)."""
+    code = code.strip()
+    return list(dict.fromkeys([code, code.upper()]))
+
+
 def find_vial(code: str) -> Vial | None:
-    return Vial.objects.filter(barcode__iexact=code.strip()).only("id", "lot_id", "barcode").first()
+    return Vial.objects.filter(barcode__in=code_variants(code)).only("id", "lot_id", "barcode").first()
 
 
 def find_lot(code: str) -> Lot | None:
-    code = code.strip()
-    return Lot.objects.filter(Q(barcode__iexact=code) | Q(lot_number__iexact=code)).only("id").first()
+    return (Lot.objects.filter(Q(barcode__in=code_variants(code)) | Q(lot_number__iexact=code.strip()))
+            .only("id").first())
 
 
 def lots_matching_barcode(code: str) -> Q:
     """Lots whose own barcode is ``code`` or that hold the vial with that barcode."""
-    code = code.strip()
-    return Q(barcode__iexact=code) | Q(Exists(Vial.objects.filter(lot=OuterRef("pk"), barcode__iexact=code)))
+    codes = code_variants(code)
+    return Q(barcode__in=codes) | Q(Exists(Vial.objects.filter(lot=OuterRef("pk"), barcode__in=codes)))
 
 
 # --- lots --------------------------------------------------------------------------------------------

@@ -221,8 +221,10 @@ def culture_detail(request, pk: int):
     passages = list(culture.passages.all())
     last = passages[-1] if passages else None
     if request.method == "GET" and last is not None:
+        reagents = "\n".join(f"{r.get('name', '')}, {r.get('lot', '')}" for r in last.reagents or [])
         form = PassageForm(initial={"medium": last.medium, "medium_lot": last.medium_lot,
-                                    "split_ratio": last.split_ratio})
+                                    "split_ratio": last.split_ratio, "seeded_cells": last.seeded_cells,
+                                    "reagents": reagents})
     return render(request, "lots/culture_detail.html", {
         "culture": culture, "passages": passages, "form": form,
         "pd": services.culture_population_doublings(culture),

@@ -43,7 +43,7 @@ class LotFilter(django_filters.FilterSet):
 
 
 class VialFilter(django_filters.FilterSet):
-    barcode = django_filters.CharFilter(lookup_expr="iexact", help_text="scan lookup: the vial's barcode")
+    barcode = django_filters.CharFilter(method="filter_barcode", help_text="scan lookup: the vial's barcode")
     lot_number = django_filters.CharFilter(field_name="lot__lot_number", lookup_expr="iexact")
     status = django_filters.MultipleChoiceFilter(choices=VialStatus.choices)
     stored = django_filters.BooleanFilter(field_name="box", lookup_expr="isnull", exclude=True,
@@ -52,3 +52,6 @@ class VialFilter(django_filters.FilterSet):
     class Meta:
         model = Vial
         fields = ["barcode", "lot", "lot_number", "status", "stored", "box"]
+
+    def filter_barcode(self, queryset, name, value):
+        return queryset.filter(barcode__in=queries.code_variants(value))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -13,8 +15,9 @@ from lots.choices import CellType, FreezingProgram, Grade, ReprogrammingMethod, 
 from lots.models import CellLine, Culture, Lot, Passage, Vial
 
 
-def _choice_error(kind: str, choices) -> dict:
-    return {"invalid_choice": f'Unknown {kind} "{{input}}". Use one of: {", ".join(v for v in choices.values if v)}.'}
+def _choice_error(message, choices) -> dict:
+    """DRF fills ``{input}``; the list of valid values is filled in here."""
+    return {"invalid_choice": format_lazy(message, choices=", ".join(v for v in choices.values if v))}
 
 
 # --- cell lines ------------------------------------------------------------------------------------
@@ -39,11 +42,16 @@ class CellLineCreateSerializer(serializers.Serializer):
     collection = serializers.PrimaryKeyRelatedField(
         queryset=Collection.objects.select_related("donor"), required=False,
         help_text="The collection the line was established from (a subclone takes its parent's).")
-    cell_type = serializers.ChoiceField(choices=CellType.choices, error_messages=_choice_error("cell type", CellType))
-    grade = serializers.ChoiceField(choices=Grade.choices, error_messages=_choice_error("grade", Grade))
+    cell_type = serializers.ChoiceField(
+        choices=CellType.choices,
+        error_messages=_choice_error(_("Unknown cell type “{{input}}”. Use one of: {choices}."), CellType))
+    grade = serializers.ChoiceField(
+        choices=Grade.choices,
+        error_messages=_choice_error(_("Unknown grade “{{input}}”. Use one of: {choices}."), Grade))
     reprogramming_method = serializers.ChoiceField(
         choices=ReprogrammingMethod.choices, required=False, allow_blank=True, default="",
-        error_messages=_choice_error("reprogramming method", ReprogrammingMethod),
+        error_messages=_choice_error(
+            _("Unknown reprogramming method “{{input}}”. Use one of: {choices}."), ReprogrammingMethod),
         help_text="iPSC lines only (sendai, episomal, mrna, lentivirus, other).")
     parent_line = serializers.PrimaryKeyRelatedField(
         queryset=CellLine.objects.select_related("collection"), required=False, allow_null=True,
@@ -54,7 +62,8 @@ class CellLineCreateSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs.get("collection") is None and attrs.get("parent_line") is None:
-            raise serializers.ValidationError({"collection": ["Give the collection the line was established from."]})
+            raise serializers.ValidationError(
+                {"collection": [_("Choose the collection the line was established from.")]})
         return attrs
 
 
@@ -206,7 +215,8 @@ class LotCreatedSerializer(LotDetailSerializer):
 
 class LotCreateSerializer(serializers.Serializer):
     cell_line = serializers.PrimaryKeyRelatedField(queryset=CellLine.objects.select_related("donor"))
-    tier = serializers.ChoiceField(choices=Tier.choices, error_messages=_choice_error("tier", Tier))
+    tier = serializers.ChoiceField(
+        choices=Tier.choices, error_messages=_choice_error(_("Unknown tier “{{input}}”. Use one of: {choices}."), Tier))
     parent_lot = serializers.PrimaryKeyRelatedField(
         queryset=Lot.objects.select_related("cell_line"), required=False, allow_null=True,
         help_text="WCB only: the released MCB of the same line it was expanded from.")
@@ -214,16 +224,17 @@ class LotCreateSerializer(serializers.Serializer):
         queryset=Culture.objects.select_related("cell_line", "source_vial__lot").prefetch_related("passages"),
         required=False, allow_null=True, help_text="The culture harvested for this freeze (PD is copied).")
     passage = serializers.IntegerField(min_value=0, max_value=32767,
-                                       error_messages={"min_value": "The passage is 0 or more."})
-    vial_count = serializers.IntegerField(min_value=1, error_messages={"min_value": "Freeze at least one vial."})
+                                       error_messages={"min_value": _("The passage is 0 or more.")})
+    vial_count = serializers.IntegerField(min_value=1, error_messages={"min_value": _("Freeze at least one vial.")})
     cells_per_vial = serializers.IntegerField(
-        min_value=1, error_messages={"min_value": "Enter the number of cells per vial (above zero)."})
+        min_value=1, error_messages={"min_value": _("Enter the number of cells per vial (above zero).")})
     volume_ml = serializers.DecimalField(max_digits=5, decimal_places=2)
     cryoprotectant = serializers.CharField(max_length=120)
     cryoprotectant_lot = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
     freezing_program = serializers.ChoiceField(
         choices=FreezingProgram.choices, required=False, default=FreezingProgram.CONTAINER,
-        error_messages=_choice_error("freezing program", FreezingProgram))
+        error_messages=_choice_error(
+            _("Unknown freezing program “{{input}}”. Use one of: {choices}."), FreezingProgram))
     freezing_profile = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     frozen_on = serializers.DateField()
     notes = serializers.CharField(required=False, allow_blank=True, default="")
@@ -255,9 +266,9 @@ class PassageCreateSerializer(serializers.Serializer):
     passaged_on = serializers.DateField()
     split_ratio = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     seeded_cells = serializers.IntegerField(min_value=1, required=False, allow_null=True,
-                                            error_messages={"min_value": "Enter a cell count above zero."})
+                                            error_messages={"min_value": _("Enter a cell count above zero.")})
     harvested_cells = serializers.IntegerField(min_value=1, required=False, allow_null=True,
-                                               error_messages={"min_value": "Enter a cell count above zero."})
+                                               error_messages={"min_value": _("Enter a cell count above zero.")})
     viability_pct = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
                                              required=False, allow_null=True)
     medium = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")

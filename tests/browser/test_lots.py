@@ -9,7 +9,7 @@ from lots.models import Lot
 from tests.factories import UserFactory, eligible_collection
 from tests.lots.test_labels import pdf_text
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_technician_freezes_an_mcb_and_prints_its_label_sheet(page, login):

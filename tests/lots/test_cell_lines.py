@@ -146,7 +146,7 @@ def test_bad_institute_code_is_refused(collection, tech):
     assert [e.id for e in check_naming_settings()] == ["lots.E001"]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_registrations_never_share_a_name():
     """Four technicians register iPSC lines at the same moment: four different names, no error."""
     users = [UserFactory(role="technician") for _ in range(4)]

@@ -201,7 +201,7 @@ def test_a_failure_while_creating_vials_leaves_nothing_behind(line, tech, monkey
     assert snapshot() == before
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_freezes_get_distinct_numbers_and_barcodes():
     tech = UserFactory(role="technician")
     line = services.create_cell_line(collection=eligible_collection(), cell_type="iPSC", grade="research",
