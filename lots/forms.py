@@ -24,7 +24,8 @@ class CellLineForm(forms.Form):
     collection = forms.CharField(
         label=_("Collection code"), max_length=30,
         help_text=_("Scan or type the code of the collection the line comes from, e.g. COL-2026-0001."),
-        widget=forms.TextInput(attrs={"list": "collection-codes", "autocomplete": "off", "class": "mono"}),
+        widget=forms.TextInput(attrs={"list": "collection-codes", "autocomplete": "off", "class": "mono",
+                                      "data-scan-target": "", "autofocus-scan": ""}),
     )
     cell_type = forms.ChoiceField(label=_("Cell type"), choices=CellType.choices)
     grade = forms.ChoiceField(label=_("Grade"), choices=Grade.choices, widget=forms.RadioSelect,

@@ -303,3 +303,27 @@ def test_thaw_unknown_vial_is_a_400(api, tech, line):
     response = api(tech).post(f"{API}/cultures/", {"cell_line": line.pk, "source_vial": "SBV404"}, format="json")
     assert response.status_code == 400 and "source_vial" in response.json()
 
+
+
+def test_api_lists_run_a_constant_number_of_queries(tech, line, released_mcb, make_lot, django_assert_num_queries):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()  # token auth, as an instrument would: every request loads its user afresh
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=tech).key}")
+    wcb = make_lot(line, tier="WCB", parent_lot=released_mcb, passage=14, vial_count=40)
+    # 1 token with its user, 2-3 user and group permissions, 4 count, 5 lots with line, donor, parent,
+    # operator and culture, 6 lineages (one recursive query), 7 vial counts by status
+    with django_assert_num_queries(7):
+        assert client.get(f"{API}/lots/").json()["count"] == 2
+    for _ in range(3):
+        make_lot(line, tier="WCB", parent_lot=released_mcb, passage=14, vial_count=2)
+    with django_assert_num_queries(7):
+        assert client.get(f"{API}/lots/").json()["count"] == 5
+    # 1 token, 2-3 permissions, 4 the lot exists, 5 count, 6 vials with lot, box, rack and unit
+    with django_assert_num_queries(6):
+        assert len(client.get(f"{API}/lots/{wcb.pk}/vials/", {"page_size": 500}).json()["results"]) == 40
+    barcode = wcb.vials.first().barcode
+    # 1 token, 2-3 permissions, 4 count, 5 the vial with its lot and position
+    with django_assert_num_queries(5):
+        assert client.get(f"{API}/vials/", {"barcode": barcode}).json()["count"] == 1
