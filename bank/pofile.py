@@ -89,10 +89,13 @@ def parse(text: str) -> list[Entry]:
 def render(entries: list[Entry]) -> str:
     out = []
     for entry in entries:
-        lines = [c for c in entry.comments if not c.startswith("#,")]
+        lines = [c for c in entry.comments if not c.startswith(("#,", "#|"))]
         flags = sorted(entry.flags)
         if flags:
             lines.append("#, " + ", ".join(flags))
+        # gettext wants "#|" (previous msgid of a fuzzy match) after the flags; it is dropped once translated
+        if "fuzzy" in entry.flags:
+            lines.extend(c for c in entry.comments if c.startswith("#|"))
         if entry.msgctxt is not None:
             lines.append("msgctxt " + _quote(entry.msgctxt))
         lines.append("msgid " + _quote(entry.msgid))

@@ -222,6 +222,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "LotStatusEnum": "lots.choices.LotStatus",
+        "VialStatusEnum": "lots.choices.VialStatus",
+    },
 }
 
 # --- The bank -------------------------------------------------------------------------------
@@ -235,6 +239,11 @@ LOT_NUMBER_PATTERN = env_str("LOT_NUMBER_PATTERN", "{tier}-{year}-{seq:04d}")
 # Label size for the printable lot label sheet (inches) — a common cryo label is 1.28" x 0.5".
 LABEL_WIDTH_IN = env_float("LABEL_WIDTH_IN", 1.28)
 LABEL_HEIGHT_IN = env_float("LABEL_HEIGHT_IN", 0.5)
+# Lots: the biggest freeze one lot may hold; the page size of the label sheet (A4 or letter) and the
+# resolution of the Zebra printer the ZPL file is made for (203, 300 or 600 dpi).
+LOT_MAX_VIALS = env_int("LOT_MAX_VIALS", 5000, minimum=1)
+LABEL_SHEET_PAGE = env_str("LABEL_SHEET_PAGE", "A4")
+LABEL_PRINTER_DPI = env_int("LABEL_PRINTER_DPI", 300, minimum=100)
 # Donor collections received later than this after collection are flagged.
 COLLECTION_TRANSPORT_LIMIT_HOURS = env_int("COLLECTION_TRANSPORT_LIMIT_HOURS", 48, minimum=1)
 # Storage

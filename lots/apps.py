@@ -5,3 +5,19 @@ from django.utils.translation import gettext_lazy as _
 class LotsConfig(AppConfig):
     name = "lots"
     verbose_name = _("Cell lines and lots")
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
+        from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN
+        from lots import checks as lot_checks
+        from lots import views
+
+        checks.register(lot_checks.check_naming_settings)
+        register_nav("lots", _("Lots"), "lots:lot_list", perms=("lots.view_lot",),
+                     roles=(TECHNICIAN, QA, COORDINATOR, ADMIN), order=20)
+        register_scanner(views.resolve_scan, order=20)
+        register_panel("lots", "lots/panels/dashboard.html", views.dashboard_panel, perms=("lots.view_lot",), order=20)
+        register_object_panel("donors.donor", "lots", "lots/panels/donor_lines.html", views.donor_panel,
+                              perms=("lots.view_cellline", "lots.view_lot"), order=20)

@@ -19,6 +19,27 @@ from lots.choices import CellType, FreezingProgram, Grade, LotStatus, Reprogramm
 User = settings.AUTH_USER_MODEL
 
 
+class IdentifierSequence(models.Model):
+    """The last number handed out for one family of names (``SCBi``, ``SCB-UCMSC``, ``MCB-2026-``).
+
+    The row is locked while a name is allocated, so two technicians registering lines or freezing lots
+    at the same moment never get the same number; a name once committed is never handed out again.
+    """
+
+    key = models.CharField(_("key"), max_length=60, primary_key=True)
+    last_value = models.PositiveIntegerField(_("last value"), default=0)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = _("identifier sequence")
+        verbose_name_plural = _("identifier sequences")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.last_value}"
+
+
 class CellLine(models.Model):
     """Cells established from a collection. iPSC/ESC lines carry an hPSCreg name, e.g. SCBi001-A."""
 

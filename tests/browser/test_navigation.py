@@ -8,11 +8,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
-    "coordinator": ["dashboard", "donors", "api"],
-    "technician": ["dashboard", "donors", "api"],
-    "qa": ["dashboard", "donors", "api"],
+    "coordinator": ["dashboard", "donors", "lots", "api"],
+    "technician": ["dashboard", "donors", "lots", "api"],
+    "qa": ["dashboard", "donors", "lots", "api"],
     "researcher": ["dashboard", "api"],
-    "admin": ["dashboard", "donors", "api", "users"],
+    "admin": ["dashboard", "donors", "lots", "api", "users"],
 }
 
 
