@@ -106,6 +106,8 @@ class RecheckResultForm(forms.Form):
             kwargs.setdefault("prefix", f"r{recheck.pk}")
             kwargs.setdefault("initial", {"tested_on": timezone.localdate(), "method": "trypan blue"})
         super().__init__(*args, **kwargs)
+        if recheck is not None and recheck.vial_id:
+            self.fields["vial"].widget.attrs["placeholder"] = recheck.vial.barcode
 
 
 class CriterionForm(forms.Form):

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from bank.errors import Conflict, DomainError
 from donors.choices import ConsentState, Eligibility
@@ -27,6 +28,16 @@ from qc.choices import Decision, DeviationStatus, RecheckStatus
 from qc.models import Criterion, Deviation, LotDecision, LotSpecification, QCResult, QCTest, Recheck, Specification
 
 OPEN_RECHECK = (RecheckStatus.DUE, RecheckStatus.OVERDUE)
+
+# Short names of the release refusals for lists (the full message is in the blocker's detail).
+BLOCKER_LABELS = {
+    "no_specification": _lazy("no specification"),
+    "qc_incomplete": _lazy("QC incomplete"),
+    "qc_failed": _lazy("QC failed"),
+    "open_deviation": _lazy("open deviation"),
+    "donor_not_eligible": _lazy("donor not eligible"),
+    "consent_withdrawn": _lazy("consent withdrawn"),
+}
 
 
 def criteria_prefetch() -> Prefetch:
@@ -201,6 +212,15 @@ class Readiness:
     @property
     def ready(self) -> bool:
         return not self.blockers()
+
+    @property
+    def first_blocker(self) -> dict | None:
+        """The refusal QA would get first, with a short label for lists."""
+        blockers = self.blockers()
+        if not blockers:
+            return None
+        first = blockers[0]
+        return {"code": first.code, "label": BLOCKER_LABELS.get(first.code, first.code), "detail": first.detail}
 
     @property
     def eligibility_label(self) -> str:

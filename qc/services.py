@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from bank.audit import acting, current_actor, current_reason
 from bank.errors import Conflict, Forbidden
@@ -706,7 +707,8 @@ def _remind(opened: list[Recheck], overdue: list[Recheck]) -> None:
         listed = ", ".join(lot_numbers.get(r.lot_id, "?") for r in opened[:20])
         notify_role(
             TECHNICIAN,
-            subject=_("%(n)s stability re-checks are due") % {"n": len(opened)},
+            subject=ngettext("%(n)s stability re-check is due", "%(n)s stability re-checks are due", len(opened))
+            % {"n": len(opened)},
             body=_("Thaw the vial named for each lot and enter its viability: %(lots)s%(more)s.")
             % {"lots": listed, "more": " …" if len(opened) > 20 else ""},
             link=link,
@@ -715,7 +717,8 @@ def _remind(opened: list[Recheck], overdue: list[Recheck]) -> None:
         listed = ", ".join(lot_numbers.get(r.lot_id, "?") for r in overdue[:20])
         notify_role(
             TECHNICIAN, QA,
-            subject=_("%(n)s stability re-checks are overdue") % {"n": len(overdue)},
+            subject=ngettext("%(n)s stability re-check is overdue", "%(n)s stability re-checks are overdue",
+                             len(overdue)) % {"n": len(overdue)},
             body=_("These lots' re-checks are past due: %(lots)s%(more)s.")
             % {"lots": listed, "more": " …" if len(overdue) > 20 else ""},
             link=link, level="warning",

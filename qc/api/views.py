@@ -51,6 +51,7 @@ class QCTestListView(GenericAPIView):
     serializer_class = s.QCTestSerializer
     queryset = QCTest.objects.order_by("order", "code")
 
+    @extend_schema(operation_id="qc_tests_list", responses=s.QCTestSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -64,6 +65,7 @@ class SpecificationListView(GenericAPIView):
     serializer_class = s.SpecificationSerializer
 
     @extend_schema(
+        operation_id="qc_specifications_in_force",
         parameters=[
             OpenApiParameter("cell_type", str, enum=CellType.values, required=False),
             OpenApiParameter("tier", str, enum=Tier.values, required=False),
@@ -125,6 +127,7 @@ class SpecificationDetailView(GenericAPIView):
     required_perms = {"GET": ["qc.view_specification"]}
     serializer_class = s.SpecificationSerializer
 
+    @extend_schema(operation_id="qc_specifications_retrieve")
     def get(self, request, pk: int):
         spec = get_object_or_404(
             Specification.objects.select_related("published_by").prefetch_related(criteria_prefetch()), pk=pk)
@@ -137,7 +140,9 @@ class LotResultsView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"GET": ["qc.view_qcresult"], "POST": ["qc.add_qcresult"]}
     serializer_class = s.QCResultSerializer
+    queryset = QCResult.objects.none()  # for the schema; the view filters by lot
 
+    @extend_schema(operation_id="lots_qc_results_list", responses=s.QCResultSerializer(many=True))
     def get(self, request, pk: int):
         lot = _lot(pk)
         page = self.paginate_queryset(_results_qs().filter(lot=lot).order_by("-entered_at", "-id"))
@@ -285,8 +290,10 @@ class RecheckListView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"GET": ["qc.view_recheck"]}
     serializer_class = s.RecheckSerializer
+    queryset = Recheck.objects.none()  # for the schema
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=[*s.RecheckStatus.values, "open"],
+    @extend_schema(operation_id="qc_rechecks_list", responses=s.RecheckSerializer(many=True),
+                   parameters=[OpenApiParameter("status", str, enum=[*s.RecheckStatus.values, "open"],
                                                 required=False),
                                OpenApiParameter("lot", int, required=False)])
     def get(self, request):
@@ -333,8 +340,10 @@ class DeviationListView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"GET": ["qc.view_deviation"], "POST": ["qc.add_deviation"]}
     serializer_class = s.DeviationSerializer
+    queryset = Deviation.objects.none()  # for the schema
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=["open", "closed"], required=False),
+    @extend_schema(operation_id="qc_deviations_list", responses=s.DeviationSerializer(many=True),
+                   parameters=[OpenApiParameter("status", str, enum=["open", "closed"], required=False),
                                OpenApiParameter("lot", int, required=False)])
     def get(self, request):
         qs = _deviations_qs().order_by("-opened_at", "-id")

@@ -101,7 +101,7 @@ def test_marks_overdue_and_reminds_once(users, password, settings):
     assert set(Recheck.objects.values_list("status", flat=True)) == {"due", "overdue"}
     tech_notes = Notification.objects.filter(recipient=users["technician"])
     assert tech_notes.filter(subject="2 stability re-checks are due").count() == 1
-    assert Notification.objects.filter(recipient=users["qa"], subject="1 stability re-checks are overdue").exists()
+    assert Notification.objects.filter(recipient=users["qa"], subject="1 stability re-check is overdue").exists()
     before = Notification.objects.count()
     assert services.open_due_rechecks(today=TODAY) == {"opened": 0, "overdue": 0}
     assert Notification.objects.count() == before  # nothing new, nobody reminded twice
