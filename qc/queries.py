@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from bank.errors import Conflict, DomainError
 from donors.choices import ConsentState, Eligibility
@@ -31,12 +31,12 @@ OPEN_RECHECK = (RecheckStatus.DUE, RecheckStatus.OVERDUE)
 
 # Short names of the release refusals for lists (the full message is in the blocker's detail).
 BLOCKER_LABELS = {
-    "no_specification": _lazy("no specification"),
-    "qc_incomplete": _lazy("QC incomplete"),
-    "qc_failed": _lazy("QC failed"),
-    "open_deviation": _lazy("open deviation"),
-    "donor_not_eligible": _lazy("donor not eligible"),
-    "consent_withdrawn": _lazy("consent withdrawn"),
+    "no_specification": gettext_lazy("no specification"),
+    "qc_incomplete": gettext_lazy("QC incomplete"),
+    "qc_failed": gettext_lazy("QC failed"),
+    "open_deviation": gettext_lazy("open deviation"),
+    "donor_not_eligible": gettext_lazy("donor not eligible"),
+    "consent_withdrawn": gettext_lazy("consent withdrawn"),
 }
 
 
