@@ -624,6 +624,28 @@ def _insert_rechecks(rows: list[tuple], now) -> list[Recheck]:
     ]
 
 
+def _copy_to_history(ids: list[int], *, history_type: str, actor, reason: str) -> None:
+    """Write the audit rows of many re-checks in one INSERT ... SELECT from the table itself.
+
+    The rows are exactly those simple_history would write (same tracked columns, user, reason, type),
+    without building thousands of Python objects: the daily task stays set-based at bank scale.
+    """
+    if not ids:
+        return
+    ops, qn = connection.ops, connection.ops.quote_name
+    history = Recheck.history.model
+    columns = [history._meta.get_field(f.name).column for f in history.tracked_fields]
+    tracked = ", ".join(qn(c) for c in columns)
+    extra = ", ".join(qn(c) for c in ("history_date", "history_change_reason", "history_type", "history_user_id"))
+    where = ", ".join(["%s"] * len(ids))
+    sql = (f"INSERT INTO {qn(history._meta.db_table)} ({tracked}, {extra}) "  # noqa: S608 (identifiers only)
+           f"SELECT {tracked}, %s, %s, %s, %s FROM {qn(Recheck._meta.db_table)} WHERE {qn('id')} IN ({where})")
+    params = [ops.adapt_datetimefield_value(timezone.now()), reason or None, history_type,
+              getattr(actor, "pk", None), *ids]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def _due_plans(today: datetime.date, after_pk: int, limit: int):
     """A batch of plans due for a re-check, locked (others' locked rows are skipped), with the vial to thaw:
     the highest-numbered available vial of the lot that is in storage."""
@@ -649,7 +671,7 @@ def open_due_rechecks(*, actor=None, today: datetime.date | None = None, batch_s
     ``SELECT ... FOR UPDATE SKIP LOCKED`` and re-checks are inserted with ``ON CONFLICT DO NOTHING``
     on the named unique constraint ``qc_recheck_unique_due``, so a second run (or a second worker)
     opens nothing twice and only the worker that inserted a row reports it. Queries per batch: the
-    due plans with their vial (1), the insert (1), the history rows (1).
+    due plans with their vial (1), the insert (1), the history rows (1, INSERT ... SELECT).
     """
     today = today or _today()
     actor = actor if actor is not None else current_actor()
@@ -664,9 +686,7 @@ def open_due_rechecks(*, actor=None, today: datetime.date | None = None, batch_s
                     break
                 after = rows[-1][0]
                 created = _insert_rechecks(rows, timezone.now())
-                if created:
-                    Recheck.history.bulk_history_create(created, batch_size=batch_size, default_user=actor,
-                                                        default_change_reason=reason)
+                _copy_to_history([r.pk for r in created], history_type="+", actor=actor, reason=reason)
                 opened.extend(created)
             if len(rows) < batch_size:
                 break
@@ -682,16 +702,18 @@ def _mark_overdue(today: datetime.date, *, actor, reason: str, batch_size: int) 
     marked: list[Recheck] = []
     while True:
         with transaction.atomic():
-            ids = list(Recheck.objects.filter(status=RecheckStatus.DUE, due_on__lt=cutoff)
-                       .select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not ids:
+            # Locked rows are ours until commit; rows another worker holds are skipped, not waited for.
+            rows = list(Recheck.objects.filter(status=RecheckStatus.DUE, due_on__lt=cutoff)
+                        .select_for_update(skip_locked=True).order_by("pk")[:batch_size])
+            if not rows:
                 break
-            Recheck.objects.filter(pk__in=ids, status=RecheckStatus.DUE).update(status=RecheckStatus.OVERDUE)
-            rows = list(Recheck.objects.filter(pk__in=ids, status=RecheckStatus.OVERDUE))
-            Recheck.history.bulk_history_create(rows, batch_size=batch_size, update=True, default_user=actor,
-                                                default_change_reason=reason)
+            ids = [r.pk for r in rows]
+            Recheck.objects.filter(pk__in=ids).update(status=RecheckStatus.OVERDUE)
+            _copy_to_history(ids, history_type="~", actor=actor, reason=reason)
+            for row in rows:
+                row.status = RecheckStatus.OVERDUE
             marked.extend(rows)
-        if len(ids) < batch_size:
+        if len(rows) < batch_size:
             break
     return marked
 

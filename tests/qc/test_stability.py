@@ -99,6 +99,9 @@ def test_marks_overdue_and_reminds_once(users, password, settings):
     result = services.open_due_rechecks(today=TODAY)
     assert result == {"opened": 2, "overdue": 1}
     assert set(Recheck.objects.values_list("status", flat=True)) == {"due", "overdue"}
+    overdue = Recheck.objects.get(status="overdue")
+    assert [(h.history_type, h.status) for h in overdue.history.order_by("history_id")] == [("+", "due"),
+                                                                                          ("~", "overdue")]
     tech_notes = Notification.objects.filter(recipient=users["technician"])
     assert tech_notes.filter(subject="2 stability re-checks are due").count() == 1
     assert Notification.objects.filter(recipient=users["qa"], subject="1 stability re-check is overdue").exists()
