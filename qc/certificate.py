@@ -73,7 +73,8 @@ def certificate_content(lot: Lot) -> dict:
     ]
     rows = []
     for row in readiness.rows:
-        latest = row.latest
+        # The results QA signed on: the latest of each test entered before the release decision.
+        latest = next((r for r in row.results if r.entered_at <= decision.decided_at), None)
         rows.append({
             "test": row.test.code, "name": row.test.name,
             "method": latest.method if latest and latest.method else "—",

@@ -111,7 +111,7 @@ class RecheckResultForm(forms.Form):
 
 
 class CriterionForm(forms.Form):
-    test = forms.ChoiceField(label=_("Test"), choices=())
+    test = forms.ChoiceField(label=_("Test"), choices=(), widget=forms.Select(attrs={"style": "max-width:20rem"}))
     min = forms.DecimalField(label=_("Minimum"), required=False, max_digits=12, decimal_places=4,
                              widget=forms.NumberInput(attrs={"step": "any", "style": "width:7rem"}))
     max = forms.DecimalField(label=_("Maximum"), required=False, max_digits=12, decimal_places=4,

@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,7 +39,16 @@ from qc.forms import (
     ResultForm,
     StabilityPlanForm,
 )
-from qc.models import Deviation, LotDecision, QCResult, QCTest, Recheck, Specification, StabilityPlan
+from qc.models import (
+    Deviation,
+    LotDecision,
+    QCResult,
+    QCTest,
+    Recheck,
+    Specification,
+    StabilityPlan,
+    format_number,
+)
 from qc.queries import (
     OPEN_RECHECK,
     criteria_prefetch,
@@ -100,9 +110,15 @@ def results_home(request):
 
 
 def _result_rows(readiness, bound: dict | None = None):
+    """One form per test; the cursor starts in the first test still missing (or in the row with errors)."""
     rows = []
+    focus_set = bool(bound)
     for row in readiness.rows:
         form = (bound or {}).get(row.test.code) or ResultForm(test=row.test)
+        if not focus_set and row.latest is None:
+            first = next(iter(form.fields))
+            form.fields[first].widget.attrs["autofocus"] = True
+            focus_set = True
         rows.append({"row": row, "form": form})
     return rows
 
@@ -314,8 +330,6 @@ def deviation(request, pk: int):
     form = None
     if request.method == "POST":
         if not request.user.has_perm("qc.change_deviation"):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = DeviationForm(request.POST)
         if form.is_valid():
@@ -428,7 +442,8 @@ def publish(request, pk: int):
                                  % {"version": spec.version, "cell_type": spec.cell_type, "tier": spec.tier})
                 return redirect("qc:specification", spec.pk)
     else:
-        initial = [{"test": c.test.code, "min": c.min_value, "max": c.max_value, "unit": c.unit,
+        initial = [{"test": c.test.code, "min": format_number(c.min_value) or None,
+                    "max": format_number(c.max_value) or None, "unit": c.unit,
                     "expected": c.expected, "blocking": c.blocking,
                     "only_for_reprogramming": c.only_for_reprogramming} for c in base.criteria.all()]
         formset = CriterionFormSet(initial=initial, tests=tests, prefix="c")

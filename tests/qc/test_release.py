@@ -367,6 +367,16 @@ def test_certificate_only_once_released(users, password, api, client):
     assert page.status_code == 200 and page.content.startswith(b"%PDF")
 
 
+def test_certificate_shows_the_results_signed_on_not_later_ones(users, password):
+    lot = qc_lot()
+    enter_panel(lot, users["technician"])
+    release(lot, users["qa"], password)
+    services.record_qc_result(lot, actor=users["technician"], test="viability", value="75",
+                              tested_on=timezone.localdate())
+    rows = {row["test"]: row for row in certificate_content(lot)["rows"]}
+    assert rows["viability"]["result"] == "92 %"
+
+
 def test_certificate_in_simplified_chinese(users, password):
     from django.utils import translation
 
