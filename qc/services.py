@@ -102,7 +102,7 @@ def _decimal(value, field: str, errors: dict) -> Decimal | None:
 
 
 def _lock_lot(lot: Lot) -> Lot:
-    return Lot.objects.select_for_update().select_related("cell_line").get(pk=lot.pk)
+    return Lot.objects.select_for_update(of=("self",)).select_related("cell_line").get(pk=lot.pk)
 
 
 def _link(name: str, *args) -> str:
