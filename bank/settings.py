@@ -7,6 +7,7 @@ broker, results and cache. ``DEBUG=false`` is production mode and demands a real
 
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -120,7 +121,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The scheduled work of the bank. Each entry is a task that claims its own work safely.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # qc: daily stability re-checks at 22:00 UTC (06:00 in Asia/Shanghai, before the day shift).
+    "qc-open-due-rechecks": {"task": "qc.tasks.open_due_rechecks", "schedule": crontab(minute=0, hour=22)},
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

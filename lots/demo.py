@@ -6,10 +6,10 @@ Lines: ipsc (SCBi001-A, clinical), ipsc_patient (SCBi002-A, research), uc_msc (S
 cord_blood (SCB-CBHSC-001).
 Lots: ipsc_mcb (60 vials), ipsc_wcb (120, child of ipsc_mcb), ipsc_wcb2 (80, child of ipsc_mcb),
 patient_mcb (40), msc_mcb (50), msc_wcb (100, child of msc_mcb), cord_unit (1).
-A WCB can only be frozen from a released MCB, so ipsc_mcb and msc_mcb are released in this step
-(by the demo QA user, through ``change_lot_status``) before their WCBs are made, and each WCB culture
-starts from a thawed vial of its MCB (that vial is ``used``: ipsc_mcb has 58 available vials, msc_mcb
-49). Every other lot is in quarantine for the QC step to decide.
+A WCB can only be frozen from a released MCB, so ipsc_mcb and msc_mcb are tested and released in this
+step (``qc.demo.qualify_master``: results by technicians, e-signed release by QA) before their WCBs are
+made, and each WCB culture starts from a thawed vial of its MCB (that vial is ``used``). Every other
+lot is in quarantine for the QC step to decide.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from lots import services
+from qc.demo import qualify_master
 
 LINES = [
     # label, cell type, grade, reprogramming, description
@@ -60,7 +61,6 @@ RELEASE_FIRST = {"ipsc_mcb", "msc_mcb"}
 def load(ctx: dict) -> None:
     technician = ctx["users"]["technician"]
     technician2 = ctx["users"].get("technician2", technician)
-    qa = ctx["users"]["qa"]
     today = timezone.localdate()
 
     def ago(days: int) -> datetime.date:
@@ -96,8 +96,8 @@ def load(ctx: dict) -> None:
             frozen_on=ago(days), actor=technician, reason="demo bank",
         )
         if label in RELEASE_FIRST:
-            services.change_lot_status(lots[label], "released", actor=qa,
-                                       reason="demo bank: released by QA after QC")
+            # QC results and an e-signed release by QA, as the bank would do it (qc.demo tells the story).
+            qualify_master(label, lots[label], {**ctx, "lines": lines})
     ctx.update(lines=lines, lots=lots, cultures=cultures)
 
 

@@ -14,6 +14,14 @@ from qc.choices import Decision, DeviationStatus, RecheckStatus, TestKind
 User = settings.AUTH_USER_MODEL
 
 
+def format_number(value) -> str:
+    """A stored decimal without trailing zeros: 70.0000 → ``70``, 0.5000 → ``0.5``."""
+    if value is None:
+        return ""
+    text = format(value.normalize(), "f") if hasattr(value, "normalize") else str(value)
+    return text
+
+
 class QCTest(models.Model):
     """A test of the catalog with a stable code (``sterility``, ``viability`` ...)."""
 
@@ -99,6 +107,31 @@ class Criterion(models.Model):
     def __str__(self) -> str:
         return f"{self.specification}: {self.test.code}"
 
+    def applies_to(self, cell_line) -> bool:
+        """A criterion limited to one reprogramming method applies only to lines made with it."""
+        return not self.only_for_reprogramming or self.only_for_reprogramming == cell_line.reprogramming_method
+
+    def judge(self, value=None, outcome: str = "") -> bool:
+        """Pass/fail of a result against this criterion (numeric limits are inclusive)."""
+        if self.expected:
+            return (outcome or "").strip().lower() == self.expected.strip().lower()
+        if value is None:
+            return False
+        if self.min_value is not None and value < self.min_value:
+            return False
+        return not (self.max_value is not None and value > self.max_value)
+
+    def describe(self) -> str:
+        """The limit as QA and the CoA show it: ``≥ 70 %``, ``≤ 5 EU/mL``, ``1–2 %``, ``negative``."""
+        if self.expected:
+            return self.expected
+        unit = f" {self.unit}" if self.unit else ""
+        if self.min_value is not None and self.max_value is not None:
+            return f"{format_number(self.min_value)}–{format_number(self.max_value)}{unit}"
+        if self.min_value is not None:
+            return f"≥ {format_number(self.min_value)}{unit}"
+        return f"≤ {format_number(self.max_value)}{unit}"
+
 
 class LotSpecification(models.Model):
     """The specification version that judges a lot: the one in force when its first result was entered."""
@@ -158,7 +191,14 @@ class QCResult(models.Model):
         verbose_name_plural = _("QC results")
 
     def __str__(self) -> str:
-        return f"{self.lot} {self.test.code}: {self.value if self.value is not None else self.outcome}"
+        return f"{self.lot} {self.test.code}: {self.display}"
+
+    @property
+    def display(self) -> str:
+        """The result as entered: ``85.5 %`` or ``negative``."""
+        if self.value is None:
+            return self.outcome
+        return f"{format_number(self.value)} {self.unit}".strip()
 
 
 class Deviation(models.Model):
@@ -170,6 +210,8 @@ class Deviation(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=DeviationStatus.choices, default=DeviationStatus.OPEN)
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
     opened_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    summary = models.CharField(_("summary"), max_length=300, blank=True,
+                               help_text=_("What was out of specification (filled in when the deviation opens)."))
     investigation = models.TextField(_("investigation"), blank=True)
     root_cause = models.TextField(_("root cause"), blank=True)
     capa = models.TextField(_("corrective and preventive actions"), blank=True)

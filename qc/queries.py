@@ -1,0 +1,369 @@
+"""Reads of the qc app shared by pages, the API and the services.
+
+``readiness_for(lots)`` is the one place that decides whether a lot may be released: the services
+refuse with its first blocker and the review page shows all of them, so the page can never offer
+a signature the service would refuse. It runs a constant number of queries for any number of lots.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from bank.errors import Conflict, DomainError
+from donors.choices import ConsentState, Eligibility
+from donors.models import Donor
+from donors.queries import EligibilityResult, PanelConfig, consent_state, eligibility_for, prefetch_eligibility
+from lots.choices import LotStatus
+from lots.models import Lot
+from qc.choices import Decision, DeviationStatus, RecheckStatus
+from qc.models import Criterion, Deviation, LotDecision, LotSpecification, QCResult, QCTest, Recheck, Specification
+
+OPEN_RECHECK = (RecheckStatus.DUE, RecheckStatus.OVERDUE)
+
+# Short names of the release refusals for lists (the full message is in the blocker's detail).
+BLOCKER_LABELS = {
+    "no_specification": gettext_lazy("no specification"),
+    "qc_incomplete": gettext_lazy("QC incomplete"),
+    "qc_failed": gettext_lazy("QC failed"),
+    "open_deviation": gettext_lazy("open deviation"),
+    "donor_not_eligible": gettext_lazy("donor not eligible"),
+    "consent_withdrawn": gettext_lazy("consent withdrawn"),
+}
+
+
+def criteria_prefetch() -> Prefetch:
+    return Prefetch("criteria", queryset=Criterion.objects.select_related("test").order_by("test__order", "id"))
+
+
+def spec_in_force(cell_type: str, tier: str) -> Specification | None:
+    """The highest published version for a cell type and tier, with its criteria."""
+    return (
+        Specification.objects.filter(cell_type=cell_type, tier=tier)
+        .select_related("published_by")
+        .prefetch_related(criteria_prefetch())
+        .order_by("-version")
+        .first()
+    )
+
+
+def specs_in_force(cell_type: str | None = None, tier: str | None = None) -> list[Specification]:
+    """The version in force of every (cell type, tier), optionally filtered. Two queries."""
+    qs = Specification.objects.all()
+    if cell_type:
+        qs = qs.filter(cell_type=cell_type)
+    if tier:
+        qs = qs.filter(tier=tier)
+    latest = _latest_versions(qs)
+    return list(
+        Specification.objects.filter(pk__in=latest).select_related("published_by")
+        .prefetch_related(criteria_prefetch()).order_by("cell_type", "tier")
+    )
+
+
+def _latest_versions(qs) -> list[int]:
+    """Ids of the highest version per (cell type, tier) among ``qs`` (portable: no DISTINCT ON)."""
+    best: dict[tuple[str, str], tuple[int, int]] = {}
+    for pk, cell_type, tier, version in qs.values_list("pk", "cell_type", "tier", "version"):
+        key = (cell_type, tier)
+        if key not in best or version > best[key][0]:
+            best[key] = (version, pk)
+    return [pk for _version, pk in best.values()]
+
+
+def lot_specification(lot: Lot) -> tuple[Specification | None, bool]:
+    """The version that judges ``lot`` and whether it is assigned (else: the one in force, a preview)."""
+    assigned = LotSpecification.objects.filter(lot=lot).select_related("specification").first()
+    if assigned is not None:
+        spec = Specification.objects.prefetch_related(criteria_prefetch()).get(pk=assigned.specification_id)
+        return spec, True
+    return spec_in_force(lot.cell_line.cell_type, lot.tier), False
+
+
+def release_results(lot_ids: Iterable[int]):
+    """Results that count for release: every result of the lots except stability re-check results."""
+    return (
+        QCResult.objects.filter(lot_id__in=list(lot_ids), recheck__isnull=True)
+        .select_related("test", "entered_by", "vial", "criterion")
+        .order_by("lot_id", "test__order", "-entered_at", "-id")
+    )
+
+
+@dataclass
+class PanelRow:
+    """One test of a lot's specification with its results, newest first (the first one counts)."""
+
+    criterion: Criterion
+    results: list[QCResult] = field(default_factory=list)
+
+    @property
+    def test(self) -> QCTest:
+        return self.criterion.test
+
+    @property
+    def latest(self) -> QCResult | None:
+        return self.results[0] if self.results else None
+
+    @property
+    def earlier(self) -> list[QCResult]:
+        return self.results[1:]
+
+    @property
+    def blocking(self) -> bool:
+        return self.criterion.blocking
+
+    @property
+    def state(self) -> str:
+        """``missing``, ``passed`` or ``failed`` — the badge shown beside the test."""
+        latest = self.latest
+        if latest is None:
+            return "missing"
+        return "passed" if latest.passed else "failed"
+
+
+@dataclass
+class Readiness:
+    """Everything QA weighs before signing a lot's release, and what still stands in the way."""
+
+    lot: Lot
+    specification: Specification | None
+    assigned: bool
+    rows: list[PanelRow]
+    open_deviations: list[Deviation]
+    eligibility: EligibilityResult
+    consent: str
+    consent_withdrawn: bool
+    extra_results: list[QCResult] = field(default_factory=list)
+
+    @property
+    def blocking_rows(self) -> list[PanelRow]:
+        return [row for row in self.rows if row.blocking]
+
+    @property
+    def reference_rows(self) -> list[PanelRow]:
+        return [row for row in self.rows if not row.blocking]
+
+    @property
+    def missing(self) -> list[str]:
+        return [row.test.code for row in self.blocking_rows if row.latest is None]
+
+    @property
+    def failed(self) -> list[str]:
+        return [row.test.code for row in self.blocking_rows if row.latest is not None and not row.latest.passed]
+
+    @property
+    def counted_results(self) -> list[QCResult]:
+        return [row.latest for row in self.rows if row.latest is not None]
+
+    def blockers(self) -> list[DomainError]:
+        """The refusals that apply, in the order of API.md (after role, signature and segregation)."""
+        found: list[DomainError] = []
+        lot = self.lot.lot_number
+        if self.specification is None:
+            found.append(Conflict(
+                _("There is no specification for %(cell_type)s %(tier)s: QA must publish one first.")
+                % {"cell_type": self.lot.cell_line.cell_type, "tier": self.lot.tier},
+                code="no_specification",
+            ))
+            return found
+        if self.missing:
+            found.append(Conflict(
+                _("QC of lot %(lot)s is incomplete: no result yet for %(tests)s.")
+                % {"lot": lot, "tests": ", ".join(self.missing)},
+                code="qc_incomplete", missing=self.missing,
+            ))
+        if self.failed:
+            found.append(Conflict(
+                _("Lot %(lot)s failed %(tests)s (the latest result of each required test counts).")
+                % {"lot": lot, "tests": ", ".join(self.failed)},
+                code="qc_failed", failed=self.failed,
+            ))
+        if self.open_deviations:
+            numbers = [d.number for d in self.open_deviations]
+            found.append(Conflict(
+                _("Lot %(lot)s has open deviations (%(numbers)s): QA must close them first.")
+                % {"lot": lot, "numbers": ", ".join(numbers)},
+                code="open_deviation", deviations=numbers,
+            ))
+        if self.eligibility.status != Eligibility.ELIGIBLE:
+            found.append(Conflict(
+                _("The donor is not found eligible (%(status)s%(markers)s): the lot stays in quarantine.")
+                % {"status": Eligibility(self.eligibility.status).label,
+                   "markers": (": " + ", ".join(self.eligibility.missing_markers + self.eligibility.positive))
+                   if (self.eligibility.missing_markers or self.eligibility.positive) else ""},
+                code="donor_not_eligible", eligibility=self.eligibility.status,
+                missing_markers=self.eligibility.missing_markers,
+            ))
+        if self.consent_withdrawn:
+            found.append(Conflict(
+                _("The donor withdrew consent: nothing derived from them may be released."),
+                code="consent_withdrawn",
+            ))
+        return found
+
+    @property
+    def ready(self) -> bool:
+        return not self.blockers()
+
+    @property
+    def first_blocker(self) -> dict | None:
+        """The refusal QA would get first, with a short label for lists."""
+        blockers = self.blockers()
+        if not blockers:
+            return None
+        first = blockers[0]
+        return {"code": first.code, "label": BLOCKER_LABELS.get(first.code, first.code), "detail": first.detail}
+
+    @property
+    def eligibility_label(self) -> str:
+        return str(Eligibility(self.eligibility.status).label)
+
+    @property
+    def consent_label(self) -> str:
+        return str(ConsentState(self.consent).label)
+
+
+def readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
+    """Readiness of every lot given (each with ``cell_line`` loaded), in a constant number of queries.
+
+    Queries: assigned specifications (1) + their criteria (1); versions in force for the others (2)
+    + criteria (1); results (1); open deviations (1); donors with consents, screenings, results and
+    collections (5); the screening panel and windows (2).
+    """
+    if not lots:
+        return {}
+    lot_ids = [lot.pk for lot in lots]
+    assigned = {
+        ls.lot_id: ls.specification
+        for ls in LotSpecification.objects.filter(lot_id__in=lot_ids).select_related("specification")
+        .prefetch_related(Prefetch("specification__criteria", queryset=Criterion.objects.select_related("test")
+                                   .order_by("test__order", "id")))
+    }
+    pairs = {(lot.cell_line.cell_type, lot.tier) for lot in lots if lot.pk not in assigned}
+    in_force: dict[tuple[str, str], Specification] = {}
+    if pairs:
+        condition = Q()
+        for cell_type, tier in pairs:
+            condition |= Q(cell_type=cell_type, tier=tier)
+        latest = _latest_versions(Specification.objects.filter(condition))
+        for spec in Specification.objects.filter(pk__in=latest).prefetch_related(criteria_prefetch()):
+            in_force[(spec.cell_type, spec.tier)] = spec
+    results: dict[int, dict[int, list[QCResult]]] = defaultdict(lambda: defaultdict(list))
+    for result in release_results(lot_ids):
+        results[result.lot_id][result.test_id].append(result)
+    deviations: dict[int, list[Deviation]] = defaultdict(list)
+    for dev in Deviation.objects.filter(lot_id__in=lot_ids, status=DeviationStatus.OPEN).order_by("opened_at", "id"):
+        deviations[dev.lot_id].append(dev)
+    donor_ids = {lot.cell_line.donor_id for lot in lots}
+    donors = {
+        d.pk: d for d in prefetch_eligibility(Donor.objects.filter(pk__in=donor_ids)).prefetch_related("consents")
+    }
+    panel = PanelConfig.load()
+
+    out: dict[int, Readiness] = {}
+    for lot in lots:
+        line = lot.cell_line
+        spec = assigned.get(lot.pk) or in_force.get((line.cell_type, lot.tier))
+        by_test = results.get(lot.pk, {})
+        rows: list[PanelRow] = []
+        if spec is not None:
+            for criterion in spec.criteria.all():
+                if criterion.applies_to(line):
+                    rows.append(PanelRow(criterion, by_test.get(criterion.test_id, [])))
+        in_panel = {row.test.pk for row in rows}
+        extra = [r for test_id, rs in by_test.items() if test_id not in in_panel for r in rs]
+        donor = donors[line.donor_id]
+        collection = next((c for c in donor.collections.all() if c.pk == line.collection_id), None)
+        state = consent_state(donor)
+        out[lot.pk] = Readiness(
+            lot=lot, specification=spec, assigned=lot.pk in assigned, rows=rows,
+            open_deviations=deviations.get(lot.pk, []),
+            eligibility=eligibility_for(donor, collection, panel=panel),
+            consent=state,
+            consent_withdrawn=donor.consent_withdrawn_at is not None or lot.consent_withdrawn_flagged_at is not None,
+            extra_results=extra,
+        )
+    return out
+
+
+def release_readiness(lot: Lot) -> Readiness:
+    lot = Lot.objects.select_related("cell_line").get(pk=lot.pk)
+    return readiness_for([lot])[lot.pk]
+
+
+def latest_decision(lot: Lot, decision: str | None = None) -> LotDecision | None:
+    qs = LotDecision.objects.filter(lot=lot).select_related("decided_by", "cited_result", "specification")
+    if decision:
+        qs = qs.filter(decision=decision)
+    return qs.order_by("-decided_at", "-id").first()
+
+
+def recheck_list(status: str | None = None):
+    """Re-checks with everything a row shows: lot, line, the vial to thaw and where it is, the result."""
+    qs = Recheck.objects.select_related(
+        "lot__cell_line", "plan", "vial__box__rack__unit", "result", "completed_by"
+    ).order_by("due_on", "id")
+    if status == "open":
+        qs = qs.filter(status__in=OPEN_RECHECK)
+    elif status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def overdue_cutoff(today: datetime.date | None = None) -> datetime.date:
+    """A re-check due before this date is overdue."""
+    today = today or timezone.localdate()
+    return today - datetime.timedelta(days=settings.RECHECK_OVERDUE_DAYS)
+
+
+@dataclass
+class Dashboard:
+    awaiting: list[Readiness]
+    awaiting_count: int
+    deviations: list[Deviation]
+    deviation_count: int
+    rechecks: list[Recheck]
+    recheck_counts: dict[str, int]
+    on_hold: list[Lot]
+    hold_reasons: dict[int, LotDecision]
+
+
+def qa_dashboard(limit: int = 50) -> Dashboard:
+    """The QA dashboard in a constant number of queries (see tests/qc/test_pages.py for the count).
+
+    Queries: lots awaiting release (1) and their count (1) + readiness (12); open deviations (1) and
+    their count (1); open re-checks (1) and counts by status (1); lots on hold (1) and their holds (1).
+    """
+    awaiting_qs = Lot.objects.filter(status=LotStatus.QUARANTINE).select_related("cell_line")
+    awaiting_lots = list(awaiting_qs.order_by("frozen_on", "id")[:limit])
+    readiness = readiness_for(awaiting_lots)
+    open_devs = Deviation.objects.filter(status=DeviationStatus.OPEN)
+    counts = dict(
+        Recheck.objects.filter(status__in=OPEN_RECHECK).values_list("status").annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    on_hold = list(Lot.objects.filter(status=LotStatus.ON_HOLD).select_related("cell_line")
+                   .order_by("status_changed_at", "id")[:limit])
+    holds: dict[int, LotDecision] = {}
+    for decision in (LotDecision.objects.filter(lot__in=on_hold, decision=Decision.HOLD)
+                     .select_related("cited_result").order_by("lot_id", "-decided_at", "-id")):
+        holds.setdefault(decision.lot_id, decision)
+    return Dashboard(
+        awaiting=[readiness[lot.pk] for lot in awaiting_lots],
+        awaiting_count=awaiting_qs.count(),
+        deviations=list(open_devs.select_related("lot", "opened_by", "result__test").order_by("opened_at", "id")
+                        [:limit]),
+        deviation_count=open_devs.count(),
+        rechecks=list(recheck_list("open")[:limit]),
+        recheck_counts={s: counts.get(s, 0) for s in OPEN_RECHECK},
+        on_hold=on_hold,
+        hold_reasons=holds,
+    )
