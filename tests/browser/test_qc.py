@@ -4,6 +4,7 @@ checked in tests/qc/test_pages.py::test_lot_panel_on_the_lot_page_shows_results_
 """
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect
 
 from lots.models import Lot
@@ -58,3 +59,10 @@ def test_technician_enters_a_full_panel_and_qa_releases_with_a_password(page, lo
     expect(signature).to_contain_text("Release: the lot meets its specification")
     expect(page.locator("#coa-link")).to_be_visible()
     assert Lot.objects.get(pk=lot.pk).status == "released"
+
+    # ... and the lot page shows the release signature in its QC panel.
+    page.goto(page.base_url + reverse("lots:lot_detail", args=[lot.pk]))
+    panel = page.locator("#panel-qc .signature")
+    expect(panel).to_contain_text("Fang Wang")
+    expect(panel).to_contain_text("Release: the lot meets its specification")
+    page.screenshot(path="/tmp/qc-lot-page-signature.png", full_page=True)
