@@ -225,6 +225,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "kind": give each choice set its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "StorageUnitKindEnum": "storage.choices.UnitKind",
+        "VialMoveKindEnum": "storage.choices.MoveKind",
+        "AlarmKindEnum": "storage.choices.AlarmKind",
+    },
 }
 
 # --- The bank -------------------------------------------------------------------------------

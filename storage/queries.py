@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -20,8 +21,12 @@ from lots.models import Lot, Vial
 from storage.choices import AlarmStatus
 from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
 
-OCCUPANCY_CACHE_KEY = "storage:occupancy:v1"
 OCCUPANCY_CACHE_SECONDS = 60
+
+
+def _occupancy_cache_key() -> str:
+    # Keyed by database: several banks (or parallel test databases) may share one Redis.
+    return f"storage:occupancy:v1:{connection.settings_dict['NAME']}"
 
 
 # --- occupancy ------------------------------------------------------------------------------------------
@@ -70,15 +75,15 @@ def _occupancy(group: str, **filters) -> dict[int, Occupancy]:
 
 def occupancy_by_unit() -> dict[int, Occupancy]:
     """Occupancy of every unit, cached briefly and invalidated whenever a placement or move commits."""
-    cached = cache.get(OCCUPANCY_CACHE_KEY)
+    cached = cache.get(_occupancy_cache_key())
     if cached is None:
         cached = {key: (o.used, o.capacity) for key, o in _occupancy("rack__unit").items()}
-        cache.set(OCCUPANCY_CACHE_KEY, cached, OCCUPANCY_CACHE_SECONDS)
+        cache.set(_occupancy_cache_key(), cached, OCCUPANCY_CACHE_SECONDS)
     return {key: Occupancy(used, capacity) for key, (used, capacity) in cached.items()}
 
 
 def invalidate_occupancy_cache() -> None:
-    cache.delete(OCCUPANCY_CACHE_KEY)
+    cache.delete(_occupancy_cache_key())
 
 
 def occupancy_by_rack(unit: StorageUnit) -> dict[int, Occupancy]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -197,9 +197,8 @@ class VialMoveSerializer(serializers.ModelSerializer):
 
 
 class ReadingRequestSerializer(serializers.Serializer):
-    temperature_c = serializers.DecimalField(max_digits=8, decimal_places=2, rounding=ROUND_HALF_EVEN,
-                                             min_value=Decimal("-273.15"), max_value=Decimal("150"),
-                                             coerce_to_string=False)
+    temperature_c = serializers.FloatField(min_value=-273.15, max_value=150,
+                                           help_text="°C; stored with two decimals")
     recorded_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with zone; now when left out")
 
 

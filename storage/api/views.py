@@ -20,7 +20,7 @@ from lots.models import Lot, Vial
 from storage import queries, services
 from storage.api import serializers as s
 from storage.choices import AlarmKind
-from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading
+from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
 
 ERRORS = {
     400: OpenApiResponse(description="bad input: {field: [messages]}"),
@@ -61,6 +61,7 @@ class StorageView(GenericAPIView):
 class UnitListView(StorageView):
     """Storage units (LN2 tanks, freezers) with their occupancy; admins lay out new ones."""
 
+    queryset = StorageUnit.objects.none()  # for the schema (pagination, model)
     serializer_class = s.UnitSerializer
     required_perms = {"GET": ["storage.view_storageunit"], "POST": ["storage.add_storageunit"]}
 
@@ -110,6 +111,7 @@ class UnitDetailView(StorageView):
 class UnitRacksView(StorageView):
     """The racks (canisters) of a unit; admins add racks."""
 
+    queryset = Rack.objects.none()  # for the schema (pagination, model)
     serializer_class = s.RackSerializer
     required_perms = {"GET": ["storage.view_rack"], "POST": ["storage.add_rack"]}
 
@@ -133,6 +135,7 @@ class UnitReadingsView(StorageView):
     reading raises an ``excursion`` alarm at once (its id is in ``alarm``). A repeated post of the
     same ``recorded_at`` is answered 200 with the reading already stored."""
 
+    queryset = TemperatureReading.objects.none()  # for the schema (pagination, model)
     serializer_class = s.ReadingSerializer
     required_perms = {"GET": ["storage.view_temperaturereading"], "POST": ["storage.add_temperaturereading"]}
 
@@ -194,6 +197,7 @@ class UnitEvacuateView(StorageView):
 class RackListView(StorageView):
     """Every rack, with the number of boxes it holds (``?unit=`` filters)."""
 
+    queryset = Rack.objects.none()  # for the schema (pagination, model)
     serializer_class = s.RackSerializer
     required_perms = {"GET": ["storage.view_rack"]}
 
@@ -220,6 +224,7 @@ class RackDetailView(StorageView):
 class RackBoxesView(StorageView):
     """The boxes of a rack; admins add a box (preset 9x9, 10x10, 5x5, or rows × cols) → with a new barcode."""
 
+    queryset = Box.objects.none()  # for the schema (pagination, model)
     serializer_class = s.BoxSerializer
     required_perms = {"GET": ["storage.view_box"], "POST": ["storage.add_box"]}
 
@@ -241,6 +246,7 @@ class RackBoxesView(StorageView):
 class BoxListView(StorageView):
     """Boxes; ``?barcode=`` finds the box a scanner read, ``?rack=`` / ``?unit=`` filter."""
 
+    queryset = Box.objects.none()  # for the schema (pagination, model)
     serializer_class = s.BoxSerializer
     required_perms = {"GET": ["storage.view_box"]}
 
@@ -380,6 +386,7 @@ class VialMoveView(StorageView):
 class VialCustodyView(StorageView):
     """A vial's chain of custody: every placement, move and removal, oldest first."""
 
+    queryset = VialMove.objects.none()  # for the schema (pagination, model)
     serializer_class = s.VialMoveSerializer
     required_perms = {"GET": ["storage.view_vialmove"]}
 
@@ -401,6 +408,7 @@ def _alarm_qs():
 class AlarmListView(StorageView):
     """Excursion and silent-sensor alarms, newest first; ``?active=true`` for the ones not acknowledged."""
 
+    queryset = Alarm.objects.none()  # for the schema (pagination, model)
     serializer_class = s.AlarmSerializer
     required_perms = {"GET": ["storage.view_alarm"]}
 
