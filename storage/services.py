@@ -812,7 +812,7 @@ def raise_silent_sensor_alarms(*, actor=None) -> list[Alarm]:
     Candidate units are locked with SKIP LOCKED (a unit taking a reading right now is not silent) and
     checked again under the lock; the partial unique constraint forbids a second active alarm anyway.
     """
-    with transaction.atomic(), acting(actor, _("sensor watch")):
+    with transaction.atomic(), acting(actor, current_reason() or _("sensor watch")):
         units = list(silent_units().select_for_update(skip_locked=True, of=("self",)).order_by("pk"))
         if not units:
             return []

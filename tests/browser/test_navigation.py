@@ -9,10 +9,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
     "coordinator": ["dashboard", "api"],
-    "technician": ["dashboard", "api"],
-    "qa": ["dashboard", "api"],
+    "technician": ["dashboard", "storage", "api"],
+    "qa": ["dashboard", "storage", "api"],
     "researcher": ["dashboard", "api"],
-    "admin": ["dashboard", "api", "users"],
+    "admin": ["dashboard", "storage", "api", "users"],
 }
 
 
