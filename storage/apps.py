@@ -7,6 +7,12 @@ class StorageConfig(AppConfig):
     verbose_name = _("Cryostorage")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from storage.occupancy import install_occupancy_triggers
+
+        post_migrate.connect(install_occupancy_triggers, sender=self, dispatch_uid="storage.occupancy.triggers")
+
         from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, QA, TECHNICIAN
         from storage import panels

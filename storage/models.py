@@ -113,6 +113,8 @@ class Box(models.Model):
     rows = models.PositiveSmallIntegerField(_("rows"))
     cols = models.PositiveSmallIntegerField(_("columns"))
     position = models.PositiveSmallIntegerField(_("position in rack"), default=1)
+    # Derived: vials in the box, kept by database triggers on lots_vial (storage/occupancy.py).
+    occupied = models.PositiveIntegerField(_("vials in the box"), default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     history = audit_history()
@@ -144,6 +146,10 @@ class Box(models.Model):
     @property
     def capacity(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.occupied, 0)
 
     @staticmethod
     def position_label(row: int, col: int) -> str:

@@ -11,8 +11,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
 from django.db.models import Avg, Count, Exists, F, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -20,14 +18,6 @@ from django.utils import timezone
 from lots.models import Lot, Vial
 from storage.choices import AlarmStatus
 from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
-
-OCCUPANCY_CACHE_SECONDS = 60
-
-
-def _occupancy_cache_key() -> str:
-    # Keyed by database: several banks (or parallel test databases) may share one Redis.
-    return f"storage:occupancy:v1:{connection.settings_dict['NAME']}"
-
 
 # --- occupancy ------------------------------------------------------------------------------------------
 
@@ -56,46 +46,29 @@ class Occupancy:
 
 
 def _occupancy(group: str, **filters) -> dict[int, Occupancy]:
-    """Used and total positions grouped by ``group`` (``rack__unit``, ``rack`` or ``id`` of boxes).
+    """Used and total positions of boxes grouped by ``group`` (``rack__unit``, ``rack`` or ``id``).
 
-    Two aggregate queries: positions of the boxes, and stored vials counted on the vial table's box
-    index (then joined to the few thousand boxes), never vial rows brought into Python.
+    One query over the boxes' counters (``Box.occupied``, kept by the database): never the vials.
     """
-    capacity = dict(
-        Box.objects.filter(**filters).values(group).annotate(n=Sum(F("rows") * F("cols"))).values_list(group, "n")
+    rows = (
+        Box.objects.filter(**filters).values(group)
+        .annotate(used=Sum("occupied"), cap=Sum(F("rows") * F("cols"))).values_list(group, "used", "cap")
+        .order_by()
     )
-    vial_group = "box" if group == "id" else f"box__{group}"
-    vial_filters = {f"box__{k}": v for k, v in filters.items()}
-    used = dict(
-        Vial.objects.filter(box__isnull=False, **vial_filters).values(vial_group).annotate(n=Count("id"))
-        .values_list(vial_group, "n")
-    )
-    return {key: Occupancy(used.get(key, 0), cap or 0) for key, cap in capacity.items()}
+    return {key: Occupancy(used or 0, cap or 0) for key, used, cap in rows}
 
 
 def occupancy_by_unit() -> dict[int, Occupancy]:
-    """Occupancy of every unit, cached briefly and invalidated whenever a placement or move commits."""
-    cached = cache.get(_occupancy_cache_key())
-    if cached is None:
-        cached = {key: (o.used, o.capacity) for key, o in _occupancy("rack__unit").items()}
-        cache.set(_occupancy_cache_key(), cached, OCCUPANCY_CACHE_SECONDS)
-    return {key: Occupancy(used, capacity) for key, (used, capacity) in cached.items()}
-
-
-def invalidate_occupancy_cache() -> None:
-    cache.delete(_occupancy_cache_key())
+    """Occupancy of every unit: one query whatever the number of vials."""
+    return _occupancy("rack__unit")
 
 
 def occupancy_by_rack(unit: StorageUnit) -> dict[int, Occupancy]:
     return _occupancy("rack", rack__unit=unit)
 
 
-def occupancy_by_box(**filters) -> dict[int, Occupancy]:
-    return _occupancy("id", **filters)
-
-
 def unit_occupancy(unit: StorageUnit) -> Occupancy:
-    return occupancy_by_unit().get(unit.pk, Occupancy())
+    return _occupancy("rack__unit", rack__unit=unit).get(unit.pk, Occupancy())
 
 
 def capacity_warnings() -> list[tuple[StorageUnit, Occupancy]]:
@@ -109,41 +82,30 @@ def capacity_warnings() -> list[tuple[StorageUnit, Occupancy]]:
 # --- boxes and vials ------------------------------------------------------------------------------------
 
 
-def vial_summary(vial: Vial) -> dict:
-    """What a map cell or a scan shows of a vial (its lot and cell line already selected)."""
-    lot = vial.lot
-    return {
-        "id": vial.pk,
-        "barcode": vial.barcode,
-        "status": vial.status,
-        "lot": lot.pk,
-        "lot_number": lot.lot_number,
-        "lot_status": lot.status,
-        "tier": lot.tier,
-        "cell_line": lot.cell_line.name,
-    }
+MAP_FIELDS = ("id", "barcode", "status", "lot", "lot_number", "lot_status", "tier", "cell_line")
 
 
-def box_vials(box: Box):
-    """The vials of ``box`` with their lot and cell line: one query."""
-    return (
+def box_vials(box: Box) -> dict[tuple[int, int], dict]:
+    """The vials of ``box`` by (row, col) as dicts (``MAP_FIELDS``: what a map cell or a scan shows):
+    one query on the box index, no models built (a full 10 x 10 box is 100 rows)."""
+    rows = (
         Vial.objects.filter(box=box)
-        .select_related("lot__cell_line")
-        .only("id", "barcode", "status", "row", "col", "box_id", "lot__id", "lot__lot_number", "lot__status",
-              "lot__tier", "lot__cell_line__id", "lot__cell_line__name")
-        .order_by("row", "col")
+        .values_list("row", "col", "id", "barcode", "status", "lot_id", "lot__lot_number", "lot__status",
+                     "lot__tier", "lot__cell_line__name")
+        .order_by()
     )
+    return {(r[0], r[1]): dict(zip(MAP_FIELDS, r[2:], strict=True)) for r in rows}
 
 
 def box_map(box: Box) -> dict:
     """``{"rows","cols","cells":[{"row","col","vial":{...}|null}]}`` (1-based, row by row). One query."""
-    by_position = {(v.row, v.col): v for v in box_vials(box)}
-    cells = []
-    for row in range(1, box.rows + 1):
-        for col in range(1, box.cols + 1):
-            vial = by_position.get((row, col))
-            cells.append({"row": row, "col": col, "label": box.position_label(row, col),
-                          "vial": vial_summary(vial) if vial else None})
+    by_position = box_vials(box)
+    label = box.position_label
+    cells = [
+        {"row": row, "col": col, "label": label(row, col), "vial": by_position.get((row, col))}
+        for row in range(1, box.rows + 1)
+        for col in range(1, box.cols + 1)
+    ]
     return {"rows": box.rows, "cols": box.cols, "cells": cells, "used": len(by_position)}
 
 
@@ -155,21 +117,25 @@ def box_grid(box: Box) -> list[list[dict]]:
 
 def box_by_barcode(code: str) -> Box | None:
     code = (code or "").strip()
-    if not code:
+    if not code or len(code) > 40:
         return None
-    return Box.objects.select_related("rack__unit").filter(barcode__iexact=code).first() if len(code) <= 40 else None
+    qs = Box.objects.select_related("rack__unit")
+    found = list(qs.filter(barcode=code).order_by()[:1]) or list(qs.filter(barcode__iexact=code).order_by()[:1])
+    return found[0] if found else None
 
 
 def vial_by_barcode(code: str) -> Vial | None:
-    """A vial by its barcode with where it is (box, rack, unit) and what it is (lot, line). One query."""
+    """A vial by its barcode with where it is (box, rack, unit) and what it is (lot, line).
+
+    One query on the unique barcode index (no ORDER BY: at most one row); a second, case-insensitive
+    one only when a scanner sent the code in the wrong case.
+    """
     code = (code or "").strip()
     if not code or len(code) > 40:
         return None
-    return (
-        Vial.objects.select_related("box__rack__unit", "lot__cell_line")
-        .filter(barcode=code).first()
-        or Vial.objects.select_related("box__rack__unit", "lot__cell_line").filter(barcode__iexact=code).first()
-    )
+    qs = Vial.objects.select_related("box__rack__unit", "lot__cell_line")
+    found = list(qs.filter(barcode=code).order_by()[:1]) or list(qs.filter(barcode__iexact=code).order_by()[:1])
+    return found[0] if found else None
 
 
 def position_of(vial: Vial) -> dict | None:
@@ -227,18 +193,15 @@ class SpaceProposal:
 
 
 def boxes_with_space(*, quarantine: bool, exclude_units=()) -> list[tuple[Box, int]]:
-    """Boxes with free positions in units in service of the given kind: ``[(box, free)]``. Two queries."""
-    boxes = list(
-        Box.objects.filter(rack__unit__active=True, rack__unit__quarantine=quarantine)
+    """Boxes with free positions in units in service of the given kind: ``[(box, free)]``. One query."""
+    boxes = (
+        Box.objects.filter(rack__unit__active=True, rack__unit__quarantine=quarantine,
+                           occupied__lt=F("rows") * F("cols"))
         .exclude(rack__unit__in=list(exclude_units))
         .select_related("rack__unit")
         .order_by("rack__unit__name", "rack__position", "rack__name", "position", "name")
     )
-    used = dict(
-        Vial.objects.filter(box__in=[b.pk for b in boxes]).values("box").annotate(n=Count("id"))
-        .values_list("box", "n")
-    ) if boxes else {}
-    return [(b, b.capacity - used.get(b.pk, 0)) for b in boxes if b.capacity > used.get(b.pk, 0)]
+    return [(b, b.free) for b in boxes]
 
 
 def _plan_in(candidates: list[tuple[Box, int]], needed: int) -> list[tuple[Box, int, int]]:
@@ -334,9 +297,7 @@ def misplaced_lots(limit: int = 50) -> list[Lot]:
 
 
 def rack_boxes(rack: Rack) -> list[tuple[Box, Occupancy]]:
-    boxes = list(rack.boxes.order_by("position", "name"))
-    occ = occupancy_by_box(rack=rack)
-    return [(b, occ.get(b.pk, Occupancy(0, b.capacity))) for b in boxes]
+    return [(b, Occupancy(b.occupied, b.capacity)) for b in rack.boxes.order_by("position", "name")]
 
 
 def unit_racks(unit: StorageUnit) -> list[tuple[Rack, Occupancy, int]]:

@@ -34,3 +34,4 @@ def notify_alarms(alarm_ids: list[int]) -> list[int]:
 
     with task_context("storage.tasks.notify_alarms"):
         return [a.pk for a in send_alarm_notifications(alarm_ids)]
+

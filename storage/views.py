@@ -270,10 +270,9 @@ def _chosen_boxes(raw: str) -> tuple[list[Box], list[str]]:
 
 
 def _plan_preview(boxes: list[Box], needed: int) -> list[dict]:
-    occupancy = queries.occupancy_by_box(id__in=[b.pk for b in boxes]) if boxes else {}
     left, rows = needed, []
     for box in boxes:
-        free = occupancy.get(box.pk, queries.Occupancy(0, box.capacity)).free
+        free = box.free
         take = min(free, left)
         left -= take
         rows.append({"box": box, "free": free, "take": take})

@@ -23,6 +23,8 @@ class OccupancySerializer(serializers.Serializer):
 
 
 class UnitSerializer(serializers.ModelSerializer):
+    """A unit; in lists ``occupancy`` is the figure counted by the beat (at most a minute old)."""
+
     silent_after_minutes = serializers.IntegerField(source="silent_minutes", read_only=True)
     occupancy = serializers.SerializerMethodField()
 
@@ -86,7 +88,8 @@ class BoxSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Box
-        fields = ["id", "rack", "unit", "name", "barcode", "rows", "cols", "capacity", "position", "created_at"]
+        fields = ["id", "rack", "unit", "name", "barcode", "rows", "cols", "capacity", "occupied", "position",
+                  "created_at"]
 
 
 class BoxCreateSerializer(serializers.Serializer):

@@ -95,7 +95,7 @@ class UnitDetailView(StorageView):
     @extend_schema(responses={200: s.UnitSerializer, **ERRORS})
     def get(self, request, pk: int):
         unit = get_object_or_404(StorageUnit, pk=pk)
-        return Response(s.UnitSerializer(unit, context={"occupancy": queries.occupancy_by_unit()}).data)
+        return Response(s.UnitSerializer(unit, context={"occupancy": {unit.pk: queries.unit_occupancy(unit)}}).data)
 
     @extend_schema(request=s.UnitUpdateSerializer, responses={200: s.UnitSerializer, **ERRORS, **CONFLICT})
     def patch(self, request, pk: int):
@@ -105,7 +105,7 @@ class UnitDetailView(StorageView):
         changes = dict(data.validated_data)
         reason = changes.pop("reason")
         unit = services.update_unit(unit, actor=request.user, reason=reason, **changes)
-        return Response(s.UnitSerializer(unit, context={"occupancy": queries.occupancy_by_unit()}).data)
+        return Response(s.UnitSerializer(unit, context={"occupancy": {unit.pk: queries.unit_occupancy(unit)}}).data)
 
 
 class UnitRacksView(StorageView):
@@ -287,9 +287,9 @@ class BoxMapView(StorageView):
     @extend_schema(responses={200: s.BoxMapSerializer, **ERRORS})
     def get(self, request, pk: int):
         box = get_object_or_404(Box.objects.select_related("rack__unit"), pk=pk)
-        data = queries.box_map(box)
-        data["box"] = box
-        return Response(s.BoxMapSerializer(data).data)
+        data = queries.box_map(box)  # plain JSON-ready dicts: no per-cell serializer on the hot path
+        data["box"] = s.BoxSerializer(box).data
+        return Response(data)
 
 
 class BoxMoveView(StorageView):

@@ -8,7 +8,6 @@ from django.test import override_settings
 from django.utils import timezone
 
 from storage.models import Alarm, Box, Rack, StorageUnit
-from storage.queries import invalidate_occupancy_cache
 from storage.services import record_readings, store_lot
 from tests.factories import LotFactory
 
@@ -154,15 +153,13 @@ def test_unit_page_draws_a_chart(client, layout, users):
 
 
 @override_settings(STORAGE_CAPACITY_WARNING_PCT=40)
-def test_capacity_warning_and_dashboard_panel(client, layout, users, stored, django_capture_on_commit_callbacks):
-    invalidate_occupancy_cache()
+def test_capacity_warning_and_dashboard_panel(client, layout, users, stored):
     Alarm.objects.create(unit=layout.unit, kind="sensor_silent", message="x")
     client.force_login(users["technician"])
     html = client.get("/").content.decode()
     assert 'id="storage-panel"' in html and "<strong>LN2-M</strong> — Sensor silent" in html
     assert "Nearly full" not in html  # 4 of 18 positions: 22 %
-    with django_capture_on_commit_callbacks(execute=True):  # a committed placement refreshes the cached figures
-        store_lot(LotFactory(status="released", vial_count=5), [layout.box2], actor=users["technician"])
+    store_lot(LotFactory(status="released", vial_count=5), [layout.box2], actor=users["technician"])
     html = client.get("/").content.decode()
     assert "Nearly full" in html and "LN2-M</a> 50%" in html
     assert "capacity-warning" in client.get(f"/storage/units/{layout.unit.pk}/").content.decode()
