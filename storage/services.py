@@ -231,12 +231,13 @@ def update_unit(unit: StorageUnit, *, actor, reason: str = "", **changes) -> Sto
         raise ValueError(f"unknown unit fields: {sorted(unknown)}")
     with transaction.atomic(), acting(actor, reason or _("storage layout")):
         locked = StorageUnit.objects.select_for_update().get(pk=unit.pk)
+        was_quarantine = locked.quarantine
         for name, value in changes.items():
             setattr(locked, name, value)
         if "sensor_silent_minutes" in changes and not changes["sensor_silent_minutes"]:
             locked.sensor_silent_minutes = None
         locked.full_clean()
-        if "quarantine" in changes and bool(changes["quarantine"]) != unit.quarantine:
+        if "quarantine" in changes and bool(changes["quarantine"]) != was_quarantine:
             if Vial.objects.filter(box__rack__unit=locked).exists():
                 raise Conflict(
                     _("%(unit)s holds vials: empty it before changing its quarantine flag.") % {"unit": locked.name},
