@@ -143,7 +143,7 @@ def load(total_vials: int) -> None:
 
 
 def reset() -> None:
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
         cur.execute("DELETE FROM lots_vial WHERE barcode LIKE 'BNV%%'")
         cur.execute("DELETE FROM lots_lot WHERE lot_number LIKE 'BENCH-%%'")
         cur.execute("DELETE FROM storage_box WHERE barcode LIKE 'BNB%%'")
@@ -151,6 +151,8 @@ def reset() -> None:
                     "WHERE name LIKE 'BENCH-%%')")
         cur.execute("DELETE FROM storage_alarmvial WHERE alarm_id IN (SELECT a.id FROM storage_alarm a JOIN "
                     "storage_storageunit u ON u.id = a.unit_id WHERE u.name LIKE 'BENCH-%%')")
+        cur.execute("DELETE FROM storage_temperaturereading WHERE unit_id IN (SELECT id FROM storage_storageunit "
+                    "WHERE name LIKE 'BENCH-%%')")
         cur.execute("DELETE FROM storage_alarm WHERE unit_id IN (SELECT id FROM storage_storageunit "
                     "WHERE name LIKE 'BENCH-%%')")
         cur.execute("DELETE FROM storage_storageunit WHERE name LIKE 'BENCH-%%'")

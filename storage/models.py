@@ -114,7 +114,7 @@ class Box(models.Model):
     cols = models.PositiveSmallIntegerField(_("columns"))
     position = models.PositiveSmallIntegerField(_("position in rack"), default=1)
     # Derived: vials in the box, kept by database triggers on lots_vial (storage/occupancy.py).
-    occupied = models.PositiveIntegerField(_("vials in the box"), default=0, editable=False)
+    occupied = models.PositiveIntegerField(_("vials in the box"), default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     history = audit_history()

@@ -92,6 +92,10 @@ def install(connection) -> None:
     tables = set(connection.introspection.table_names())
     if not {"lots_vial", "storage_box"} <= tables:
         return
+    with connection.cursor() as cursor:
+        columns = {c.name for c in connection.introspection.get_table_description(cursor, "storage_box")}
+    if "occupied" not in columns:  # migrated back before storage 0003: no counter to keep
+        return
     if connection.vendor == "postgresql":
         statements, recount = _PG, _RECOUNT_PG
     elif connection.vendor == "sqlite":

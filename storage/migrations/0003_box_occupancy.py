@@ -29,12 +29,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='box',
             name='occupied',
-            field=models.PositiveIntegerField(default=0, editable=False, verbose_name='vials in the box'),
+            field=models.PositiveIntegerField(db_default=0, default=0, editable=False, verbose_name='vials in the box'),
         ),
         migrations.AddField(
             model_name='historicalbox',
             name='occupied',
-            field=models.PositiveIntegerField(default=0, editable=False, verbose_name='vials in the box'),
+            field=models.PositiveIntegerField(db_default=0, default=0, editable=False, verbose_name='vials in the box'),
         ),
         migrations.RunPython(install_triggers, drop_triggers),
     ]
