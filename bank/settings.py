@@ -124,6 +124,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     # qc: daily stability re-checks at 22:00 UTC (06:00 in Asia/Shanghai, before the day shift).
     "qc-open-due-rechecks": {"task": "qc.tasks.open_due_rechecks", "schedule": crontab(minute=0, hour=22)},
+    # Storage: raise sensor_silent for tanks whose sensor stopped posting (and sweep unsent alarm mail).
+    "storage-check-silent-sensors": {"task": "storage.tasks.check_silent_sensors", "schedule": 60.0},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -229,6 +231,13 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "LotStatusEnum": "lots.choices.LotStatus",
         "VialStatusEnum": "lots.choices.VialStatus",
+        # Several models have a "kind": give each choice set its own schema name.
+        "StorageUnitKindEnum": "storage.choices.UnitKind",
+        "VialMoveKindEnum": "storage.choices.MoveKind",
+        "AlarmKindEnum": "storage.choices.AlarmKind",
+        "AlarmStatusEnum": "storage.choices.AlarmStatus",
+        "DeviationStatusEnum": "qc.choices.DeviationStatus",
+        "RecheckStatusEnum": "qc.choices.RecheckStatus",
     },
 }
 

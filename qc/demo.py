@@ -13,6 +13,8 @@ What the demo shows, every state through the services:
 - an extra UC-MSC MCB lot: sterility positive, deviation closed, rejected (its vials destroyed);
 - re-checks: ipsc_mcb due, msc_wcb overdue.
 The lots step calls ``qualify_master`` for ipsc_mcb and msc_mcb before it freezes their WCBs.
+Released WCBs are moved out of the quarantine tank; the cord unit is left there for a technician
+(the storage page lists it under lots in the wrong kind of unit).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from lots.services import change_vial_status, create_lot
 from qc import services
 from qc.models import Deviation, Recheck, StabilityPlan
 from qc.queries import spec_in_force
+from storage.services import relocate_lot
 
 PASSWORDS = {username: password for username, _role, _name, password in DEMO_USERS}
 
@@ -141,6 +144,10 @@ def load(ctx: dict) -> None:
     # cord_unit — a single unit: counts on the bag's segments, the unit itself is not thawed.
     _enter_panel(lots["cord_unit"], tech, thaw=False)
     _release(lots["cord_unit"], qa)
+
+    # Released working banks leave the quarantine tank; the cord unit waits for a technician to move it.
+    for label in ("ipsc_wcb", "msc_wcb"):
+        relocate_lot(lots[label], actor=tech, reason="released by QA: moved out of the quarantine tank")
 
     # patient_mcb — full passing panel, waiting for QA's signature.
     _enter_panel(lots["patient_mcb"], tech2)

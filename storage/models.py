@@ -7,6 +7,7 @@ of custody (``VialMove``).
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +16,9 @@ from bank.audit import audit_history
 from storage.choices import AlarmKind, AlarmStatus, MoveKind, UnitKind
 
 User = settings.AUTH_USER_MODEL
+
+# Rows are printed as letters A-Z on a box, so a grid is at most 26 x 26 (storage_box_grid_size).
+MAX_GRID = 26
 
 
 class StorageUnit(models.Model):
@@ -58,6 +62,24 @@ class StorageUnit(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        if (
+            self.min_temperature_c is not None
+            and self.max_temperature_c is not None
+            and self.max_temperature_c <= self.min_temperature_c
+        ):
+            raise ValidationError(
+                {"max_temperature_c": _("The maximum temperature must be above the minimum temperature.")}
+            )
+
+    @property
+    def silent_minutes(self) -> int:
+        """Minutes without a reading after which the sensor counts as silent (unit value or bank default)."""
+        return self.sensor_silent_minutes or settings.SENSOR_SILENT_MINUTES
+
+    def in_range(self, temperature_c) -> bool:
+        return self.min_temperature_c <= temperature_c <= self.max_temperature_c
+
 
 class Rack(models.Model):
     """A rack or canister inside a unit."""
@@ -65,6 +87,10 @@ class Rack(models.Model):
     unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="racks")
     name = models.CharField(_("name"), max_length=80)
     position = models.PositiveSmallIntegerField(_("position in unit"), default=1)
+    capacity = models.PositiveSmallIntegerField(
+        _("boxes it holds"), null=True, blank=True,
+        help_text=_("How many boxes fit in this rack or canister; empty means no limit."),
+    )
 
     history = audit_history()
 
@@ -87,6 +113,8 @@ class Box(models.Model):
     rows = models.PositiveSmallIntegerField(_("rows"))
     cols = models.PositiveSmallIntegerField(_("columns"))
     position = models.PositiveSmallIntegerField(_("position in rack"), default=1)
+    # Derived: vials in the box, kept by database triggers on lots_vial (storage/occupancy.py).
+    occupied = models.PositiveIntegerField(_("vials in the box"), default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     history = audit_history()
@@ -106,9 +134,32 @@ class Box(models.Model):
     def __str__(self) -> str:
         return f"{self.rack} / {self.name}"
 
+    def clean(self) -> None:
+        errors = {}
+        for field in ("rows", "cols"):
+            value = getattr(self, field)
+            if value is not None and not 1 <= value <= MAX_GRID:
+                errors[field] = _("A box has between 1 and %(max)d rows and columns.") % {"max": MAX_GRID}
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def capacity(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.occupied, 0)
+
+    @staticmethod
+    def position_label(row: int, col: int) -> str:
+        """Rows are letters and columns numbers, as printed on cryoboxes: row 2, column 3 is "B3"."""
+        return f"{chr(64 + row)}{col}"
+
+    def free_positions(self) -> list[tuple[int, int]]:
+        """Free (row, col) positions in filling order (row by row). One query."""
+        taken = set(self.vials.values_list("row", "col"))
+        return [(r, c) for r in range(1, self.rows + 1) for c in range(1, self.cols + 1) if (r, c) not in taken]
 
 
 class VialMove(models.Model):
@@ -153,7 +204,11 @@ class TemperatureReading(models.Model):
 
     class Meta:
         ordering = ["unit_id", "-recorded_at", "-id"]
-        indexes = [models.Index(fields=["unit", "-recorded_at"], name="storage_reading_unit_time_idx")]
+        # A sensor retrying a POST sends the same timestamp again: one reading per unit and instant.
+        # The constraint's index also serves the chart and "latest reading" queries (scanned backwards).
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "recorded_at"], name="storage_temperaturereading_unique_time"),
+        ]
         verbose_name = _("temperature reading")
         verbose_name_plural = _("temperature readings")
 
@@ -164,6 +219,9 @@ class TemperatureReading(models.Model):
 class Alarm(models.Model):
     """An excursion or a silent sensor; acknowledged with a reason and an e-signature."""
 
+    # Bookkeeping of the notification fan-out, not part of what the acknowledgement signs.
+    SIGNATURE_EXCLUDE_FIELDS = ("notified_at",)
+
     unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="alarms")
     kind = models.CharField(_("kind"), max_length=15, choices=AlarmKind.choices)
     status = models.CharField(_("status"), max_length=15, choices=AlarmStatus.choices, default=AlarmStatus.ACTIVE)
@@ -172,9 +230,14 @@ class Alarm(models.Model):
         TemperatureReading, on_delete=models.PROTECT, null=True, blank=True, related_name="alarms"
     )
     message = models.TextField(_("message"), blank=True)
+    peak_temperature_c = models.DecimalField(
+        _("most extreme temperature (°C)"), max_digits=6, decimal_places=2, null=True, blank=True,
+        help_text=_("For an excursion: the reading furthest outside the range while the alarm was active."),
+    )
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     acknowledged_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     acknowledgement_reason = models.TextField(_("acknowledgement reason"), blank=True)
+    notified_at = models.DateTimeField(_("people notified at"), null=True, blank=True)
     affected_vials = models.ManyToManyField("lots.Vial", through="AlarmVial", related_name="alarms", blank=True)
 
     history = audit_history()
@@ -183,8 +246,12 @@ class Alarm(models.Model):
         ordering = ["-raised_at", "-id"]
         indexes = [
             models.Index(fields=["-raised_at", "-id"], name="storage_alarm_order_idx"),
-            models.Index(
-                fields=["unit", "kind"], name="storage_alarm_active_idx", condition=models.Q(status="active")
+        ]
+        constraints = [
+            # At most one active alarm of a kind per unit: a second beat run or a second out-of-range
+            # reading can never raise a duplicate, even when they race (the index also serves lookups).
+            models.UniqueConstraint(
+                fields=["unit", "kind"], condition=models.Q(status="active"), name="storage_alarm_unique_active"
             ),
         ]
         verbose_name = _("alarm")

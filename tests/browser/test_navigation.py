@@ -9,10 +9,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
     "coordinator": ["dashboard", "donors", "lots", "api"],
-    "technician": ["dashboard", "donors", "lots", "qc-results", "api"],
-    "qa": ["dashboard", "donors", "lots", "qc", "qc-results", "api"],
+    "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "api"],
+    "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "api"],
     "researcher": ["dashboard", "api"],
-    "admin": ["dashboard", "donors", "lots", "qc", "api", "users"],
+    "admin": ["dashboard", "donors", "lots", "storage", "qc", "api", "users"],
 }
 
 

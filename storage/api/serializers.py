@@ -1,0 +1,272 @@
+"""Serializers of the storage API: they shape input and output only (the services decide)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from bank.api.serializers import SignaturesField
+from bank.models import SignatureMeaning
+from storage.choices import AlarmKind, AlarmStatus, BoxPreset, MoveKind, UnitKind
+from storage.models import MAX_GRID, Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
+
+
+class OccupancySerializer(serializers.Serializer):
+    used = serializers.IntegerField()
+    capacity = serializers.IntegerField()
+    free = serializers.IntegerField()
+    pct = serializers.FloatField()
+    warning = serializers.BooleanField(help_text="past STORAGE_CAPACITY_WARNING_PCT")
+
+
+class UnitSerializer(serializers.ModelSerializer):
+    """A unit; in lists ``occupancy`` is the figure counted by the beat (at most a minute old)."""
+
+    silent_after_minutes = serializers.IntegerField(source="silent_minutes", read_only=True)
+    occupancy = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StorageUnit
+        fields = ["id", "name", "kind", "site", "room", "min_temperature_c", "max_temperature_c", "quarantine",
+                  "sensor_silent_minutes", "silent_after_minutes", "active", "last_reading_at", "created_at",
+                  "occupancy"]
+
+    @extend_schema_field(OccupancySerializer)
+    def get_occupancy(self, unit):
+        from storage.queries import Occupancy
+
+        occ = self.context.get("occupancy", {}).get(unit.pk, Occupancy())
+        return {"used": occ.used, "capacity": occ.capacity, "free": occ.free, "pct": occ.pct, "warning": occ.warning}
+
+
+class UnitCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    kind = serializers.ChoiceField(choices=UnitKind.choices)
+    site = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    room = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    min_temperature_c = serializers.DecimalField(max_digits=6, decimal_places=1, rounding=ROUND_HALF_EVEN)
+    max_temperature_c = serializers.DecimalField(max_digits=6, decimal_places=1, rounding=ROUND_HALF_EVEN)
+    quarantine = serializers.BooleanField(required=False, default=False)
+    sensor_silent_minutes = serializers.IntegerField(min_value=1, max_value=10080, required=False, allow_null=True,
+                                                     default=None)
+
+
+class UnitUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80, required=False)
+    site = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    room = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    min_temperature_c = serializers.DecimalField(max_digits=6, decimal_places=1, rounding=ROUND_HALF_EVEN,
+                                                 required=False)
+    max_temperature_c = serializers.DecimalField(max_digits=6, decimal_places=1, rounding=ROUND_HALF_EVEN,
+                                                 required=False)
+    quarantine = serializers.BooleanField(required=False)
+    sensor_silent_minutes = serializers.IntegerField(min_value=1, max_value=10080, required=False, allow_null=True)
+    active = serializers.BooleanField(required=False)
+    reason = serializers.CharField(max_length=100)
+
+
+class RackSerializer(serializers.ModelSerializer):
+    box_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Rack
+        fields = ["id", "unit", "name", "position", "capacity", "box_count"]
+
+
+class RackCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    position = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    capacity = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
+
+
+class BoxSerializer(serializers.ModelSerializer):
+    unit = serializers.IntegerField(source="rack.unit_id", read_only=True)
+    capacity = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Box
+        fields = ["id", "rack", "unit", "name", "barcode", "rows", "cols", "capacity", "occupied", "position",
+                  "created_at"]
+
+
+class BoxCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    rows = serializers.IntegerField(min_value=1, max_value=MAX_GRID, required=False)
+    cols = serializers.IntegerField(min_value=1, max_value=MAX_GRID, required=False)
+    preset = serializers.ChoiceField(choices=BoxPreset.choices, required=False,
+                                     help_text="9x9, 10x10, 5x5; or give rows and cols (free-form)")
+    position = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+
+    def validate(self, attrs):
+        if not attrs.get("preset") or attrs.get("preset") == BoxPreset.CUSTOM:
+            missing = {f: [_("Give rows and cols, or a preset.")] for f in ("rows", "cols") if f not in attrs}
+            if missing:
+                raise serializers.ValidationError(missing)
+        return attrs
+
+
+class MapVialSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    barcode = serializers.CharField()
+    status = serializers.CharField()
+    lot = serializers.IntegerField()
+    lot_number = serializers.CharField()
+    lot_status = serializers.CharField()
+    tier = serializers.CharField()
+    cell_line = serializers.CharField()
+
+
+class MapCellSerializer(serializers.Serializer):
+    row = serializers.IntegerField(min_value=1)
+    col = serializers.IntegerField(min_value=1)
+    label = serializers.CharField(help_text="row letter and column number, e.g. B3")
+    vial = MapVialSerializer(allow_null=True)
+
+
+class BoxMapSerializer(serializers.Serializer):
+    box = BoxSerializer()
+    rows = serializers.IntegerField()
+    cols = serializers.IntegerField()
+    used = serializers.IntegerField()
+    cells = MapCellSerializer(many=True)
+
+
+class StoredPositionSerializer(serializers.Serializer):
+    unit = serializers.CharField()
+    unit_id = serializers.IntegerField()
+    rack = serializers.CharField()
+    rack_id = serializers.IntegerField()
+    box = serializers.CharField()
+    box_id = serializers.IntegerField()
+    box_barcode = serializers.CharField()
+    row = serializers.IntegerField()
+    col = serializers.IntegerField()
+    label = serializers.CharField()
+
+
+class StoredVialSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    barcode = serializers.CharField()
+    position = StoredPositionSerializer()
+
+
+class StoreRequestSerializer(serializers.Serializer):
+    boxes = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=500,
+                                  help_text="box ids, filled in this order")
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class StoreResultSerializer(serializers.Serializer):
+    lot = serializers.IntegerField()
+    stored = serializers.IntegerField()
+    vials = StoredVialSerializer(many=True)
+
+
+class MoveVialRequestSerializer(serializers.Serializer):
+    box = serializers.IntegerField(min_value=1)
+    row = serializers.IntegerField(min_value=1, max_value=MAX_GRID)
+    col = serializers.IntegerField(min_value=1, max_value=MAX_GRID)
+    reason = serializers.CharField(max_length=300)
+
+
+class MoveBoxRequestSerializer(serializers.Serializer):
+    rack = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(max_length=300)
+
+
+class EvacuateRequestSerializer(serializers.Serializer):
+    unit = serializers.IntegerField(min_value=1, help_text="the unit whose racks take the boxes")
+    reason = serializers.CharField(max_length=300)
+
+
+class EvacuateResultSerializer(serializers.Serializer):
+    boxes = serializers.ListField(child=serializers.IntegerField())
+    vials = serializers.IntegerField()
+    mirror_broken = serializers.ListField(child=serializers.CharField(),
+                                          help_text="MCB lots now in one unit only (mirror storage)")
+
+
+class VialMoveSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=MoveKind.choices)
+    moved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = VialMove
+        fields = ["id", "vial", "kind", "from_box", "from_row", "from_col", "from_rack", "to_box", "to_row", "to_col",
+                  "to_rack", "moved_at", "moved_by", "reason"]
+
+
+class ReadingRequestSerializer(serializers.Serializer):
+    temperature_c = serializers.FloatField(min_value=-273.15, max_value=150,
+                                           help_text="°C; stored with two decimals")
+    recorded_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with zone; now when left out")
+
+
+class ReadingSerializer(serializers.ModelSerializer):
+    temperature_c = serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=False)
+    alarm = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TemperatureReading
+        fields = ["id", "unit", "temperature_c", "recorded_at", "received_at", "alarm"]
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True,
+                                                  help_text="the excursion alarm this reading raised"))
+    def get_alarm(self, reading):
+        return self.context.get("alarms", {}).get(reading.pk)
+
+
+class AlarmReadingSerializer(serializers.Serializer):
+    temperature_c = serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=False)
+    recorded_at = serializers.DateTimeField()
+
+
+class AlarmSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=AlarmKind.choices)
+    status = serializers.ChoiceField(choices=AlarmStatus.choices)
+    unit_name = serializers.CharField(source="unit.name", read_only=True)
+    reading = AlarmReadingSerializer(allow_null=True, read_only=True)
+    peak_temperature_c = serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=False,
+                                                  allow_null=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    affected_vials = serializers.IntegerField(source="vial_count", read_only=True,
+                                              help_text="vials in the unit when an excursion was raised")
+
+    class Meta:
+        model = Alarm
+        fields = ["id", "unit", "unit_name", "kind", "status", "raised_at", "message", "reading", "peak_temperature_c",
+                  "acknowledged_at", "acknowledged_by", "acknowledgement_reason", "affected_vials"]
+
+
+class AlarmDetailSerializer(AlarmSerializer):
+    signatures = SignaturesField()
+
+    class Meta(AlarmSerializer.Meta):
+        fields = AlarmSerializer.Meta.fields + ["signatures"]
+
+
+class AcknowledgeRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="what was found and done")
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    meaning = serializers.ChoiceField(
+        choices=[(m.value, m.label) for m in (SignatureMeaning.ACKNOWLEDGEMENT, SignatureMeaning.REVIEW)],
+        required=False, default=SignatureMeaning.ACKNOWLEDGEMENT,
+    )
+
+
+class SpaceBoxSerializer(serializers.Serializer):
+    box = BoxSerializer()
+    unit_name = serializers.CharField()
+    free = serializers.IntegerField()
+    take = serializers.IntegerField()
+
+
+class FindSpaceSerializer(serializers.Serializer):
+    needed = serializers.IntegerField()
+    quarantine = serializers.BooleanField()
+    mirror = serializers.BooleanField()
+    enough = serializers.BooleanField()
+    boxes = SpaceBoxSerializer(many=True)

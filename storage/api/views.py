@@ -1,0 +1,461 @@
+"""Storage API (API.md "Storage"): layout, maps, placement, moves, readings and alarms.
+
+Each view checks the role (``HasPerms``), parses with a serializer, calls one service and shapes the
+answer. Refusals come back as 409/403 ``{"detail","code"}`` through the bank's error handler.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from bank.api.pagination import Pagination
+from bank.api.permissions import HasPerms
+from bank.api.serializers import DomainErrorSerializer
+from lots.models import Lot, Vial
+from storage import queries, services
+from storage.api import serializers as s
+from storage.choices import AlarmKind
+from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
+
+ERRORS = {
+    400: OpenApiResponse(description="bad input: {field: [messages]}"),
+    403: OpenApiResponse(DomainErrorSerializer, description="role not allowed"),
+    404: OpenApiResponse(description="not found"),
+}
+CONFLICT = {409: OpenApiResponse(DomainErrorSerializer, description="refused by a rule; see code")}
+
+
+def _bool_param(value: str | None, name: str) -> bool | None:
+    if value in (None, ""):
+        return None
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise exceptions.ValidationError({name: ["Use true or false."]})
+
+
+def _int_param(value: str | None, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise exceptions.ValidationError({name: ["Enter a whole number."]})
+
+
+class StorageView(GenericAPIView):
+    permission_classes = [HasPerms]
+    pagination_class = Pagination
+
+
+# --- units ------------------------------------------------------------------------------------------------
+
+
+class UnitListView(StorageView):
+    """Storage units (LN2 tanks, freezers) with their occupancy; admins lay out new ones."""
+
+    queryset = StorageUnit.objects.none()  # for the schema (pagination, model)
+    serializer_class = s.UnitSerializer
+    required_perms = {"GET": ["storage.view_storageunit"], "POST": ["storage.add_storageunit"]}
+
+    @extend_schema(parameters=[OpenApiParameter("quarantine", bool, required=False),
+                               OpenApiParameter("active", bool, required=False)],
+                   responses={200: s.UnitSerializer(many=True), **ERRORS})
+    def get(self, request):
+        qs = StorageUnit.objects.order_by("name")
+        for name in ("quarantine", "active"):
+            value = _bool_param(request.query_params.get(name), name)
+            if value is not None:
+                qs = qs.filter(**{name: value})
+        page = self.paginate_queryset(qs)
+        context = {"occupancy": queries.occupancy_by_unit()}
+        return self.get_paginated_response(s.UnitSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request=s.UnitCreateSerializer, responses={201: s.UnitSerializer, **ERRORS})
+    def post(self, request):
+        data = s.UnitCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        unit = services.create_unit(actor=request.user, **data.validated_data)
+        return Response(s.UnitSerializer(unit).data, status=status.HTTP_201_CREATED)
+
+
+class UnitDetailView(StorageView):
+    """One storage unit; admins change its settings (PATCH, with a reason)."""
+
+    serializer_class = s.UnitSerializer
+    required_perms = {"GET": ["storage.view_storageunit"], "PATCH": ["storage.change_storageunit"]}
+
+    @extend_schema(responses={200: s.UnitSerializer, **ERRORS})
+    def get(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        return Response(s.UnitSerializer(unit, context={"occupancy": {unit.pk: queries.unit_occupancy(unit)}}).data)
+
+    @extend_schema(request=s.UnitUpdateSerializer, responses={200: s.UnitSerializer, **ERRORS, **CONFLICT})
+    def patch(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        data = s.UnitUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        reason = changes.pop("reason")
+        unit = services.update_unit(unit, actor=request.user, reason=reason, **changes)
+        return Response(s.UnitSerializer(unit, context={"occupancy": {unit.pk: queries.unit_occupancy(unit)}}).data)
+
+
+class UnitRacksView(StorageView):
+    """The racks (canisters) of a unit; admins add racks."""
+
+    queryset = Rack.objects.none()  # for the schema (pagination, model)
+    serializer_class = s.RackSerializer
+    required_perms = {"GET": ["storage.view_rack"], "POST": ["storage.add_rack"]}
+
+    @extend_schema(responses={200: s.RackSerializer(many=True), **ERRORS})
+    def get(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        qs = unit.racks.annotate(box_count=Count("boxes")).order_by("position", "name")
+        return self.get_paginated_response(s.RackSerializer(self.paginate_queryset(qs), many=True).data)
+
+    @extend_schema(request=s.RackCreateSerializer, responses={201: s.RackSerializer, **ERRORS, **CONFLICT})
+    def post(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        data = s.RackCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rack = services.create_rack(unit, actor=request.user, **data.validated_data)
+        return Response(s.RackSerializer(rack).data, status=status.HTTP_201_CREATED)
+
+
+class UnitReadingsView(StorageView):
+    """Temperature readings of a unit. A sensor account (or admin) posts them; an out-of-range
+    reading raises an ``excursion`` alarm at once (its id is in ``alarm``). A repeated post of the
+    same ``recorded_at`` is answered 200 with the reading already stored."""
+
+    queryset = TemperatureReading.objects.none()  # for the schema (pagination, model)
+    serializer_class = s.ReadingSerializer
+    required_perms = {"GET": ["storage.view_temperaturereading"], "POST": ["storage.add_temperaturereading"]}
+
+    @extend_schema(parameters=[OpenApiParameter("since", str, required=False, description="ISO 8601 time")],
+                   responses={200: s.ReadingSerializer(many=True), **ERRORS})
+    def get(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        qs = TemperatureReading.objects.filter(unit=unit).order_by("-recorded_at", "-id")
+        since = request.query_params.get("since")
+        if since:
+            from django.utils.dateparse import parse_datetime
+
+            parsed = parse_datetime(since)
+            if parsed is None:
+                raise exceptions.ValidationError({"since": ["Use an ISO 8601 date and time."]})
+            qs = qs.filter(recorded_at__gte=parsed)
+        page = self.paginate_queryset(qs)
+        alarms = dict(Alarm.objects.filter(reading__in=page).values_list("reading_id", "id"))
+        return self.get_paginated_response(s.ReadingSerializer(page, many=True, context={"alarms": alarms}).data)
+
+    @extend_schema(request=s.ReadingRequestSerializer,
+                   responses={201: s.ReadingSerializer, 200: s.ReadingSerializer, **ERRORS})
+    def post(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        data = s.ReadingRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reading, created = services.record_reading(
+            unit, temperature_c=data.validated_data["temperature_c"],
+            recorded_at=data.validated_data.get("recorded_at"), actor=request.user,
+        )
+        alarm = Alarm.objects.filter(reading=reading, kind=AlarmKind.EXCURSION).values_list("id", flat=True).first()
+        body = s.ReadingSerializer(reading, context={"alarms": {reading.pk: alarm}}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class UnitEvacuateView(StorageView):
+    """Emergency: move every box of this unit into the racks of another unit, keeping positions."""
+
+    serializer_class = s.EvacuateResultSerializer
+    required_perms = {"POST": ["storage.add_vialmove"]}
+
+    @extend_schema(request=s.EvacuateRequestSerializer, responses={200: s.EvacuateResultSerializer, **ERRORS,
+                                                                   **CONFLICT})
+    def post(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        data = s.EvacuateRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = StorageUnit.objects.filter(pk=data.validated_data["unit"]).first()
+        if target is None:
+            raise exceptions.ValidationError({"unit": ["No such storage unit."]})
+        result = services.evacuate_unit(unit, target, actor=request.user, reason=data.validated_data["reason"])
+        return Response({"boxes": [b.pk for b in result.boxes], "vials": result.vials,
+                         "mirror_broken": result.mirror_broken})
+
+
+# --- racks and boxes -----------------------------------------------------------------------------------------
+
+
+class RackListView(StorageView):
+    """Every rack, with the number of boxes it holds (``?unit=`` filters)."""
+
+    queryset = Rack.objects.none()  # for the schema (pagination, model)
+    serializer_class = s.RackSerializer
+    required_perms = {"GET": ["storage.view_rack"]}
+
+    @extend_schema(parameters=[OpenApiParameter("unit", int, required=False)],
+                   responses={200: s.RackSerializer(many=True), **ERRORS})
+    def get(self, request):
+        qs = Rack.objects.annotate(box_count=Count("boxes")).order_by("unit_id", "position", "name")
+        unit = _int_param(request.query_params.get("unit"), "unit")
+        if unit is not None:
+            qs = qs.filter(unit_id=unit)
+        return self.get_paginated_response(s.RackSerializer(self.paginate_queryset(qs), many=True).data)
+
+
+class RackDetailView(StorageView):
+    serializer_class = s.RackSerializer
+    required_perms = {"GET": ["storage.view_rack"]}
+
+    @extend_schema(responses={200: s.RackSerializer, **ERRORS})
+    def get(self, request, pk: int):
+        rack = get_object_or_404(Rack.objects.annotate(box_count=Count("boxes")), pk=pk)
+        return Response(s.RackSerializer(rack).data)
+
+
+class RackBoxesView(StorageView):
+    """The boxes of a rack; admins add a box (preset 9x9, 10x10, 5x5, or rows × cols) → with a new barcode."""
+
+    queryset = Box.objects.none()  # for the schema (pagination, model)
+    serializer_class = s.BoxSerializer
+    required_perms = {"GET": ["storage.view_box"], "POST": ["storage.add_box"]}
+
+    @extend_schema(responses={200: s.BoxSerializer(many=True), **ERRORS})
+    def get(self, request, pk: int):
+        rack = get_object_or_404(Rack, pk=pk)
+        qs = rack.boxes.select_related("rack").order_by("position", "name")
+        return self.get_paginated_response(s.BoxSerializer(self.paginate_queryset(qs), many=True).data)
+
+    @extend_schema(request=s.BoxCreateSerializer, responses={201: s.BoxSerializer, **ERRORS, **CONFLICT})
+    def post(self, request, pk: int):
+        rack = get_object_or_404(Rack, pk=pk)
+        data = s.BoxCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        box = services.create_box(rack, actor=request.user, **data.validated_data)
+        return Response(s.BoxSerializer(box).data, status=status.HTTP_201_CREATED)
+
+
+class BoxListView(StorageView):
+    """Boxes; ``?barcode=`` finds the box a scanner read, ``?rack=`` / ``?unit=`` filter."""
+
+    queryset = Box.objects.none()  # for the schema (pagination, model)
+    serializer_class = s.BoxSerializer
+    required_perms = {"GET": ["storage.view_box"]}
+
+    @extend_schema(parameters=[OpenApiParameter("barcode", str, required=False),
+                               OpenApiParameter("rack", int, required=False),
+                               OpenApiParameter("unit", int, required=False)],
+                   responses={200: s.BoxSerializer(many=True), **ERRORS})
+    def get(self, request):
+        qs = Box.objects.select_related("rack").order_by("rack_id", "position", "name")
+        barcode = (request.query_params.get("barcode") or "").strip()
+        if barcode:
+            qs = qs.filter(barcode=barcode)
+        rack = _int_param(request.query_params.get("rack"), "rack")
+        if rack is not None:
+            qs = qs.filter(rack_id=rack)
+        unit = _int_param(request.query_params.get("unit"), "unit")
+        if unit is not None:
+            qs = qs.filter(rack__unit_id=unit)
+        return self.get_paginated_response(s.BoxSerializer(self.paginate_queryset(qs), many=True).data)
+
+
+class BoxDetailView(StorageView):
+    serializer_class = s.BoxSerializer
+    required_perms = {"GET": ["storage.view_box"]}
+
+    @extend_schema(responses={200: s.BoxSerializer, **ERRORS})
+    def get(self, request, pk: int):
+        return Response(s.BoxSerializer(get_object_or_404(Box.objects.select_related("rack"), pk=pk)).data)
+
+
+class BoxMapView(StorageView):
+    """The freezer map of a box: every position, 1-based, row by row, with the vial there or null.
+    Two queries whatever the box size (the box, then its vials with lot and line)."""
+
+    serializer_class = s.BoxMapSerializer
+    required_perms = {"GET": ["storage.view_box", "lots.view_vial"]}
+
+    @extend_schema(responses={200: s.BoxMapSerializer, **ERRORS})
+    def get(self, request, pk: int):
+        box = get_object_or_404(Box.objects.select_related("rack__unit"), pk=pk)
+        data = queries.box_map(box)  # plain JSON-ready dicts: no per-cell serializer on the hot path
+        data["box"] = s.BoxSerializer(box).data
+        return Response(data)
+
+
+class BoxMoveView(StorageView):
+    """Move a whole box to another rack (vials keep their positions; each gets a custody record)."""
+
+    serializer_class = s.BoxSerializer
+    required_perms = {"POST": ["storage.add_vialmove"]}
+
+    @extend_schema(request=s.MoveBoxRequestSerializer, responses={200: s.BoxSerializer, **ERRORS, **CONFLICT})
+    def post(self, request, pk: int):
+        box = get_object_or_404(Box, pk=pk)
+        data = s.MoveBoxRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rack = Rack.objects.filter(pk=data.validated_data["rack"]).first()
+        if rack is None:
+            raise exceptions.ValidationError({"rack": ["No such rack."]})
+        box = services.move_box(box, rack, actor=request.user, reason=data.validated_data["reason"])
+        return Response(s.BoxSerializer(box).data)
+
+
+class FindSpaceView(StorageView):
+    """Boxes proposed for a lot's unplaced vials (segregation and mirror storage respected)."""
+
+    serializer_class = s.FindSpaceSerializer
+    required_perms = {"GET": ["storage.view_box"]}
+
+    @extend_schema(parameters=[OpenApiParameter("lot", int, required=True),
+                               OpenApiParameter("count", int, required=False,
+                                                description="vials to place (default: the lot's unplaced vials)")],
+                   responses={200: s.FindSpaceSerializer, **ERRORS})
+    def get(self, request):
+        lot_id = _int_param(request.query_params.get("lot"), "lot")
+        if lot_id is None:
+            raise exceptions.ValidationError({"lot": ["Give the lot id."]})
+        count = _int_param(request.query_params.get("count"), "count")
+        if count is not None and not 1 <= count <= 100_000:
+            raise exceptions.ValidationError({"count": ["Give a count between 1 and 100000."]})
+        lot = get_object_or_404(Lot, pk=lot_id)
+        proposal = queries.find_space(lot, count=count)
+        return Response(s.FindSpaceSerializer({
+            "needed": proposal.needed, "quarantine": proposal.quarantine, "mirror": proposal.mirror,
+            "enough": proposal.enough,
+            "boxes": [{"box": box, "unit_name": box.rack.unit.name, "free": free, "take": take}
+                      for box, free, take in proposal.boxes],
+        }).data)
+
+
+# --- placement and vial moves --------------------------------------------------------------------------------
+
+
+def _stored(vials) -> list[dict]:
+    return [{"id": v.pk, "barcode": v.barcode, "position": queries.position_of(v)} for v in vials]
+
+
+class LotStoreView(StorageView):
+    """Put the lot's unplaced vials into free positions of the boxes, in the order given.
+    409 ``insufficient_space``, ``quarantine_segregation``, ``mirror_storage``, ``nothing_to_store``."""
+
+    serializer_class = s.StoreResultSerializer
+    required_perms = {"POST": ["storage.add_vialmove"]}
+
+    @extend_schema(request=s.StoreRequestSerializer, responses={200: s.StoreResultSerializer, **ERRORS, **CONFLICT})
+    def post(self, request, pk: int):
+        lot = get_object_or_404(Lot, pk=pk)
+        data = s.StoreRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        placed = services.store_lot(lot, data.validated_data["boxes"], actor=request.user,
+                                    reason=data.validated_data.get("reason", ""))
+        return Response({"lot": lot.pk, "stored": len(placed), "vials": _stored(placed)})
+
+
+class VialMoveView(StorageView):
+    """Move a vial to (box, row, col) with a reason. 409 ``position_occupied``, ``quarantine_segregation``,
+    ``mirror_storage``, ``vial_unavailable``."""
+
+    serializer_class = s.StoredVialSerializer
+    required_perms = {"POST": ["storage.add_vialmove"]}
+
+    @extend_schema(request=s.MoveVialRequestSerializer, responses={200: s.StoredVialSerializer, **ERRORS,
+                                                                   **CONFLICT})
+    def post(self, request, pk: int):
+        vial = get_object_or_404(Vial, pk=pk)
+        data = s.MoveVialRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        box = Box.objects.filter(pk=data.validated_data["box"]).first()
+        if box is None:
+            raise exceptions.ValidationError({"box": ["No such box."]})
+        moved = services.move_vial(vial, box, data.validated_data["row"], data.validated_data["col"],
+                                   actor=request.user, reason=data.validated_data["reason"])
+        moved = Vial.objects.select_related("box__rack__unit").get(pk=moved.pk)
+        return Response(_stored([moved])[0])
+
+
+class VialCustodyView(StorageView):
+    """A vial's chain of custody: every placement, move and removal, oldest first."""
+
+    queryset = VialMove.objects.none()  # for the schema (pagination, model)
+    serializer_class = s.VialMoveSerializer
+    required_perms = {"GET": ["storage.view_vialmove"]}
+
+    @extend_schema(responses={200: s.VialMoveSerializer(many=True), **ERRORS})
+    def get(self, request, pk: int):
+        vial = get_object_or_404(Vial, pk=pk)
+        page = self.paginate_queryset(queries.custody(vial))
+        return self.get_paginated_response(s.VialMoveSerializer(page, many=True).data)
+
+
+# --- alarms -----------------------------------------------------------------------------------------------------
+
+
+def _alarm_qs():
+    return (Alarm.objects.select_related("unit", "reading", "acknowledged_by")
+            .annotate(vial_count=Count("alarmvial")).order_by("-raised_at", "-id"))
+
+
+class AlarmListView(StorageView):
+    """Excursion and silent-sensor alarms, newest first; ``?active=true`` for the ones not acknowledged."""
+
+    queryset = Alarm.objects.none()  # for the schema (pagination, model)
+    serializer_class = s.AlarmSerializer
+    required_perms = {"GET": ["storage.view_alarm"]}
+
+    @extend_schema(parameters=[OpenApiParameter("active", bool, required=False),
+                               OpenApiParameter("unit", int, required=False),
+                               OpenApiParameter("kind", str, required=False, enum=AlarmKind.values)],
+                   responses={200: s.AlarmSerializer(many=True), **ERRORS})
+    def get(self, request):
+        qs = _alarm_qs()
+        active = _bool_param(request.query_params.get("active"), "active")
+        if active is True:
+            qs = qs.filter(status="active")
+        elif active is False:
+            qs = qs.exclude(status="active")
+        unit = _int_param(request.query_params.get("unit"), "unit")
+        if unit is not None:
+            qs = qs.filter(unit_id=unit)
+        kind = request.query_params.get("kind")
+        if kind:
+            if kind not in AlarmKind.values:
+                raise exceptions.ValidationError({"kind": [f"Use one of: {', '.join(AlarmKind.values)}."]})
+            qs = qs.filter(kind=kind)
+        return self.get_paginated_response(s.AlarmSerializer(self.paginate_queryset(qs), many=True).data)
+
+
+class AlarmDetailView(StorageView):
+    serializer_class = s.AlarmDetailSerializer
+    required_perms = {"GET": ["storage.view_alarm"]}
+
+    @extend_schema(responses={200: s.AlarmDetailSerializer, **ERRORS})
+    def get(self, request, pk: int):
+        return Response(s.AlarmDetailSerializer(get_object_or_404(_alarm_qs(), pk=pk)).data)
+
+
+class AlarmAcknowledgeView(StorageView):
+    """Acknowledge an alarm with a reason and an electronic signature (password again).
+    403 ``signature_invalid``; 409 ``alarm_not_active``."""
+
+    serializer_class = s.AlarmDetailSerializer
+    required_perms = {"POST": ["storage.change_alarm"]}
+
+    @extend_schema(request=s.AcknowledgeRequestSerializer, responses={200: s.AlarmDetailSerializer, **ERRORS,
+                                                                      **CONFLICT})
+    def post(self, request, pk: int):
+        alarm = get_object_or_404(Alarm, pk=pk)
+        data = s.AcknowledgeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.acknowledge_alarm(alarm, actor=request.user, password=data.validated_data["password"],
+                                   reason=data.validated_data["reason"], meaning=data.validated_data["meaning"])
+        return Response(s.AlarmDetailSerializer(get_object_or_404(_alarm_qs(), pk=pk)).data)

@@ -1,0 +1,411 @@
+"""Reads of the storage app shared by pages, the API, the dashboard and other apps.
+
+Every function here runs a fixed number of queries whatever the size of the bank (the box map is two,
+occupancy one per level), so a tank of 50,000 vials costs what a tank of 50 does.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Avg, Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, Sum
+from django.db.models.functions import Cast, TruncHour
+from django.utils import timezone
+
+from lots.models import Lot, Vial
+from storage.choices import AlarmStatus
+from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
+
+# --- occupancy ------------------------------------------------------------------------------------------
+
+# rows × cols. Cast: SQLite (the embedded default) refuses to multiply small-integer columns directly.
+BOX_CAPACITY = Cast(F("rows"), IntegerField()) * Cast(F("cols"), IntegerField())
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    used: int = 0
+    capacity: int = 0
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.used, 0)
+
+    @property
+    def pct(self) -> float:
+        return round(100.0 * self.used / self.capacity, 1) if self.capacity else 0.0
+
+    @property
+    def warning(self) -> bool:
+        """Past the bank's capacity warning level (``STORAGE_CAPACITY_WARNING_PCT``)."""
+        return bool(self.capacity) and self.pct >= settings.STORAGE_CAPACITY_WARNING_PCT
+
+    @property
+    def full(self) -> bool:
+        return bool(self.capacity) and self.used >= self.capacity
+
+
+def _occupancy(group: str, **filters) -> dict[int, Occupancy]:
+    """Used and total positions of boxes grouped by ``group`` (``rack__unit``, ``rack`` or ``id``).
+
+    One query over the boxes' counters (``Box.occupied``, kept by the database): never the vials.
+    """
+    rows = (
+        Box.objects.filter(**filters).values(group)
+        .annotate(used=Sum("occupied"), cap=Sum(BOX_CAPACITY)).values_list(group, "used", "cap")
+        .order_by()
+    )
+    return {key: Occupancy(used or 0, cap or 0) for key, used, cap in rows}
+
+
+def occupancy_by_unit() -> dict[int, Occupancy]:
+    """Occupancy of every unit: one query whatever the number of vials."""
+    return _occupancy("rack__unit")
+
+
+def occupancy_by_rack(unit: StorageUnit) -> dict[int, Occupancy]:
+    return _occupancy("rack", rack__unit=unit)
+
+
+def unit_occupancy(unit: StorageUnit) -> Occupancy:
+    return _occupancy("rack__unit", rack__unit=unit).get(unit.pk, Occupancy())
+
+
+def capacity_warnings() -> list[tuple[StorageUnit, Occupancy]]:
+    """Units in service past the capacity warning level, fullest first."""
+    occupancy = occupancy_by_unit()
+    ids = [pk for pk, o in occupancy.items() if o.warning]
+    units = StorageUnit.objects.filter(pk__in=ids, active=True)
+    return sorted(((u, occupancy[u.pk]) for u in units), key=lambda item: -item[1].pct)
+
+
+# --- boxes and vials ------------------------------------------------------------------------------------
+
+
+MAP_FIELDS = ("id", "barcode", "status", "lot", "lot_number", "lot_status", "tier", "cell_line")
+
+
+def box_vials(box: Box) -> dict[tuple[int, int], dict]:
+    """The vials of ``box`` by (row, col) as dicts (``MAP_FIELDS``: what a map cell or a scan shows):
+    one query on the box index, no models built (a full 10 x 10 box is 100 rows)."""
+    rows = (
+        Vial.objects.filter(box=box)
+        .values_list("row", "col", "id", "barcode", "status", "lot_id", "lot__lot_number", "lot__status",
+                     "lot__tier", "lot__cell_line__name")
+        .order_by()
+    )
+    return {(r[0], r[1]): dict(zip(MAP_FIELDS, r[2:], strict=True)) for r in rows}
+
+
+def box_map(box: Box) -> dict:
+    """``{"rows","cols","cells":[{"row","col","vial":{...}|null}]}`` (1-based, row by row). One query."""
+    by_position = box_vials(box)
+    label = box.position_label
+    cells = [
+        {"row": row, "col": col, "label": label(row, col), "vial": by_position.get((row, col))}
+        for row in range(1, box.rows + 1)
+        for col in range(1, box.cols + 1)
+    ]
+    return {"rows": box.rows, "cols": box.cols, "cells": cells, "used": len(by_position)}
+
+
+def box_grid(box: Box) -> list[list[dict]]:
+    """The map as rows of cells, for templates."""
+    data = box_map(box)
+    return [data["cells"][r * box.cols:(r + 1) * box.cols] for r in range(box.rows)]
+
+
+def box_by_barcode(code: str) -> Box | None:
+    code = (code or "").strip()
+    if not code or len(code) > 40:
+        return None
+    qs = Box.objects.select_related("rack__unit")
+    found = list(qs.filter(barcode=code).order_by()[:1]) or list(qs.filter(barcode__iexact=code).order_by()[:1])
+    return found[0] if found else None
+
+
+def vial_by_barcode(code: str) -> Vial | None:
+    """A vial by its barcode with where it is (box, rack, unit) and what it is (lot, line).
+
+    One query on the unique barcode index (no ORDER BY: at most one row); a second, case-insensitive
+    one only when a scanner sent the code in the wrong case.
+    """
+    code = (code or "").strip()
+    if not code or len(code) > 40:
+        return None
+    qs = Vial.objects.select_related("box__rack__unit", "lot__cell_line")
+    found = list(qs.filter(barcode=code).order_by()[:1]) or list(qs.filter(barcode__iexact=code).order_by()[:1])
+    return found[0] if found else None
+
+
+def position_of(vial: Vial) -> dict | None:
+    """API.md's vial ``position``: ``{unit, rack, box, row, col}`` (names, box barcode) or None."""
+    if not vial.box_id:
+        return None
+    box = vial.box
+    return {
+        "unit": box.rack.unit.name, "unit_id": box.rack.unit_id, "rack": box.rack.name, "rack_id": box.rack_id,
+        "box": box.name, "box_id": box.pk, "box_barcode": box.barcode, "row": vial.row, "col": vial.col,
+        "label": box.position_label(vial.row, vial.col),
+    }
+
+
+def custody(vial: Vial):
+    """The vial's chain of custody, oldest first, with places and people. One query."""
+    return (
+        VialMove.objects.filter(vial=vial)
+        .select_related("from_box", "to_box", "from_rack__unit", "to_rack__unit", "moved_by")
+        .order_by("moved_at", "id")
+    )
+
+
+# --- finding space ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SpaceProposal:
+    """Boxes proposed for ``needed`` vials: ``boxes`` is ``[(box, free, take)]`` in filling order."""
+
+    needed: int
+    quarantine: bool
+    boxes: list = field(default_factory=list)
+    mirror: bool = False
+
+    @property
+    def take_total(self) -> int:
+        return sum(take for _box, _free, take in self.boxes)
+
+    @property
+    def free_total(self) -> int:
+        return sum(free for _box, free, _take in self.boxes)
+
+    @property
+    def enough(self) -> bool:
+        if self.take_total < self.needed:
+            return False
+        if self.mirror and self.needed >= 2:
+            return len({box.rack.unit_id for box, _f, take in self.boxes if take}) >= 2
+        return True
+
+    @property
+    def box_ids(self) -> list[int]:
+        return [box.pk for box, _free, _take in self.boxes]
+
+
+def boxes_with_space(*, quarantine: bool, exclude_units=()) -> list[tuple[Box, int]]:
+    """Boxes with free positions in units in service of the given kind: ``[(box, free)]``. One query."""
+    boxes = (
+        Box.objects.filter(rack__unit__active=True, rack__unit__quarantine=quarantine,
+                           occupied__lt=BOX_CAPACITY)
+        .exclude(rack__unit__in=list(exclude_units))
+        .select_related("rack__unit")
+        .order_by("rack__unit__name", "rack__position", "rack__name", "position", "name")
+    )
+    return [(b, b.free) for b in boxes]
+
+
+def _plan_in(candidates: list[tuple[Box, int]], needed: int) -> list[tuple[Box, int, int]]:
+    """Fewest boxes: the fullest single box that holds everything, else the emptiest boxes first."""
+    if needed <= 0:
+        return []
+    fits = [(box, free) for box, free in candidates if free >= needed]
+    if fits:
+        box, free = min(fits, key=lambda item: item[1])
+        return [(box, free, needed)]
+    plan, left = [], needed
+    for box, free in sorted(candidates, key=lambda item: -item[1]):
+        take = min(free, left)
+        plan.append((box, free, take))
+        left -= take
+        if not left:
+            break
+    return plan
+
+
+def find_space(lot: Lot | None = None, *, count: int | None = None, quarantine: bool | None = None,
+               exclude_units=()) -> SpaceProposal:
+    """Propose boxes with enough free positions for a lot's unplaced vials (or ``count`` vials).
+
+    Respects segregation (a lot never released → quarantine units; released → the others) and, for an
+    MCB when ``MIRROR_STORAGE_MCB`` is on, splits the vials between the two units with most room.
+    Prefers one unit and as few boxes as possible.
+    """
+    from storage.services import STORABLE_VIAL_STATUSES, lot_needs_quarantine
+
+    if quarantine is None:
+        quarantine = lot_needs_quarantine(lot.status) if lot is not None else False
+    if count is None:
+        count = lot.vials.filter(box__isnull=True, status__in=STORABLE_VIAL_STATUSES).count() if lot else 0
+    mirror = bool(lot is not None and settings.MIRROR_STORAGE_MCB and lot.tier == "MCB" and count >= 2)
+    proposal = SpaceProposal(needed=count, quarantine=quarantine, mirror=mirror)
+    if count <= 0:
+        return proposal
+    by_unit: dict[int, list[tuple[Box, int]]] = defaultdict(list)
+    for box, free in boxes_with_space(quarantine=quarantine, exclude_units=exclude_units):
+        by_unit[box.rack.unit_id].append((box, free))
+    ranked = sorted(by_unit.values(), key=lambda items: -sum(free for _b, free in items))
+    if mirror:
+        if len(ranked) < 2:
+            proposal.boxes = _plan_in(ranked[0], count) if ranked else []
+            return proposal
+        first = (count + 1) // 2
+        proposal.boxes = _plan_in(ranked[0], first) + _plan_in(ranked[1], count - first)
+        return proposal
+    for items in ranked:
+        if sum(free for _b, free in items) >= count:
+            proposal.boxes = _plan_in(items, count)
+            return proposal
+    plan, left = [], count
+    for items in ranked:
+        part = _plan_in(items, min(left, sum(free for _b, free in items)))
+        plan += part
+        left -= sum(take for _b, _f, take in part)
+        if not left:
+            break
+    proposal.boxes = plan
+    return proposal
+
+
+def lots_awaiting_storage(limit: int = 50):
+    """Lots with vials in stock that have no position yet (just frozen), oldest freeze first."""
+    from storage.services import STORABLE_VIAL_STATUSES
+
+    waiting = Vial.objects.filter(lot=OuterRef("pk"), box__isnull=True, status__in=STORABLE_VIAL_STATUSES)
+    return (
+        Lot.objects.filter(Exists(waiting))
+        .select_related("cell_line")
+        .annotate(unplaced=Count("vials", filter=Q(vials__box__isnull=True, vials__status__in=STORABLE_VIAL_STATUSES)))
+        .order_by("frozen_on", "id")[:limit]
+    )
+
+
+def misplaced_lots(limit: int = 50) -> list[Lot]:
+    """Released lots with vials still in a quarantine unit (and unreleased ones outside): to relocate."""
+    from storage.services import QUARANTINE_LOT_STATUSES
+
+    in_q = Vial.objects.filter(lot=OuterRef("pk"), box__rack__unit__quarantine=True)
+    out_q = Vial.objects.filter(lot=OuterRef("pk"), box__isnull=False, box__rack__unit__quarantine=False)
+    return list(
+        Lot.objects.filter(
+            (Q(Exists(in_q)) & ~Q(status__in=QUARANTINE_LOT_STATUSES))
+            | (Q(Exists(out_q)) & Q(status__in=QUARANTINE_LOT_STATUSES))
+        ).select_related("cell_line").order_by("lot_number")[:limit]
+    )
+
+
+# --- racks, units, the lot's storage ---------------------------------------------------------------------
+
+
+def rack_boxes(rack: Rack) -> list[tuple[Box, Occupancy]]:
+    return [(b, Occupancy(b.occupied, b.capacity)) for b in rack.boxes.order_by("position", "name")]
+
+
+def unit_racks(unit: StorageUnit) -> list[tuple[Rack, Occupancy, int]]:
+    """Racks of a unit with occupancy and box count. Three queries."""
+    racks = list(unit.racks.annotate(box_count=Count("boxes")).order_by("position", "name"))
+    occ = occupancy_by_rack(unit)
+    return [(r, occ.get(r.pk, Occupancy()), r.box_count) for r in racks]
+
+
+def lot_storage(lot: Lot) -> dict:
+    """Where a lot's vials are: per box (with unit and rack) the count and positions. Two queries."""
+    from storage.services import STORABLE_VIAL_STATUSES, lot_needs_quarantine
+
+    rows = list(
+        Vial.objects.filter(lot=lot, box__isnull=False).select_related("box__rack__unit")
+        .only("id", "row", "col", "box__id", "box__name", "box__barcode", "box__rows", "box__cols",
+              "box__rack__id", "box__rack__name", "box__rack__unit__id", "box__rack__unit__name",
+              "box__rack__unit__quarantine")
+        .order_by("box__rack__unit__name", "box__rack__position", "box__position", "box_id", "row", "col")
+    )
+    boxes: dict[int, dict] = {}
+    for vial in rows:
+        entry = boxes.setdefault(vial.box_id, {"box": vial.box, "positions": []})
+        entry["positions"].append(vial.box.position_label(vial.row, vial.col))
+    unplaced = lot.vials.filter(box__isnull=True, status__in=STORABLE_VIAL_STATUSES).count()
+    units = {v.box.rack.unit_id: v.box.rack.unit for v in rows}
+    wants_q = lot_needs_quarantine(lot.status)
+    misplaced = [u for u in units.values() if u.quarantine != wants_q]
+    return {"boxes": list(boxes.values()), "stored": len(rows), "unplaced": unplaced, "units": list(units.values()),
+            "misplaced_units": misplaced}
+
+
+# --- readings and alarms ---------------------------------------------------------------------------------
+
+
+WINDOWS = {"24h": datetime.timedelta(hours=24), "7d": datetime.timedelta(days=7), "30d": datetime.timedelta(days=30)}
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    at: datetime.datetime
+    avg: float
+    low: float
+    high: float
+
+
+def readings_series(unit: StorageUnit, window: str = "24h", *, now=None) -> list[ChartPoint]:
+    """Readings of the window for the chart: every reading over 24 h, hourly min/avg/max beyond. One query."""
+    now = now or timezone.now()
+    since = now - WINDOWS.get(window, WINDOWS["24h"])
+    qs = TemperatureReading.objects.filter(unit=unit, recorded_at__gte=since, recorded_at__lte=now)
+    if window == "24h":
+        return [
+            ChartPoint(at, float(t), float(t), float(t))
+            for at, t in qs.order_by("recorded_at").values_list("recorded_at", "temperature_c")[:5000]
+        ]
+    rows = (
+        qs.annotate(bucket=TruncHour("recorded_at")).values("bucket")
+        .annotate(avg=Avg("temperature_c"), low=Min("temperature_c"), high=Max("temperature_c"))
+        .order_by("bucket")
+    )
+    return [ChartPoint(r["bucket"], float(r["avg"]), float(r["low"]), float(r["high"])) for r in rows]
+
+
+def latest_readings(units) -> dict[int, TemperatureReading]:
+    """The newest reading of each unit: one query (DISTINCT ON, served by the unit/time index)."""
+    ids = [u.pk for u in units]
+    if not ids:
+        return {}
+    qs = TemperatureReading.objects.filter(unit_id__in=ids).order_by("unit_id", "-recorded_at").distinct("unit_id")
+    return {r.unit_id: r for r in qs}
+
+
+def active_alarms():
+    return (Alarm.objects.filter(status=AlarmStatus.ACTIVE).select_related("unit", "reading")
+            .order_by("-raised_at", "-id"))
+
+
+def alarms(active: bool | None = None, unit=None, kind: str | None = None):
+    qs = Alarm.objects.select_related("unit", "reading", "acknowledged_by").order_by("-raised_at", "-id")
+    if active is True:
+        qs = qs.filter(status=AlarmStatus.ACTIVE)
+    elif active is False:
+        qs = qs.exclude(status=AlarmStatus.ACTIVE)
+    if unit is not None:
+        qs = qs.filter(unit=unit)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs
+
+
+def alarm_vials_by_lot(alarm: Alarm) -> list[dict]:
+    """The vials recorded in an excursion, grouped by lot for QA's assessment. One query."""
+    rows = (
+        alarm.alarmvial_set.select_related("vial__lot__cell_line", "box")
+        .only("row", "col", "box__name", "box__id", "vial__barcode", "vial__status", "vial__lot__id",
+              "vial__lot__lot_number", "vial__lot__status", "vial__lot__tier", "vial__lot__cell_line__name")
+        .order_by("vial__lot__lot_number", "box_id", "row", "col")
+    )
+    lots: dict[int, dict] = {}
+    for av in rows:
+        lot = av.vial.lot
+        entry = lots.setdefault(lot.pk, {"lot": lot, "count": 0, "boxes": defaultdict(list)})
+        entry["count"] += 1
+        entry["boxes"][av.box.name].append(av.box.position_label(av.row, av.col))
+    for entry in lots.values():
+        entry["boxes"] = dict(entry["boxes"])
+    return list(lots.values())

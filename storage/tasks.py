@@ -1,0 +1,37 @@
+"""Celery tasks of the storage app: the sensor watch (beat) and alarm notifications.
+
+Tasks take ids, fetch again and call a service; a vanished record is not an error.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from celery import shared_task
+
+from bank.tasks import task_context
+
+# An alarm whose notification message was lost (broker restart) is swept up after this long.
+NOTIFY_SWEEP_AFTER = datetime.timedelta(minutes=2)
+
+
+@shared_task(name="storage.tasks.check_silent_sensors")
+def check_silent_sensors() -> dict:
+    """Beat, every minute: raise ``sensor_silent`` for units with no reading for their configured time,
+    and notify any alarm left unnotified. Returns the ids of the alarms raised."""
+    from storage.services import raise_silent_sensor_alarms, send_alarm_notifications
+
+    with task_context("storage.tasks.check_silent_sensors"):
+        raised = raise_silent_sensor_alarms()
+        swept = send_alarm_notifications(older_than=NOTIFY_SWEEP_AFTER)
+    return {"raised": [a.pk for a in raised], "notified_late": [a.pk for a in swept]}
+
+
+@shared_task(name="storage.tasks.notify_alarms")
+def notify_alarms(alarm_ids: list[int]) -> list[int]:
+    """Tell technicians and QA about new alarms (in-app and e-mail). Each alarm is notified once."""
+    from storage.services import send_alarm_notifications
+
+    with task_context("storage.tasks.notify_alarms"):
+        return [a.pk for a in send_alarm_notifications(alarm_ids)]
+

@@ -1,0 +1,61 @@
+"""Alarms through a real Celery worker on Redis (not eager): the beat task raises sensor_silent, an
+out-of-range reading posted by a sensor raises an excursion at once, and the worker notifies people."""
+
+import datetime
+import time
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from bank.models import Notification
+from storage.models import Alarm, StorageUnit
+from storage.tasks import check_silent_sensors
+from tests.factories import StorageUnitFactory
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.celery_worker
+def test_silent_sensor_and_excursion_through_the_worker(celery_worker, users):
+    assert not celery_worker.conf.task_always_eager
+    entry = settings.CELERY_BEAT_SCHEDULE["storage-check-silent-sensors"]
+    assert entry["task"] == "storage.tasks.check_silent_sensors" and entry["task"] in celery_worker.tasks
+
+    silent = StorageUnitFactory(name="LN2-SILENT", sensor_silent_minutes=20)
+    heard = StorageUnitFactory(name="LN2-HEARD")
+    StorageUnit.objects.filter(pk=silent.pk).update(last_reading_at=timezone.now() - datetime.timedelta(minutes=45))
+    StorageUnit.objects.filter(pk=heard.pk).update(last_reading_at=timezone.now() - datetime.timedelta(minutes=2))
+
+    # The beat task, run by the worker.
+    result = check_silent_sensors.delay().get(timeout=30)
+    alarm = Alarm.objects.get(kind="sensor_silent")
+    assert result["raised"] == [alarm.pk] and alarm.unit == silent and alarm.status == "active"
+    assert alarm.history.first().history_change_reason == "task storage.tasks.check_silent_sensors"
+    assert check_silent_sensors.delay().get(timeout=30)["raised"] == []  # no duplicate while active
+    # ...and the worker told technicians and QA (in-app; e-mail goes out with it).
+    assert wait_for(lambda: Notification.objects.filter(subject__contains="LN2-SILENT").count() == 2)
+    assert set(Notification.objects.filter(subject__contains="LN2-SILENT")
+               .values_list("recipient__username", flat=True)) == {"technician", "qa"}
+
+    # A sensor posts an out-of-range reading: the excursion exists when the response comes back.
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(user=users["sensor"]).key)
+    response = client.post(f"/api/v1/storage/units/{heard.pk}/readings/", {"temperature_c": -131.5}, format="json")
+    assert response.status_code == 201
+    excursion = Alarm.objects.get(kind="excursion")
+    assert response.data["alarm"] == excursion.pk and excursion.unit == heard
+    assert excursion.reading.temperature_c == -131.5
+    assert wait_for(lambda: Notification.objects.filter(subject__startswith="Temperature excursion: LN2-HEARD")
+                    .count() == 2)
+    excursion.refresh_from_db()
+    assert excursion.notified_at is not None

@@ -1,0 +1,225 @@
+"""Storage pages: freezer map, scan-to-locate, moves and storing from the bench, alarms, layout, panels."""
+
+import datetime
+
+import pytest
+from django.template import Context, Template
+from django.test import override_settings
+from django.utils import timezone
+
+from storage.models import Alarm, Box, Rack, StorageUnit
+from storage.services import record_readings, store_lot
+from tests.factories import LotFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stored(layout, users, released_lot):
+    store_lot(released_lot, [layout.box], actor=users["technician"])
+    return list(released_lot.vials.order_by("number"))
+
+
+def pages(layout, lot):
+    return ["/storage/", f"/storage/units/{layout.unit.pk}/", f"/storage/racks/{layout.rack.pk}/",
+            f"/storage/boxes/{layout.box.pk}/", "/storage/alarms/"]
+
+
+def test_pages_need_a_storage_role(client, layout, users, released_lot):
+    for url in pages(layout, released_lot) + ["/storage/move/", "/storage/store/"]:
+        assert client.get(url).status_code == 302, url
+    client.force_login(users["researcher"])
+    for url in pages(layout, released_lot):
+        assert client.get(url).status_code == 403, url
+    client.force_login(users["qa"])
+    for url in pages(layout, released_lot):
+        assert client.get(url).status_code == 200, url
+    for url in ("/storage/move/", "/storage/store/", "/storage/units/new/",
+                f"/storage/units/{layout.unit.pk}/evacuate/"):
+        assert client.get(url).status_code == 403, url  # QA reads storage, technicians place and move
+
+
+def test_box_map_page(client, layout, users, stored):
+    client.force_login(users["technician"])
+    html = client.get(f"/storage/boxes/{layout.box.pk}/").content.decode()
+    assert html.count('class="cell available') == 4 and html.count('class="cell empty') == 5
+    assert f'data-barcode="{stored[0].barcode}"' in html and 'data-cell="A1"' in html
+    assert f"{stored[0].barcode} · lot {stored[0].lot.lot_number} · {stored[0].lot.cell_line.name}" in html
+    assert "data-scan-target autofocus-scan" in html
+    # a full 10 x 10 box renders with the same number of queries as this one
+    big = Box.objects.create(rack=layout.rack2, name="big", barcode="SBB-BIG", rows=10, cols=10)
+    store_lot(LotFactory(status="released", vial_count=100), [big], actor=users["technician"])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        client.get(f"/storage/boxes/{layout.box.pk}/")
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(f"/storage/boxes/{big.pk}/").content.decode().count('class="cell available') == 100
+    assert len(few) == len(many)
+
+
+def test_box_page_says_where_a_scanned_vial_belongs(client, layout, users, stored, quarantine_lot):
+    client.force_login(users["technician"])
+    url = f"/storage/boxes/{layout.box.pk}/"
+    html = client.get(url, {"vial": stored[1].barcode}).content.decode()
+    assert "belongs here, at A2" in html and 'data-cell="A2" role="gridcell"' not in html
+    assert 'hl" href' in html
+    html = client.get(f"/storage/boxes/{layout.box2.pk}/", {"vial": stored[1].barcode}).content.decode()
+    assert "does not belong in this box" in html and f"box {layout.box.name} at A2" in html
+    html = client.get(url, {"vial": quarantine_lot.vials.first().barcode}).content.decode()
+    assert "has no place in storage" in html
+    html = client.get(url, {"vial": "SBV-NOPE"}).content.decode()
+    assert "No vial has the barcode" in html
+    response = client.get(url, {"vial": layout.box2.barcode})  # a box label scanned here opens that box
+    assert response.status_code == 302 and response.url == f"/storage/boxes/{layout.box2.pk}/"
+
+
+def test_header_scan_opens_a_box(client, layout, users):
+    client.force_login(users["technician"])
+    response = client.get("/scan/", {"code": layout.box.barcode})
+    assert response.status_code == 302 and response.url == f"/storage/boxes/{layout.box.pk}/"
+    client.force_login(users["researcher"])
+    assert client.get("/scan/", {"code": layout.box.barcode}).status_code == 404
+
+
+def test_move_a_vial_from_the_bench(client, layout, users, stored):
+    client.force_login(users["technician"])
+    vial = stored[0]
+    assert 'id="scan-vial"' in client.get("/storage/move/").content.decode()
+    html = client.get("/storage/move/", {"vial": vial.barcode}).content.decode()
+    assert 'id="scan-box"' in html and "Now in LN2-M / R1 / box M-B1 at A1." in html
+    html = client.get("/storage/move/", {"vial": layout.box.barcode}).content.decode()
+    assert "is a box. Scan the vial" in html
+    html = client.get("/storage/move/", {"vial": vial.barcode, "box": stored[1].barcode}).content.decode()
+    assert "is a vial. Scan the barcode of the destination box" in html
+    html = client.get("/storage/move/", {"vial": vial.barcode, "box": layout.box.barcode}).content.decode()
+    assert 'name="position" value="B2" checked' in html  # first free position proposed
+    response = client.post("/storage/move/", {"vial": vial.barcode, "box": layout.box.barcode, "position": "A2",
+                                              "reason": "tidy"})
+    assert response.status_code == 200 and "holds vial" in response.content.decode()
+    response = client.post("/storage/move/", {"vial": vial.barcode, "box": layout.box2.barcode, "position": "C3",
+                                              "reason": "tidy"})
+    assert response.status_code == 302 and response.url == f"/storage/boxes/{layout.box2.pk}/?vial={vial.barcode}"
+    vial.refresh_from_db()
+    assert (vial.box, vial.row, vial.col) == (layout.box2, 3, 3)
+    response = client.post("/storage/move/", {"vial": vial.barcode, "box": layout.box.barcode, "position": "Z9",
+                                              "reason": "x"})
+    assert "Pick a position" in response.content.decode()
+
+
+def test_store_a_lot_from_the_bench(client, layout, users, quarantine_lot):
+    client.force_login(users["technician"])
+    response = client.get("/storage/store/", {"lot": quarantine_lot.barcode})
+    assert response.status_code == 302 and response.url == f"/storage/lots/{quarantine_lot.pk}/store/"
+    html = client.get(response.url).content.decode()
+    assert f'data-box="{layout.q_box.barcode}"' in html  # find_space's proposal
+    html = client.get(response.url, {"boxes": "", "add": layout.box.barcode}).content.decode()
+    response = client.post(f"/storage/lots/{quarantine_lot.pk}/store/", {"boxes": str(layout.box.pk),
+                                                                        "reason": "frozen today"})
+    assert response.status_code == 200 and "may only be stored in a quarantine unit" in response.content.decode()
+    response = client.post(f"/storage/lots/{quarantine_lot.pk}/store/", {"boxes": str(layout.q_box2.pk),
+                                                                        "reason": "frozen today"})
+    assert response.status_code == 302
+    assert quarantine_lot.vials.filter(box=layout.q_box2).count() == 4
+    html = client.get("/storage/store/", {"lot": "NOPE"}).content.decode()
+    assert "No lot has the barcode" in html
+
+
+def test_relocate_a_released_lot(client, layout, users, quarantine_lot):
+    store_lot(quarantine_lot, [layout.q_box], actor=users["technician"])
+    quarantine_lot.status = "released"
+    quarantine_lot.save()
+    client.force_login(users["technician"])
+    assert quarantine_lot.lot_number in client.get("/storage/").content.decode()  # listed as misplaced
+    response = client.post(f"/storage/lots/{quarantine_lot.pk}/relocate/", {"reason": "released", "boxes": ""})
+    assert response.status_code == 302
+    assert not quarantine_lot.vials.filter(box__rack__unit__quarantine=True).exists()
+
+
+def test_unit_page_draws_a_chart(client, layout, users):
+    now = timezone.now()
+    record_readings(layout.unit, [(-180 - i % 3, now - datetime.timedelta(minutes=10 * i)) for i in range(30)]
+                    + [(-120, now - datetime.timedelta(minutes=305))], actor=users["sensor"])
+    client.force_login(users["qa"])
+    html = client.get(f"/storage/units/{layout.unit.pk}/").content.decode()
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart"' in html and 'data-points="31"' in html
+    assert 'class="readings"' in html and 'class="excursion"' in html and 'class="allowed"' in html
+    assert "Out of range" not in html and "In range" in html
+    html = client.get(f"/storage/units/{layout.unit.pk}/", {"window": "7d"}).content.decode()
+    assert 'class="band"' in html
+    html = client.get(f"/storage/units/{layout.mirror_unit.pk}/").content.decode()
+    assert "No readings in this period." in html
+
+
+@override_settings(STORAGE_CAPACITY_WARNING_PCT=40)
+def test_capacity_warning_and_dashboard_panel(client, layout, users, stored):
+    Alarm.objects.create(unit=layout.unit, kind="sensor_silent", message="x")
+    client.force_login(users["technician"])
+    html = client.get("/").content.decode()
+    assert 'id="storage-panel"' in html and "<strong>LN2-M</strong> — Sensor silent" in html
+    assert "Nearly full" not in html  # 4 of 18 positions: 22 %
+    store_lot(LotFactory(status="released", vial_count=5), [layout.box2], actor=users["technician"])
+    html = client.get("/").content.decode()
+    assert "Nearly full" in html and "LN2-M</a> 50%" in html
+    assert "capacity-warning" in client.get(f"/storage/units/{layout.unit.pk}/").content.decode()
+    client.force_login(users["coordinator"])
+    assert 'id="storage-panel"' not in client.get("/").content.decode()
+
+
+def test_acknowledge_from_the_alarm_page(client, layout, users, password):
+    record_readings(layout.unit, [(-100, timezone.now())], actor=users["sensor"])
+    alarm = Alarm.objects.get()
+    client.force_login(users["qa"])
+    url = f"/storage/alarms/{alarm.pk}/"
+    assert "Electronic signature" in client.get(url).content.decode()
+    response = client.post(url, {"reason": "checked", "meaning": "acknowledgement", "password": "wrong"})
+    assert response.status_code == 200 and "password is not correct" in response.content.decode()
+    response = client.post(url, {"reason": "checked the seal", "meaning": "acknowledgement", "password": password})
+    assert response.status_code == 302
+    alarm.refresh_from_db()
+    assert alarm.status == "acknowledged"
+    html = client.get(url).content.decode()
+    assert 'data-signature="' in html and "Electronic signature" not in html
+    client.force_login(users["technician"])
+    assert client.post(url, {"reason": "x", "meaning": "acknowledgement", "password": password}).status_code == 404
+
+
+def test_admin_lays_out_storage_with_pages(client, users):
+    client.force_login(users["admin"])
+    response = client.post("/storage/units/new/", {"name": "LN2-05", "kind": "ln2_vapor", "min_temperature_c": "-196",
+                                                   "max_temperature_c": "-150", "site": "Main", "room": "101"})
+    unit = StorageUnit.objects.get(name="LN2-05")
+    assert response.status_code == 302 and response.url == f"/storage/units/{unit.pk}/"
+    response = client.post("/storage/units/new/", {"name": "LN2-06", "kind": "ln2_vapor", "min_temperature_c": "-150",
+                                                   "max_temperature_c": "-196"})
+    assert response.status_code == 200 and not StorageUnit.objects.filter(name="LN2-06").exists()
+    client.post(f"/storage/units/{unit.pk}/racks/new/", {"name": "R1", "capacity": "8"})
+    rack = Rack.objects.get(unit=unit)
+    response = client.post(f"/storage/racks/{rack.pk}/boxes/new/", {"name": "B1", "preset": "custom", "rows": "",
+                                                                    "cols": "4"})
+    assert response.status_code == 200 and not Box.objects.exists()
+    client.post(f"/storage/racks/{rack.pk}/boxes/new/", {"name": "B1", "preset": "5x5"})
+    assert Box.objects.get().capacity == 25
+    response = client.post(f"/storage/units/{unit.pk}/edit/", {
+        "name": "LN2-05", "kind": "ln2_vapor", "min_temperature_c": "-196", "max_temperature_c": "-150",
+        "sensor_silent_minutes": "10", "reason": "new sensor", "active": "on"})
+    assert response.status_code == 302
+    unit.refresh_from_db()
+    assert unit.sensor_silent_minutes == 10 and unit.history.first().history_change_reason == "new sensor"
+    client.force_login(users["technician"])
+    assert client.get("/storage/units/new/").status_code == 403
+
+
+def test_lot_and_vial_pages_get_a_storage_section(rf, layout, users, stored):
+    lot = stored[0].lot
+    request = rf.get("/")
+    request.user = users["technician"]
+    html = Template("{% load bank_tags %}{% object_panels obj %}").render(Context({"request": request, "obj": lot}))
+    assert 'id="panel-storage"' in html and "M-B1" in html and "A1 A2 A3 B1" in html
+    html = Template("{% load bank_tags %}{% object_panels obj %}").render(
+        Context({"request": request, "obj": stored[0]}))
+    assert "chain of custody" in html.lower() and "Placed into storage" in html
+    request.user = users["coordinator"]
+    html = Template("{% load bank_tags %}{% object_panels obj %}").render(Context({"request": request, "obj": lot}))
+    assert 'id="panel-storage"' not in html
