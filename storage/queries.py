@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Avg, Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, Sum
+from django.db.models import Avg, Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Cast, TruncHour
 from django.utils import timezone
 
@@ -366,12 +366,16 @@ def readings_series(unit: StorageUnit, window: str = "24h", *, now=None) -> list
 
 
 def latest_readings(units) -> dict[int, TemperatureReading]:
-    """The newest reading of each unit: one query (DISTINCT ON, served by the unit/time index)."""
+    """The newest reading of each unit: one query, a per-unit subquery served by the unit/time index.
+
+    (Not DISTINCT ON: the embedded SQLite default has no such thing.)
+    """
     ids = [u.pk for u in units]
     if not ids:
         return {}
-    qs = TemperatureReading.objects.filter(unit_id__in=ids).order_by("unit_id", "-recorded_at").distinct("unit_id")
-    return {r.unit_id: r for r in qs}
+    newest = TemperatureReading.objects.filter(unit=OuterRef("pk")).order_by("-recorded_at", "-id").values("pk")[:1]
+    wanted = StorageUnit.objects.filter(pk__in=ids).annotate(newest=Subquery(newest)).values("newest")
+    return {r.unit_id: r for r in TemperatureReading.objects.filter(pk__in=Subquery(wanted))}
 
 
 def active_alarms():
