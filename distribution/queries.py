@@ -285,7 +285,8 @@ def sees_all_requests(user) -> bool:
 
 def requests_visible_to(user) -> QuerySet[DistributionRequest]:
     """Staff see every request; a researcher only their own (others' are 404)."""
-    qs = DistributionRequest.objects.select_related("cell_line", "researcher", "mta", "shipment")
+    qs = DistributionRequest.objects.select_related("cell_line", "researcher", "mta", "decided_by",
+                                                    "shipment__shipped_by")
     if not sees_all_requests(user):
         qs = qs.filter(researcher=user)
     return qs.order_by("-submitted_at", "-id")

@@ -105,7 +105,7 @@ def submit_request(*, actor, cell_line: CellLine, vials: int, intended_use: str,
     if errors:
         raise ValidationError(errors)
     stock = queries.stock_of_line(cell_line.pk)
-    if not queries.catalog_lines().filter(pk=cell_line.pk).exists():
+    if not Lot.objects.filter(queries.distributable_lots_q(), cell_line=cell_line).exists():
         raise Conflict(_("%(line)s is not released for distribution; choose a line from the catalog.")
                        % {"line": cell_line.name}, code="not_released")
     if vials > stock["available"]:
