@@ -8,11 +8,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
-    "coordinator": ["dashboard", "api"],
-    "technician": ["dashboard", "api"],
-    "qa": ["dashboard", "api"],
-    "researcher": ["dashboard", "api"],
-    "admin": ["dashboard", "api", "users"],
+    "coordinator": ["dashboard", "trace", "api"],
+    "technician": ["dashboard", "requests", "trace", "api"],
+    "qa": ["dashboard", "requests", "trace", "api"],
+    "researcher": ["dashboard", "catalog", "requests", "api"],
+    "admin": ["dashboard", "requests", "trace", "api", "users"],
 }
 
 
