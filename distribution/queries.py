@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When, prefetch_related_objects
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from bank.roles import STAFF_ROLES, has_role
 from distribution.choices import IntendedUse, RequestStatus
@@ -42,18 +41,24 @@ VIAL_TIER_RANK = Case(When(lot__tier=Tier.MCB, then=Value(1)), default=Value(0),
 ALLOCATION_ORDER = ("tier_rank", "lot__frozen_on", "lot_id", "pk")
 
 
-def distributable_lots_q(prefix: str = "") -> Q:
-    """Lots whose vials may leave the bank: released, not flagged for withdrawn consent, donor consenting."""
-    return Q(**{
-        f"{prefix}status": LotStatus.RELEASED,
-        f"{prefix}consent_withdrawn_flagged_at__isnull": True,
-        f"{prefix}cell_line__donor__consent_withdrawn_at__isnull": True,
-    })
+def distributable_lots_q(prefix: str = "", *, donor: bool = True) -> Q:
+    """Lots whose vials may leave the bank: released, not flagged for withdrawn consent, donor consenting.
+
+    ``donor=False`` leaves out the donor's own withdrawal date (one join per vial): for reads of one
+    line whose donor the caller has checked already (approval refuses a withdrawn donor first).
+    """
+    q = Q(**{f"{prefix}status": LotStatus.RELEASED, f"{prefix}consent_withdrawn_flagged_at__isnull": True})
+    if donor:
+        q &= Q(**{f"{prefix}cell_line__donor__consent_withdrawn_at__isnull": True})
+    return q
 
 
 def allocatable_vials(cell_line_id: int, *, mcb: bool | None = None) -> QuerySet[Vial]:
-    """Available vials of released lots of the line, in allocation order (WCB first, oldest first, pk)."""
-    qs = Vial.objects.filter(distributable_lots_q("lot__"), lot__cell_line_id=cell_line_id,
+    """Available vials of released lots of the line, in allocation order (WCB first, oldest first, pk).
+
+    The donor's consent is the caller's check (approval refuses ``consent_withdrawn`` before allocating).
+    """
+    qs = Vial.objects.filter(distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id,
                              status=VialStatus.AVAILABLE)
     if mcb is True:
         qs = qs.filter(lot__tier=Tier.MCB)
@@ -63,9 +68,10 @@ def allocatable_vials(cell_line_id: int, *, mcb: bool | None = None) -> QuerySet
 
 
 def stock_of_line(cell_line_id: int) -> dict[str, int]:
-    """Distributable vials of a line: non-MCB, MCB, MCB kept back (settings.MIN_MCB_STOCK), total (1 query)."""
+    """Vials of a line's distributable lots: non-MCB, MCB, MCB kept back (settings.MIN_MCB_STOCK), total
+    (1 query). Like ``allocatable_vials`` it leaves the donor's own consent to the caller."""
     counts = Vial.objects.filter(
-        distributable_lots_q("lot__"), lot__cell_line_id=cell_line_id, status=VialStatus.AVAILABLE
+        distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id, status=VialStatus.AVAILABLE
     ).aggregate(
         mcb=Count("pk", filter=Q(lot__tier=Tier.MCB)),
         other=Count("pk", filter=~Q(lot__tier=Tier.MCB)),
@@ -366,30 +372,30 @@ def review_for(request: DistributionRequest) -> Review:
     use_label = IntendedUse(use).label
     scope_labels = [str(ConsentScope(x).label) if x in ConsentScope.values else x for x in scopes]
     checks = [
-        Check("consent_withdrawn", str(gettext_lazy("Donor consent in force")),
+        Check("consent_withdrawn", _("Donor consent in force"),
               donor.consent_withdrawn_at is None,
               _("Consent withdrawn on %(date)s: nothing derived from this donor may be distributed.")
               % {"date": donor.consent_withdrawn_at.date()} if donor.consent_withdrawn_at else _("In force."),
               "consent_withdrawn"),
-        Check("consent_scope", str(gettext_lazy("Consent covers the intended use")), needed_scope in scopes,
+        Check("consent_scope", _("Consent covers the intended use"), needed_scope in scopes,
               _("Intended use: %(use)s. Consented scopes: %(scopes)s.") % {
                   "use": use_label, "scopes": ", ".join(scope_labels) or _("none")},
               "consent_scope"),
-        Check("grade", str(gettext_lazy("Grade suits the intended use")),
+        Check("grade", _("Grade suits the intended use"),
               not (use == IntendedUse.CLINICAL and line.grade != Grade.CLINICAL),
               _("%(grade)s line for %(use)s use.") % {"grade": line.get_grade_display(), "use": use_label},
               "grade_mismatch"),
-        Check("eligibility", str(gettext_lazy("Donor eligible")), eligibility.is_eligible,
+        Check("eligibility", _("Donor eligible"), eligibility.is_eligible,
               _("Screening: %(status)s%(missing)s.") % {
                   "status": eligibility.status,
                   "missing": (" (" + ", ".join(eligibility.missing_markers + eligibility.positive) + ")")
                   if (eligibility.missing_markers or eligibility.positive) else ""},
               "donor_not_eligible"),
-        Check("stock", str(gettext_lazy("Stock")), stock["available"] >= request.vials,
+        Check("stock", _("Stock"), stock["available"] >= request.vials,
               _("%(available)s vials distributable for %(wanted)s requested (%(reserve)s MCB vials kept back).") % {
                   "available": stock["available"], "wanted": request.vials, "reserve": stock["mcb_reserve"]},
               "insufficient_stock"),
-        Check("blocked_lots", str(gettext_lazy("Blocked lots")), True,
+        Check("blocked_lots", _("Blocked lots"), True,
               _("%(n)s lots of this line are recalled or flagged for withdrawn consent; they are never allocated.")
               % {"n": blocked} if blocked else _("None."), ""),
     ]
@@ -558,31 +564,37 @@ def trace_vial(barcode: str) -> dict | None:
 
 
 def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
-    """Lines, lots, vials and shipments with recipients (vials, allocations, recalls: 3 queries)."""
+    """Lines, lots, vials and shipments with recipients (vials, allocations, recalls: 3 queries).
+
+    Vials are read as plain rows: a donor may have tens of thousands of them.
+    """
     lot_ids = [lot.pk for lot in lots]
-    vials = list(Vial.objects.filter(lot_id__in=lot_ids).select_related("box__rack__unit").order_by("lot_id",
-                                                                                                      "number"))
-    allocations = _allocations_for_vials([v.pk for v in vials]) if vials else {}
-    vials_of: dict[int, list[Vial]] = defaultdict(list)
-    for vial in vials:
-        vials_of[vial.lot_id].append(vial)
+    vials = Vial.objects.filter(lot_id__in=lot_ids).order_by("lot_id", "number").values_list(
+        "id", "lot_id", "barcode", "status", "row", "col", "box__name", "box__barcode", "box__rack__name",
+        "box__rack__unit__name")
+    live: dict[int, Allocation] = {}
+    for allocation in (Allocation.objects.filter(vial__lot_id__in=lot_ids, released_at__isnull=True)
+                       .select_related("request__researcher", "request__shipment").order_by("vial_id", "id")):
+        live.setdefault(allocation.vial_id, allocation)
+    vials_of: dict[int, list[tuple]] = defaultdict(list)
+    for row in vials:
+        vials_of[row[1]].append(row)
     shipments: dict[int, dict] = {}
     lot_out = []
     for lot in lots:
         counts: dict[str, int] = defaultdict(int)
         vial_rows = []
-        for vial in vials_of.get(lot.pk, []):
-            counts[vial.status] += 1
-            live = [a for a in allocations.get(vial.pk, []) if a.released_at is None]
-            request = live[0].request if live else None
-            vial_rows.append({"id": vial.pk, "barcode": vial.barcode, "status": vial.status,
-                              "position": _position(vial.box, vial.row, vial.col),
-                              "request": request.number if request else None})
-            for allocation in live:
-                if allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
-                    entry = shipments.setdefault(allocation.request_id, {**_shipment_brief(allocation), "vials": []})
-                    entry["vials"].append(vial.barcode)
-                    entry.setdefault("lots", set()).add(lot.lot_number)
+        for vial_id, _lot_id, barcode, status, row, col, box, box_barcode, rack, unit in vials_of.get(lot.pk, []):
+            counts[status] += 1
+            allocation = live.get(vial_id)
+            position = ({"unit": unit, "rack": rack, "box": box, "box_barcode": box_barcode, "row": row, "col": col}
+                        if box else None)
+            vial_rows.append({"id": vial_id, "barcode": barcode, "status": status, "position": position,
+                              "request": allocation.request.number if allocation else None})
+            if allocation and allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
+                entry = shipments.setdefault(allocation.request_id, {**_shipment_brief(allocation), "vials": []})
+                entry["vials"].append(barcode)
+                entry.setdefault("lots", set()).add(lot.lot_number)
         lot_out.append({**_lot_brief(lot), "cell_line": lot.cell_line.name, "vial_counts": dict(counts),
                         "vials": vial_rows})
     shipment_list = sorted(shipments.values(), key=lambda s: (s["shipped_on"] or s["allocated_at"].date(),

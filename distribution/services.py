@@ -35,7 +35,14 @@ from distribution.choices import (
     RequestStatus,
     ShipperType,
 )
-from distribution.models import Allocation, DistributionRequest, Recall, RecallNotice, Shipment
+from distribution.models import (
+    Allocation,
+    DistributionRequest,
+    MaterialTransferAgreement,
+    Recall,
+    RecallNotice,
+    Shipment,
+)
 from lots.choices import LotStatus, VialStatus
 from lots.models import CellLine, Lot, Vial
 from lots.services import change_lot_status, change_vial_status, flag_lots_for_withdrawn_consent
@@ -69,6 +76,32 @@ def _move(request: DistributionRequest, to: str) -> None:
 
 def _lock(request: DistributionRequest) -> DistributionRequest:
     return DistributionRequest.objects.select_for_update().get(pk=request.pk)
+
+
+# --- the MTA --------------------------------------------------------------------------------------
+
+
+def publish_mta(*, actor, version: str, title: str, text: str,
+                effective_from: datetime.date | None = None) -> MaterialTransferAgreement:
+    """Put a new MTA version in force; earlier versions stay (requests keep the one they accepted)."""
+    version, title, text = (version or "").strip(), (title or "").strip(), (text or "").strip()
+    errors = {}
+    if not version:
+        errors["version"] = [_("Give the agreement a version.")]
+    elif MaterialTransferAgreement.objects.filter(version=version).exists():
+        errors["version"] = [_("Version %(version)s exists already; give the new text a new version.")
+                             % {"version": version}]
+    if not text:
+        errors["text"] = [_("The agreement needs its text.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic(), acting(actor, _("MTA %(version)s published") % {"version": version}):
+        for old in MaterialTransferAgreement.objects.select_for_update().filter(active=True).order_by("pk"):
+            old.active = False
+            old.save(update_fields=["active"])
+        return MaterialTransferAgreement.objects.create(
+            version=version[:40], title=(title or version)[:200], text=text,
+            effective_from=effective_from or timezone.localdate(), active=True)
 
 
 # --- researcher: submit, cancel, receive ----------------------------------------------------------

@@ -7,13 +7,14 @@ import pytest
 
 from distribution.models import DistributionRequest
 from lots.models import Vial
-from tests.distribution.factories import add_lot, add_result, make_line
+from tests.distribution.factories import add_lot, add_result, make_line, reseed_reference_data
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_catalog_to_trace(page, login):
+    reseed_reference_data()
     researcher = UserFactory(username="dr-zhao", role="researcher", first_name="Lei", last_name="Zhao")
     qa = UserFactory(username="qa-wang", role="qa")
     technician = UserFactory(username="tech-li", role="technician")

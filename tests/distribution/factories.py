@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib
 from decimal import Decimal
 
 from django.utils import timezone
@@ -93,3 +94,20 @@ def shipped_request(researcher, qa, technician, line: CellLine, vials: int = 1):
         services.confirm_pick(request, barcode, actor=technician)
     return services.ship_request(request, actor=technician, courier="SF Express", tracking_number="SF123",
                                  shipped_on=timezone.localdate(), require_all_picked=True)
+
+
+SEED_MIGRATIONS = ("donors.migrations.0002_screening_panel", "qc.migrations.0002_catalog_v1",
+                   "distribution.migrations.0003_default_mta")
+
+
+def reseed_reference_data() -> None:
+    """Put back what the data migrations seed (screening panel, QC catalog, the default MTA).
+
+    A transactional test (real threads, a live server) starts from a database another transactional
+    test may have flushed; serialized rollback cannot help once Playwright runs in the main thread
+    (Django's connection objects are then per-context), so the seeds are re-applied (idempotent).
+    """
+    from django.apps import apps
+
+    for module in SEED_MIGRATIONS:
+        importlib.import_module(module).seed(apps, None)

@@ -10,9 +10,14 @@ from bank.errors import Conflict
 from distribution import services
 from distribution.models import Allocation, DistributionRequest
 from lots.models import Vial
-from tests.distribution.factories import add_lot, make_line, submit
+from tests.distribution.factories import add_lot, make_line, reseed_reference_data, submit
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _seeds(transactional_db):
+    reseed_reference_data()
 
 
 def _race(requests, actor, monkeypatch):
