@@ -28,7 +28,7 @@ from distribution.models import (
     RecallNotice,
     Shipment,
 )
-from donors.choices import HLA_LOCI, ConsentScope
+from donors.choices import HLA_LOCI, ConsentScope, Eligibility
 from donors.queries import consent_scopes, eligibility_for, prefetch_eligibility
 from lots.choices import CellType, Grade, LotStatus, Tier, VialStatus
 from lots.models import CellLine, Lot, Vial
@@ -387,7 +387,7 @@ def review_for(request: DistributionRequest) -> Review:
               "grade_mismatch"),
         Check("eligibility", _("Donor eligible"), eligibility.is_eligible,
               _("Screening: %(status)s%(missing)s.") % {
-                  "status": eligibility.status,
+                  "status": Eligibility(eligibility.status).label,
                   "missing": (" (" + ", ".join(eligibility.missing_markers + eligibility.positive) + ")")
                   if (eligibility.missing_markers or eligibility.positive) else ""},
               "donor_not_eligible"),
