@@ -5,3 +5,23 @@ from django.utils.translation import gettext_lazy as _
 class DistributionConfig(AppConfig):
     name = "distribution"
     verbose_name = _("Distribution")
+
+    def ready(self) -> None:
+        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
+        from bank.roles import RESEARCHER
+        from distribution import panels
+        from distribution.views import request_url_for_scan
+
+        register_nav("catalog", _("Catalog"), "distribution:catalog", roles=(RESEARCHER,), order=600)
+        register_nav("requests", _("Requests"), "distribution:requests",
+                     perms=("distribution.view_distributionrequest",), order=610)
+        register_nav("trace", _("Trace"), "distribution:trace", perms=("distribution.view_trace",), order=620)
+        register_scanner(request_url_for_scan, order=600)
+        register_panel("distribution-review", "distribution/panels/review.html", panels.review_panel,
+                       perms=("distribution.review_request",), order=600)
+        register_panel("distribution-pick", "distribution/panels/pick.html", panels.pick_panel,
+                       perms=("distribution.ship_request",), order=610)
+        register_panel("distribution-mine", "distribution/panels/mine.html", panels.my_requests_panel,
+                       perms=("distribution.add_distributionrequest",), order=600)
+        register_object_panel("lots.lot", "distribution", "distribution/panels/lot.html", panels.lot_panel,
+                              perms=("distribution.view_trace",), order=600)

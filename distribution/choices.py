@@ -19,9 +19,11 @@ class RequestStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+# The request machine of API.md. One addition: an approved request that has not shipped may still be
+# rejected (its reservations released) — by QA, or by a recall when no replacement stock is left.
 REQUEST_TRANSITIONS: dict[str, set[str]] = {
     RequestStatus.SUBMITTED: {RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.CANCELLED},
-    RequestStatus.APPROVED: {RequestStatus.SHIPPED},
+    RequestStatus.APPROVED: {RequestStatus.SHIPPED, RequestStatus.REJECTED},
     RequestStatus.SHIPPED: {RequestStatus.RECEIVED},
     RequestStatus.REJECTED: set(),
     RequestStatus.RECEIVED: set(),

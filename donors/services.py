@@ -377,8 +377,7 @@ class Withdrawal:
     consent: Consent
     withdrawn_consents: list[Consent]
     affected_lots: list  # lots.models.Lot, flagged by lots.services.flag_lots_for_withdrawn_consent
-    # Distribution (issue 7) hook: the recall list of everyone who received vials of ``affected_lots``.
-    # The lead wires distribution's service here (see withdraw_consent); until then it stays None.
+    # distribution.models.Recall: everyone who received vials of ``affected_lots``, notified.
     distribution_recall: Any = None
     notified: list = field(default_factory=list)
 
@@ -390,6 +389,7 @@ def withdraw_consent(consent: Consent, *, actor, reason: str) -> Withdrawal:
     are refused (qc/distribution read it). Returns every affected lot.
     """
     reason = _require_reason(reason)
+    from distribution.services import consent_withdrawal_recall
     from lots.services import flag_lots_for_withdrawn_consent
 
     with transaction.atomic(), acting(actor, reason):
@@ -413,10 +413,9 @@ def withdraw_consent(consent: Consent, *, actor, reason: str) -> Withdrawal:
             donor.consent_withdrawn_at = now
             donor.save(update_fields=["consent_withdrawn_at"])
         lots = flag_lots_for_withdrawn_consent(donor, actor=actor, reason=reason)
-        # LEAD (issue 7): call distribution's recall service for ``lots`` here and keep its result in
-        # ``distribution_recall``, e.g. ``distribution.services.recall_for_withdrawn_consent(donor, lots,
-        # actor=actor, reason=reason)``, inside this transaction so a withdrawal and its recall list commit together.
-        distribution_recall = None
+        # Everyone who received anything derived is listed and told, unshipped vials are blocked and open
+        # requests refused — in this transaction, so a withdrawal and its recall list commit together.
+        distribution_recall = consent_withdrawal_recall(donor, actor=actor, reason=reason)
         notified = _notify_withdrawal(donor, lots)
     consent.refresh_from_db()
     return Withdrawal(donor=donor, consent=target, withdrawn_consents=closed, affected_lots=lots,

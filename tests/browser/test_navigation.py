@@ -8,11 +8,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
-    "coordinator": ["dashboard", "donors", "lots", "api"],
-    "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "api"],
-    "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "api"],
-    "researcher": ["dashboard", "api"],
-    "admin": ["dashboard", "donors", "lots", "storage", "qc", "api", "users"],
+    "coordinator": ["dashboard", "donors", "lots", "trace", "api"],
+    "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "requests", "trace", "api"],
+    "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "requests", "trace", "api"],
+    "researcher": ["dashboard", "catalog", "requests", "api"],
+    "admin": ["dashboard", "donors", "lots", "storage", "qc", "requests", "trace", "api", "users"],
 }
 
 

@@ -207,7 +207,9 @@ def test_withdraw_consent_flags_every_derived_lot_and_deletes_nothing(users):
     result = services.withdraw_consent(consent, actor=users["coordinator"], reason="written request of 2026-03-01")
 
     assert sorted(lot.pk for lot in result.affected_lots) == sorted([lot.pk, child.pk])
-    assert result.distribution_recall is None  # wired by the lead to distribution (issue 7)
+    # distribution lists and tells everyone who received anything derived (issue 7)
+    assert result.distribution_recall.source == "consent_withdrawal"
+    assert result.distribution_recall.donor == donor
     donor.refresh_from_db()
     assert donor.consent_withdrawn_at is not None and consent_state(donor) == "withdrawn"
     for item in Consent.objects.filter(pk__in=[consent.pk, second.pk]):
@@ -218,7 +220,8 @@ def test_withdraw_consent_flags_every_derived_lot_and_deletes_nothing(users):
     assert Lot.objects.get(pk=unrelated.pk).consent_withdrawn_flagged_at is None
     assert Lot.objects.count() == 3 and lot.vials.count() == 2 and donor.consents.count() == 2
     assert active_consent(donor) is None
-    qa_note = Notification.objects.get(recipient=users["qa"])
+    # (distribution's recall notice to QA names the line, never the donor)
+    qa_note = Notification.objects.get(recipient=users["qa"], subject__contains=donor.code)
     assert donor.code in qa_note.subject and lot.lot_number in qa_note.body
     assert consent.history.first().history_change_reason == "written request of 2026-03-01"
 

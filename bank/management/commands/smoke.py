@@ -1,4 +1,5 @@
-"""manage.py smoke — open every page reachable from the navigation as each demo user; report errors.
+"""manage.py smoke — open every page reachable from the navigation as each demo user; report errors
+and dead links (a page linking to something its reader may not open).
 
 Used on the embedded SQLite default (tests/bank/test_embedded_smoke.py) after ``load_demo``, so what
 ``make run`` shows a newcomer is checked the way they would click through it: links followed from the
@@ -46,14 +47,14 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, per_shape, max_pages, json: bool = False, **options):
-        report = {"pages": 0, "errors": [], "users": {}}
+        report = {"pages": 0, "errors": [], "dead_links": [], "users": {}}
         for username, _role, _name, _password in DEMO_USERS:
             user = get_user_model().objects.get(username=username)
             client = Client(raise_request_exception=False, HTTP_HOST="127.0.0.1")
             client.force_login(user)
-            seen, shapes, queue = set(), {}, deque(["/"])
+            seen, shapes, queue = set(), {}, deque([("/", None)])
             while queue and len(seen) < max_pages:
-                url = queue.popleft()
+                url, parent = queue.popleft()
                 if url in seen or SKIP.search(url):
                     continue
                 key = shape(url)
@@ -65,17 +66,22 @@ class Command(BaseCommand):
                 if response.status_code >= 500:
                     report["errors"].append({"user": username, "url": url, "status": response.status_code})
                     continue
+                if response.status_code in (403, 404):  # a page linked to something this user cannot open
+                    report["dead_links"].append({"user": username, "url": url, "status": response.status_code,
+                                                 "from": parent})
+                    continue
                 if response.get("Content-Type", "").startswith("text/html") and response.status_code == 200:
                     parser = _Links()
                     parser.feed(response.content.decode("utf-8", "replace"))
-                    queue.extend(link for link in parser.links if link not in seen)
+                    queue.extend((link, url) for link in parser.links if link not in seen)
             report["users"][username] = len(seen)
             report["pages"] += len(seen)
         if json:
             self.stdout.write(jsonlib.dumps(report))
         else:
-            self.stdout.write(f"{report['pages']} pages opened; {len(report['errors'])} errors")
-            for error in report["errors"]:
-                self.stdout.write(f"  {error['status']} {error['user']} {error['url']}")
-        if report["errors"]:
+            self.stdout.write(f"{report['pages']} pages opened; {len(report['errors'])} errors; "
+                              f"{len(report['dead_links'])} dead links")
+            for error in report["errors"] + report["dead_links"]:
+                self.stdout.write(f"  {error['status']} {error['user']} {error['url']} (from {error.get('from')})")
+        if report["errors"] or report["dead_links"]:
             raise SystemExit(1)

@@ -1,0 +1,359 @@
+"""Serializers of the distribution API: they shape input and output only (rules live in services)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from bank.api.serializers import SignaturesField
+from distribution.choices import ArrivalCondition, IntendedUse, ShipperType
+from distribution.models import DistributionRequest, MaterialTransferAgreement, Recall, Shipment
+from lots.models import CellLine
+
+# --- catalog ------------------------------------------------------------------------------------
+
+
+class CharacterizationSerializer(serializers.Serializer):
+    test = serializers.CharField()
+    name = serializers.CharField()
+    result = serializers.CharField()
+    passed = serializers.BooleanField(allow_null=True)
+    lot = serializers.CharField()
+    tested_on = serializers.DateField()
+
+
+class HLASerializer(serializers.Serializer):
+    alleles = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    homozygous_loci = serializers.ListField(child=serializers.CharField())
+
+
+class CatalogEntrySerializer(serializers.Serializer):
+    """A released line. No donor identity and no donor code, by construction."""
+
+    id = serializers.IntegerField(help_text="the cell line")
+    name = serializers.CharField()
+    cell_type = serializers.CharField()
+    cell_type_display = serializers.CharField()
+    grade = serializers.CharField()
+    grade_display = serializers.CharField()
+    description = serializers.CharField()
+    available_vials = serializers.IntegerField()
+    passage = serializers.IntegerField(allow_null=True, help_text="passage of the lot the next vials come from")
+    passages = serializers.ListField(child=serializers.IntegerField())
+    tiers = serializers.ListField(child=serializers.CharField())
+    characterization = CharacterizationSerializer(many=True, help_text="latest QC result per test")
+    characterization_text = serializers.CharField()
+    hla = HLASerializer(allow_null=True, help_text="only where the donor consented to data_sharing")
+
+
+class MTASerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MaterialTransferAgreement
+        fields = ["version", "title", "text", "effective_from"]
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+class ShipmentSerializer(serializers.ModelSerializer):
+    shipped_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Shipment
+        fields = ["courier", "tracking_number", "shipper_type", "shipped_on", "shipped_by", "received_at",
+                  "arrival_condition", "receipt_notes"]
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    researcher = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    cell_line_name = serializers.CharField(source="cell_line.name", read_only=True)
+    mta_version = serializers.CharField(source="mta.version", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    allocated_vials = serializers.SerializerMethodField(help_text="barcodes of the vials reserved (or shipped)")
+    shipment = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DistributionRequest
+        fields = ["id", "number", "status", "researcher", "cell_line", "cell_line_name", "vials", "intended_use",
+                  "project_title", "project_summary", "institution", "shipping_address", "mta_version",
+                  "mta_accepted_at", "fee_amount", "fee_currency", "submitted_at", "decided_at", "decided_by",
+                  "decision_reason", "cancelled_at", "allocated_vials", "shipment"]
+        read_only_fields = fields
+
+    def get_allocated_vials(self, obj) -> list[str]:
+        live = getattr(obj, "live_allocations", None)
+        if live is None:
+            live = obj.allocations.filter(released_at__isnull=True).select_related("vial")
+        return sorted(a.vial.barcode for a in live)
+
+    def get_shipment(self, obj) -> dict | None:
+        try:
+            return ShipmentSerializer(obj.shipment).data
+        except Shipment.DoesNotExist:
+            return None
+
+
+class RequestCreateSerializer(serializers.Serializer):
+    cell_line = serializers.PrimaryKeyRelatedField(
+        queryset=CellLine.objects.all(), error_messages={"does_not_exist": _("Unknown cell line.")})
+    vials = serializers.IntegerField(min_value=1, max_value=10_000)
+    intended_use = serializers.ChoiceField(choices=IntendedUse.choices)
+    project_title = serializers.CharField(max_length=300)
+    project_summary = serializers.CharField(required=False, allow_blank=True, default="")
+    institution = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    shipping_address = serializers.CharField(required=False, allow_blank=True, default="")
+    mta_accepted = serializers.BooleanField(help_text="must be true: the researcher accepts the MTA in force")
+    mta_version = serializers.CharField(required=False, allow_blank=True, default="",
+                                        help_text="the MTA version the researcher read (GET /mta/)")
+
+
+class ApproveSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RequestRejectSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class ShipSerializer(serializers.Serializer):
+    courier = serializers.CharField(max_length=120)
+    tracking_number = serializers.CharField(max_length=120)
+    shipped_on = serializers.DateField()
+    shipper_type = serializers.ChoiceField(choices=ShipperType.choices, default=ShipperType.DRY_SHIPPER)
+
+
+class ReceiveSerializer(serializers.Serializer):
+    condition = serializers.ChoiceField(choices=ArrivalCondition.choices, default=ArrivalCondition.GOOD)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PickSerializer(serializers.Serializer):
+    barcode = serializers.CharField(max_length=40)
+
+
+class PickLineSerializer(serializers.Serializer):
+    barcode = serializers.CharField(source="vial.barcode")
+    lot = serializers.CharField(source="vial.lot.lot_number")
+    tier = serializers.CharField(source="vial.lot.tier")
+    unit = serializers.SerializerMethodField()
+    rack = serializers.SerializerMethodField()
+    box = serializers.SerializerMethodField()
+    box_barcode = serializers.SerializerMethodField()
+    row = serializers.IntegerField(source="vial.row", allow_null=True)
+    col = serializers.IntegerField(source="vial.col", allow_null=True)
+    picked_at = serializers.DateTimeField(allow_null=True)
+
+    def get_unit(self, obj) -> str | None:
+        return obj.vial.box.rack.unit.name if obj.vial.box else None
+
+    def get_rack(self, obj) -> str | None:
+        return obj.vial.box.rack.name if obj.vial.box else None
+
+    def get_box(self, obj) -> str | None:
+        return obj.vial.box.name if obj.vial.box else None
+
+    def get_box_barcode(self, obj) -> str | None:
+        return obj.vial.box.barcode if obj.vial.box else None
+
+
+# --- trace --------------------------------------------------------------------------------------
+
+
+class TracePositionSerializer(serializers.Serializer):
+    unit = serializers.CharField()
+    rack = serializers.CharField()
+    box = serializers.CharField()
+    box_barcode = serializers.CharField()
+    row = serializers.IntegerField()
+    col = serializers.IntegerField()
+
+
+class RecipientSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    name = serializers.CharField()
+    email = serializers.CharField(required=False)
+    institution = serializers.CharField()
+
+
+class ShipmentTraceSerializer(serializers.Serializer):
+    request = serializers.CharField()
+    request_id = serializers.IntegerField()
+    request_status = serializers.CharField()
+    intended_use = serializers.CharField()
+    project_title = serializers.CharField()
+    recipient = RecipientSerializer()
+    allocated_at = serializers.DateTimeField()
+    released_at = serializers.DateTimeField(allow_null=True)
+    picked_at = serializers.DateTimeField(allow_null=True)
+    courier = serializers.CharField()
+    tracking_number = serializers.CharField()
+    shipper_type = serializers.CharField()
+    shipped_on = serializers.DateField(allow_null=True)
+    received_at = serializers.DateTimeField(allow_null=True)
+    arrival_condition = serializers.CharField()
+
+
+class ForwardShipmentSerializer(ShipmentTraceSerializer):
+    vials = serializers.ListField(child=serializers.CharField())
+    lots = serializers.ListField(child=serializers.CharField())
+
+
+class QCResultTraceSerializer(serializers.Serializer):
+    test = serializers.CharField()
+    name = serializers.CharField()
+    value = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)
+    outcome = serializers.CharField()
+    result = serializers.CharField()
+    unit = serializers.CharField()
+    passed = serializers.BooleanField(allow_null=True)
+    tested_on = serializers.DateField()
+    method = serializers.CharField()
+    instrument = serializers.CharField()
+    entered_by = serializers.CharField()
+    retest_of = serializers.IntegerField(allow_null=True)
+
+
+class PassageTraceSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    passaged_on = serializers.DateField()
+    medium = serializers.CharField()
+    medium_lot = serializers.CharField()
+    reagents = serializers.ListField(child=serializers.DictField())
+    viability_pct = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+
+
+class CultureTraceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    started_on = serializers.DateField()
+    source_vial = serializers.CharField(allow_null=True)
+    passages = PassageTraceSerializer(many=True)
+
+
+class LotBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lot_number = serializers.CharField()
+    tier = serializers.CharField()
+    status = serializers.CharField()
+    passage = serializers.IntegerField()
+    frozen_on = serializers.DateField()
+    parent_lot = serializers.IntegerField(allow_null=True)
+    cryoprotectant = serializers.CharField()
+    cryoprotectant_lot = serializers.CharField()
+    consent_withdrawn_flagged = serializers.BooleanField()
+
+
+class LotTraceSerializer(LotBriefSerializer):
+    culture = CultureTraceSerializer(allow_null=True)
+    qc_results = QCResultTraceSerializer(many=True)
+
+
+class MoveTraceSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    moved_at = serializers.DateTimeField()
+    moved_by = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+    from_position = TracePositionSerializer(allow_null=True)
+    to_position = TracePositionSerializer(allow_null=True)
+
+
+class RecallBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField()
+    lot = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+    initiated_at = serializers.DateTimeField()
+    initiated_by = serializers.CharField()
+
+
+class DonorRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField(help_text="the pseudonymous donor code (never identity)")
+    consent_withdrawn_at = serializers.DateTimeField(allow_null=True)
+
+
+class VialTraceSerializer(serializers.Serializer):
+    vial = serializers.DictField()
+    donor = DonorRefSerializer()
+    collection = serializers.DictField()
+    cell_line = serializers.DictField()
+    lot = LotTraceSerializer()
+    lineage = LotTraceSerializer(many=True, help_text="ancestor lots, nearest first")
+    qc_results = QCResultTraceSerializer(many=True)
+    storage_moves = MoveTraceSerializer(many=True)
+    allocations = ShipmentTraceSerializer(many=True)
+    shipment = ShipmentTraceSerializer(allow_null=True)
+    recalls = RecallBriefSerializer(many=True)
+
+
+class ForwardVialSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    barcode = serializers.CharField()
+    status = serializers.CharField()
+    position = TracePositionSerializer(allow_null=True)
+    request = serializers.CharField(allow_null=True)
+
+
+class ForwardLotSerializer(LotBriefSerializer):
+    cell_line = serializers.CharField()
+    vial_counts = serializers.DictField(child=serializers.IntegerField())
+    vials = ForwardVialSerializer(many=True)
+
+
+class ForwardLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    cell_type = serializers.CharField()
+    grade = serializers.CharField()
+    collection = serializers.CharField()
+    parent_line = serializers.IntegerField(allow_null=True)
+
+
+class ForwardTraceSerializer(serializers.Serializer):
+    donor = DonorRefSerializer()
+    cell_lines = ForwardLineSerializer(many=True)
+    lots = ForwardLotSerializer(many=True)
+    shipments = ForwardShipmentSerializer(many=True)
+    recipients = RecipientSerializer(many=True)
+    recalls = RecallBriefSerializer(many=True)
+
+
+class LotForwardTraceSerializer(ForwardTraceSerializer):
+    lot = LotBriefSerializer()
+
+
+# --- recall -------------------------------------------------------------------------------------
+
+
+class RecallCreateSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"},
+                                     help_text="the signer's password (electronic signature)")
+    statement = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RecallNoticeSerializer(serializers.Serializer):
+    request = serializers.CharField(source="request.number")
+    request_id = serializers.IntegerField()
+    recipient = serializers.CharField(source="recipient.username")
+    recipient_name = serializers.SerializerMethodField()
+    institution = serializers.CharField(source="request.institution")
+    vial_barcodes = serializers.ListField(child=serializers.CharField())
+    notified_at = serializers.DateTimeField()
+
+    def get_recipient_name(self, obj) -> str:
+        return obj.recipient.get_full_name() or obj.recipient.get_username()
+
+
+class RecallSerializer(serializers.ModelSerializer):
+    """A recall and everyone who received its vials (the list QA works through)."""
+
+    lot_number = serializers.CharField(source="lot.lot_number", default=None, read_only=True)
+    initiated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    notices = RecallNoticeSerializer(many=True, read_only=True)
+    signatures = SignaturesField()
+
+    class Meta:
+        model = Recall
+        fields = ["id", "source", "lot", "lot_number", "donor", "reason", "initiated_at", "initiated_by",
+                  "notices", "signatures"]
+        read_only_fields = fields

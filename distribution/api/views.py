@@ -1,0 +1,242 @@
+"""Distribution API (API.md "Distribution" and "Traceability"): parse, check the role, call one service."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from bank.api.permissions import HasPerms
+from bank.api.serializers import DomainErrorSerializer
+from distribution import queries, services
+from distribution.api import serializers as s
+from distribution.models import Allocation, DistributionRequest, Recall, RecallNotice
+from donors.models import Donor
+from lots.models import Lot
+
+VIEW_REQUEST = "distribution.view_distributionrequest"
+REVIEW = "distribution.review_request"
+SHIP = "distribution.ship_request"
+TRACE = "distribution.view_trace"
+
+REFUSED = {403: DomainErrorSerializer, 409: DomainErrorSerializer}
+
+CATALOG_FILTERS = [
+    OpenApiParameter("q", str, required=False, description="search the line name and description"),
+    OpenApiParameter("cell_type", str, required=False, description="iPSC, ESC, UC-MSC, ..."),
+    OpenApiParameter("grade", str, required=False, description="research or clinical"),
+    OpenApiParameter("hla", str, required=False,
+                     description="an HLA allele, e.g. A*24:02 or A*24; matches only shareable typings"),
+]
+
+
+class CatalogView(GenericAPIView):
+    """Released cell lines with distributable vials; HLA only where the donor consented to data sharing."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["distribution.view_catalog"]}
+    serializer_class = s.CatalogEntrySerializer
+
+    @extend_schema(parameters=CATALOG_FILTERS, operation_id="catalog_list")
+    def get(self, request):
+        filters = queries.CatalogFilters.parse(request.query_params)
+        page = self.paginate_queryset(queries.search_catalog(filters))
+        return self.get_paginated_response(s.CatalogEntrySerializer(queries.catalog_entries(page), many=True).data)
+
+
+class CatalogEntryView(GenericAPIView):
+    """One released line of the catalog."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["distribution.view_catalog"]}
+    serializer_class = s.CatalogEntrySerializer
+
+    @extend_schema(operation_id="catalog_entry")
+    def get(self, request, pk: int):
+        entry = queries.catalog_entry(pk)
+        if entry is None:
+            return Response({"detail": "Not found.", "code": "not_found"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(s.CatalogEntrySerializer(entry).data)
+
+
+class MTAView(GenericAPIView):
+    """The material transfer agreement in force (accepted with each request)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["distribution.view_materialtransferagreement"]}
+    serializer_class = s.MTASerializer
+
+    def get(self, request):
+        mta = queries.current_mta()
+        if mta is None:
+            return Response({"detail": "No agreement in force.", "code": "no_mta"}, status=status.HTTP_404_NOT_FOUND)
+        return Response(s.MTASerializer(mta).data)
+
+
+class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Distribution requests. A researcher sees only their own (others' are 404); staff see all."""
+
+    permission_classes = [HasPerms]
+    serializer_class = s.RequestSerializer
+    queryset = DistributionRequest.objects.none()  # for the schema; get_queryset decides what a user sees
+    required_perms = {
+        "list": [VIEW_REQUEST], "retrieve": [VIEW_REQUEST], "create": ["distribution.add_distributionrequest"],
+        "approve": [REVIEW], "reject": [REVIEW], "ship": [SHIP], "pick": [SHIP], "pick_list": [SHIP],
+        "receive": [VIEW_REQUEST], "cancel": [VIEW_REQUEST],
+    }
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return DistributionRequest.objects.none()
+        qs = queries.requests_visible_to(self.request.user).prefetch_related(
+            Prefetch("allocations", queryset=Allocation.objects.filter(released_at__isnull=True)
+                     .select_related("vial"), to_attr="live_allocations"))
+        status_filter = self.request.query_params.get("status")
+        if self.action == "list" and status_filter:
+            qs = qs.filter(status=status_filter)
+        return qs
+
+    def _respond(self, obj, code=status.HTTP_200_OK):
+        return Response(s.RequestSerializer(self.get_queryset().get(pk=obj.pk)).data, status=code)
+
+    @extend_schema(parameters=[OpenApiParameter("status", str, required=False)])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.RequestCreateSerializer, responses={201: s.RequestSerializer, 400: None, **REFUSED})
+    def create(self, request):
+        data = s.RequestCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        created = services.submit_request(actor=request.user, **data.validated_data)
+        return self._respond(created, status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ApproveSerializer, responses={200: s.RequestSerializer, **REFUSED},
+                   description="Allocate and reserve the vials. 409 insufficient_stock, consent_scope, "
+                               "grade_mismatch, consent_withdrawn, donor_not_eligible, invalid_transition.")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = s.ApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approved = services.approve_request(self.get_object(), actor=request.user, **data.validated_data)
+        return self._respond(approved)
+
+    @extend_schema(request=s.RequestRejectSerializer, responses={200: s.RequestSerializer, **REFUSED})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = s.RequestRejectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(services.reject_request(self.get_object(), actor=request.user, **data.validated_data))
+
+    @extend_schema(responses={200: s.RequestSerializer, **REFUSED})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._respond(services.cancel_request(self.get_object(), actor=request.user))
+
+    @extend_schema(request=s.ShipSerializer, responses={200: s.RequestSerializer, **REFUSED},
+                   description="The reserved vials become shipped and their storage positions are freed.")
+    @action(detail=True, methods=["post"])
+    def ship(self, request, pk=None):
+        data = s.ShipSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(services.ship_request(self.get_object(), actor=request.user, **data.validated_data))
+
+    @extend_schema(request=s.ReceiveSerializer, responses={200: s.RequestSerializer, **REFUSED},
+                   description="The requesting researcher confirms receipt and the condition on arrival.")
+    @action(detail=True, methods=["post"])
+    def receive(self, request, pk=None):
+        data = s.ReceiveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(services.receive_request(self.get_object(), actor=request.user,
+                                                      **data.validated_data))
+
+    @extend_schema(request=s.PickSerializer, responses={200: s.PickLineSerializer(many=True), **REFUSED},
+                   description="Confirm one scanned vial as picked; 409 wrong_vial when it is not on the list.")
+    @action(detail=True, methods=["post"])
+    def pick(self, request, pk=None):
+        data = s.PickSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        obj = self.get_object()
+        services.confirm_pick(obj, data.validated_data["barcode"], actor=request.user)
+        return Response(s.PickLineSerializer(queries.pick_list(obj), many=True).data)
+
+    @extend_schema(responses=s.PickLineSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="pick-list")
+    def pick_list(self, request, pk=None):
+        return Response(s.PickLineSerializer(queries.pick_list(self.get_object()), many=True).data)
+
+
+class TraceVialView(GenericAPIView):
+    """Backward trace of a vial: donor code, collection, line, lot lineage, culture and reagent lots,
+    QC results, storage moves, shipment and recipient. Staff with distribution.view_trace only."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": [TRACE]}
+    serializer_class = s.VialTraceSerializer
+
+    def get(self, request, barcode: str):
+        trace = queries.trace_vial(barcode)
+        if trace is None:
+            return Response({"detail": "No vial with this barcode.", "code": "not_found"},
+                            status=status.HTTP_404_NOT_FOUND)
+        return Response(s.VialTraceSerializer(trace).data)
+
+
+class TraceDonorView(GenericAPIView):
+    """Forward trace from a donor: every line, lot, vial and shipment derived, with recipients."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": [TRACE]}
+    serializer_class = s.ForwardTraceSerializer
+
+    def get(self, request, pk: int):
+        return Response(s.ForwardTraceSerializer(queries.trace_donor(get_object_or_404(Donor, pk=pk))).data)
+
+
+class TraceLotView(GenericAPIView):
+    """Forward trace from a lot: the lot and the lots derived from it, their vials, shipments, recipients."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": [TRACE]}
+    serializer_class = s.LotForwardTraceSerializer
+
+    def get(self, request, pk: int):
+        lot = get_object_or_404(Lot.objects.select_related("cell_line__donor"), pk=pk)
+        return Response(s.LotForwardTraceSerializer(queries.trace_lot(lot)).data)
+
+
+def _recalls():
+    return Recall.objects.select_related("lot", "initiated_by").prefetch_related(
+        Prefetch("notices", queryset=RecallNotice.objects.select_related("request", "recipient").order_by("id")))
+
+
+class LotRecallView(GenericAPIView):
+    """QA recalls a released lot with a reason and an electronic signature (password again)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"POST": ["distribution.add_recall"]}
+    serializer_class = s.RecallSerializer
+
+    @extend_schema(request=s.RecallCreateSerializer, responses={201: s.RecallSerializer, 400: None, **REFUSED},
+                   description="403 signature_invalid; 409 invalid_transition when the lot is not released.")
+    def post(self, request, pk: int):
+        lot = get_object_or_404(Lot, pk=pk)
+        data = s.RecallCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        recall = services.recall_lot(lot, actor=request.user, **data.validated_data)
+        return Response(s.RecallSerializer(_recalls().get(pk=recall.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class RecallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Recalls (of a lot, or of everything from a donor who withdrew consent) and their recipients."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"list": ["distribution.view_recall"], "retrieve": ["distribution.view_recall"]}
+    serializer_class = s.RecallSerializer
+
+    def get_queryset(self):
+        return _recalls().order_by("-initiated_at", "-id")
+

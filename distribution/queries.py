@@ -1,0 +1,694 @@
+"""Reads of the distribution app shared by pages, the API and the services.
+
+Everything here runs a fixed number of queries whatever the number of lines, lots, vials or moves
+(pinned by tests with ``django_assert_num_queries``). Nothing here ever returns donor identity; the
+researcher-facing reads (catalog, requests) never return the donor code either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When, prefetch_related_objects
+from django.db.models.functions import Greatest
+from django.utils.translation import gettext as _
+
+from bank.roles import STAFF_ROLES, has_role
+from distribution.choices import IntendedUse, RequestStatus
+from distribution.models import (
+    Allocation,
+    DistributionRequest,
+    MaterialTransferAgreement,
+    Recall,
+    RecallNotice,
+    Shipment,
+)
+from donors.choices import HLA_LOCI, ConsentScope, Eligibility
+from donors.queries import consent_scopes, eligibility_for, prefetch_eligibility
+from lots.choices import CellType, Grade, LotStatus, Tier, VialStatus
+from lots.models import CellLine, Lot, Vial
+
+# --- allocation order --------------------------------------------------------------------------
+
+# Vials for researchers come from working banks (and single units) first; the master bank lasts.
+TIER_RANK = Case(When(tier=Tier.MCB, then=Value(1)), default=Value(0), output_field=IntegerField())
+VIAL_TIER_RANK = Case(When(lot__tier=Tier.MCB, then=Value(1)), default=Value(0), output_field=IntegerField())
+ALLOCATION_ORDER = ("tier_rank", "lot__frozen_on", "lot_id", "pk")
+
+
+def distributable_lots_q(prefix: str = "", *, donor: bool = True) -> Q:
+    """Lots whose vials may leave the bank: released, not flagged for withdrawn consent, donor consenting.
+
+    ``donor=False`` leaves out the donor's own withdrawal date (one join per vial): for reads of one
+    line whose donor the caller has checked already (approval refuses a withdrawn donor first).
+    """
+    q = Q(**{f"{prefix}status": LotStatus.RELEASED, f"{prefix}consent_withdrawn_flagged_at__isnull": True})
+    if donor:
+        q &= Q(**{f"{prefix}cell_line__donor__consent_withdrawn_at__isnull": True})
+    return q
+
+
+def allocatable_vials(cell_line_id: int, *, mcb: bool | None = None) -> QuerySet[Vial]:
+    """Available vials of released lots of the line, in allocation order (WCB first, oldest first, pk).
+
+    The donor's consent is the caller's check (approval refuses ``consent_withdrawn`` before allocating).
+    """
+    qs = Vial.objects.filter(distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id,
+                             status=VialStatus.AVAILABLE)
+    if mcb is True:
+        qs = qs.filter(lot__tier=Tier.MCB)
+    elif mcb is False:
+        qs = qs.exclude(lot__tier=Tier.MCB)
+    return qs.annotate(tier_rank=VIAL_TIER_RANK).order_by(*ALLOCATION_ORDER)
+
+
+def stock_of_line(cell_line_id: int) -> dict[str, int]:
+    """Vials of a line's distributable lots: non-MCB, MCB, MCB kept back (settings.MIN_MCB_STOCK), total
+    (1 query). Like ``allocatable_vials`` it leaves the donor's own consent to the caller."""
+    counts = Vial.objects.filter(
+        distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id, status=VialStatus.AVAILABLE
+    ).aggregate(
+        mcb=Count("pk", filter=Q(lot__tier=Tier.MCB)),
+        other=Count("pk", filter=~Q(lot__tier=Tier.MCB)),
+    )
+    reserve = min(counts["mcb"], settings.MIN_MCB_STOCK)
+    return {"other": counts["other"], "mcb": counts["mcb"], "mcb_reserve": reserve,
+            "available": counts["other"] + counts["mcb"] - reserve}
+
+
+def current_mta() -> MaterialTransferAgreement | None:
+    return MaterialTransferAgreement.objects.filter(active=True).order_by("-effective_from", "-id").first()
+
+
+def fee_for(vials: int) -> tuple[Decimal, str]:
+    """The fee of a request for ``vials`` vials (settings REQUEST_FEE_PER_VIAL / REQUEST_FEE_CURRENCY)."""
+    per_vial = Decimal(str(settings.REQUEST_FEE_PER_VIAL or "0"))
+    return (per_vial * max(int(vials or 0), 0)).quantize(Decimal("0.01")), settings.REQUEST_FEE_CURRENCY
+
+
+# --- catalog ------------------------------------------------------------------------------------
+
+HLA_PATTERN = re.compile(r"^(A|B|C|DRB1|DQB1)\*\d{2,3}(:\d{2,3})?$")
+HLA_FIELDS = [f"{locus.lower()}_{n}" for locus in HLA_LOCI for n in (1, 2)]
+
+
+@dataclass
+class CatalogFilters:
+    q: str = ""
+    cell_type: str = ""
+    grade: str = ""
+    hla: str = ""
+
+    @classmethod
+    def parse(cls, data) -> CatalogFilters:
+        """Read ``?q=&cell_type=&grade=&hla=``; a bad value is a ValidationError naming the field."""
+        filters = cls(
+            q=(data.get("q") or "").strip()[:100],
+            cell_type=(data.get("cell_type") or "").strip(),
+            grade=(data.get("grade") or "").strip(),
+            hla=(data.get("hla") or "").strip().upper().replace("HLA-", ""),
+        )
+        errors = {}
+        if filters.cell_type and filters.cell_type not in CellType.values:
+            errors["cell_type"] = [_("Unknown cell type. Use one of: %(choices)s.") % {
+                "choices": ", ".join(CellType.values)}]
+        if filters.grade and filters.grade not in Grade.values:
+            errors["grade"] = [_("Unknown grade. Use research or clinical.")]
+        if filters.hla and not HLA_PATTERN.match(filters.hla):
+            errors["hla"] = [_("Write an HLA allele like A*24:02 or A*24 (loci A, B, C, DRB1, DQB1).")]
+        if errors:
+            raise ValidationError(errors)
+        return filters
+
+
+def _hla_q(allele: str) -> Q:
+    locus = allele.split("*", 1)[0].lower()
+    q = Q()
+    for name in (f"{locus}_1", f"{locus}_2"):
+        q |= Q(**{f"donor__hla__{name}__iexact": allele}) | Q(**{f"donor__hla__{name}__istartswith": allele + ":"})
+    return q
+
+
+def shared_hla(donor) -> dict | None:
+    """The donor's HLA typing, only where they consented to data sharing (else None)."""
+    if "data_sharing" not in consent_scopes(donor):
+        return None
+    try:
+        typing = donor.hla
+    except Exception:  # RelatedObjectDoesNotExist: no typing on file
+        return None
+    if typing is None:
+        return None
+    return {"alleles": typing.alleles(), "homozygous_loci": typing.homozygous_loci()}
+
+
+def _format_result(result) -> str:
+    if result.value is not None:
+        unit = result.unit or result.test.unit
+        return f"{result.value.normalize():f} {unit}".strip()
+    return result.outcome
+
+
+@dataclass
+class CatalogEntry:
+    """A released line as a researcher sees it. Deliberately no donor, no collection."""
+
+    id: int
+    name: str
+    cell_type: str
+    cell_type_display: str
+    grade: str
+    grade_display: str
+    description: str
+    available_vials: int
+    passage: int | None
+    passages: list[int]
+    tiers: list[str]
+    characterization: list[dict] = field(default_factory=list)
+    hla: dict | None = None
+
+    @property
+    def characterization_text(self) -> str:
+        return " · ".join(f"{c['name']}: {c['result']}" for c in self.characterization)
+
+
+def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[CellLine]:
+    """Lines with distributable stock, annotated with ``available_vials`` (one query when evaluated)."""
+    filters = filters or CatalogFilters()
+    vial_q = Q(lots__vials__status=VialStatus.AVAILABLE) & distributable_lots_q("lots__")
+    qs = (
+        CellLine.objects.filter(donor__consent_withdrawn_at__isnull=True)
+        .annotate(
+            stock_other=Count("lots__vials", filter=vial_q & ~Q(lots__tier=Tier.MCB)),
+            stock_mcb=Count("lots__vials", filter=vial_q & Q(lots__tier=Tier.MCB)),
+        )
+        .annotate(available_vials=F("stock_other") + Greatest(F("stock_mcb") - settings.MIN_MCB_STOCK, Value(0)))
+        .filter(available_vials__gt=0)
+        .select_related("donor__hla")
+        .order_by("name")
+    )
+    if filters.q:
+        # Only what a researcher may search: the line's own name and description (never a donor code).
+        qs = qs.filter(Q(name__icontains=filters.q) | Q(description__icontains=filters.q))
+    if filters.cell_type:
+        qs = qs.filter(cell_type=filters.cell_type)
+    if filters.grade:
+        qs = qs.filter(grade=filters.grade)
+    if filters.hla:
+        qs = qs.filter(_hla_q(filters.hla))
+    return qs
+
+
+def search_catalog(filters: CatalogFilters | None = None) -> list[CellLine]:
+    """Every matching line (an HLA search only finds lines whose donor consented to data sharing).
+
+    Queries: the lines (1) and, with an HLA filter, the donors' consents (1).
+    """
+    filters = filters or CatalogFilters()
+    lines = list(catalog_lines(filters))
+    if filters.hla:
+        prefetch_related_objects([line.donor for line in lines], "consents")
+        lines = [line for line in lines if "data_sharing" in consent_scopes(line.donor)]
+    return lines
+
+
+def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
+    """Shape a page of catalog lines. Queries: consents (1), released lots (1), QC results (1)."""
+    if not lines:
+        return []
+    donors = [line.donor for line in lines if not hasattr(line.donor, "_prefetched_objects_cache")
+              or "consents" not in line.donor._prefetched_objects_cache]
+    if donors:
+        prefetch_related_objects(donors, "consents")
+    ids = [line.pk for line in lines]
+    lots = list(
+        Lot.objects.filter(distributable_lots_q(), cell_line_id__in=ids)
+        .annotate(tier_rank=TIER_RANK, available=Count("vials", filter=Q(vials__status=VialStatus.AVAILABLE)))
+        .order_by("tier_rank", "frozen_on", "pk")
+    )
+    lots_of: dict[int, list[Lot]] = defaultdict(list)
+    for lot in lots:
+        lots_of[lot.cell_line_id].append(lot)
+    results_of = _latest_results([lot.pk for lot in lots])
+    entries = []
+    for line in lines:
+        line_lots = lots_of.get(line.pk, [])
+        stocked = [lot for lot in line_lots if lot.available]
+        characterization: dict[str, dict] = {}
+        for lot in line_lots:  # allocation order: the lot a researcher would receive speaks first
+            for result in results_of.get(lot.pk, []):
+                characterization.setdefault(result.test.code, {
+                    "test": result.test.code, "name": result.test.name, "result": _format_result(result),
+                    "passed": result.passed, "lot": lot.lot_number, "tested_on": result.tested_on,
+                    "order": result.test.order,
+                })
+        items = sorted(characterization.values(), key=lambda c: (c["order"], c["test"]))
+        for item in items:
+            item.pop("order")
+        entries.append(CatalogEntry(
+            id=line.pk, name=line.name, cell_type=line.cell_type, cell_type_display=line.get_cell_type_display(),
+            grade=line.grade, grade_display=line.get_grade_display(), description=line.description,
+            available_vials=line.available_vials,
+            passage=stocked[0].passage if stocked else None,
+            passages=sorted({lot.passage for lot in stocked}),
+            tiers=sorted({lot.tier for lot in stocked}),
+            characterization=items, hla=shared_hla(line.donor),
+        ))
+    return entries
+
+
+def _latest_results(lot_ids: list[int]) -> dict[int, list]:
+    """The latest QC result per (lot, test) of these lots (1 query)."""
+    from qc.models import QCResult
+
+    found: dict[int, list] = defaultdict(list)
+    seen: set[tuple[int, int]] = set()
+    for result in (QCResult.objects.filter(lot_id__in=lot_ids).select_related("test")
+                   .order_by("lot_id", "test_id", "-entered_at", "-id")):
+        key = (result.lot_id, result.test_id)
+        if key not in seen:
+            seen.add(key)
+            found[result.lot_id].append(result)
+    return found
+
+
+def catalog_entry(cell_line_id: int) -> CatalogEntry | None:
+    line = catalog_lines().filter(pk=cell_line_id).first()
+    return catalog_entries([line])[0] if line else None
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+def sees_all_requests(user) -> bool:
+    return has_role(user, *STAFF_ROLES)
+
+
+def requests_visible_to(user) -> QuerySet[DistributionRequest]:
+    """Staff see every request; a researcher only their own (others' are 404)."""
+    qs = DistributionRequest.objects.select_related("cell_line", "researcher", "mta", "decided_by",
+                                                    "shipment__shipped_by")
+    if not sees_all_requests(user):
+        qs = qs.filter(researcher=user)
+    return qs.order_by("-submitted_at", "-id")
+
+
+def live_allocations(requests) -> dict[int, list[Allocation]]:
+    """Live (not released) allocations of these requests with their vials (1 query)."""
+    ids = [r.pk for r in requests]
+    found: dict[int, list[Allocation]] = defaultdict(list)
+    if not ids:
+        return found
+    for allocation in (Allocation.objects.filter(request_id__in=ids, released_at__isnull=True)
+                       .select_related("vial__lot").order_by("request_id", "vial__lot__tier", "vial_id")):
+        found[allocation.request_id].append(allocation)
+    return found
+
+
+def pick_list(request: DistributionRequest) -> list[Allocation]:
+    """The request's reserved vials with unit/rack/box/position, in walking order (1 query)."""
+    allocations = list(
+        Allocation.objects.filter(request=request, released_at__isnull=True)
+        .select_related("vial__lot", "vial__box__rack__unit", "picked_by")
+    )
+
+    def where(a: Allocation):
+        box = a.vial.box
+        if box is None:
+            return ("~", 0, 0, 0, a.vial.row or 0, a.vial.col or 0, a.vial.barcode)
+        return (box.rack.unit.name, box.rack.position, box.rack_id, box.position, a.vial.row, a.vial.col,
+                a.vial.barcode)
+
+    return sorted(allocations, key=where)
+
+
+@dataclass
+class Check:
+    key: str
+    label: str
+    ok: bool
+    detail: str
+    code: str = ""
+
+
+@dataclass
+class Review:
+    """What QA needs to decide a request: consent vs use, grade vs use, eligibility, withdrawal, stock."""
+
+    checks: list[Check]
+    scopes: list[str]
+    eligibility: object
+    stock: dict
+
+    @property
+    def refusal(self) -> Check | None:
+        return next((c for c in self.checks if not c.ok and c.code), None)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+USE_SCOPE = {IntendedUse.RESEARCH: "research", IntendedUse.CLINICAL: "clinical", IntendedUse.COMMERCIAL: "commercial"}
+
+
+def review_for(request: DistributionRequest) -> Review:
+    """The checks of a request in the order approval refuses them (API.md codes). About 6 queries."""
+    line = CellLine.objects.select_related("donor", "collection").get(pk=request.cell_line_id)
+    donor = prefetch_eligibility(type(line.donor).objects.filter(pk=line.donor_id)).prefetch_related(
+        "consents").get()
+    scopes = sorted(consent_scopes(donor))
+    eligibility = eligibility_for(donor)
+    stock = stock_of_line(line.pk)
+    blocked = Lot.objects.filter(cell_line=line).filter(
+        Q(consent_withdrawn_flagged_at__isnull=False) | Q(status=LotStatus.RECALLED)).count()
+    use = request.intended_use
+    needed_scope = USE_SCOPE.get(use, use)
+    use_label = IntendedUse(use).label
+    scope_labels = [str(ConsentScope(x).label) if x in ConsentScope.values else x for x in scopes]
+    checks = [
+        Check("consent_withdrawn", _("Donor consent in force"),
+              donor.consent_withdrawn_at is None,
+              _("Consent withdrawn on %(date)s: nothing derived from this donor may be distributed.")
+              % {"date": donor.consent_withdrawn_at.date()} if donor.consent_withdrawn_at else _("In force."),
+              "consent_withdrawn"),
+        Check("consent_scope", _("Consent covers the intended use"), needed_scope in scopes,
+              _("Intended use: %(use)s. Consented scopes: %(scopes)s.") % {
+                  "use": use_label, "scopes": ", ".join(scope_labels) or _("none")},
+              "consent_scope"),
+        Check("grade", _("Grade suits the intended use"),
+              not (use == IntendedUse.CLINICAL and line.grade != Grade.CLINICAL),
+              _("%(grade)s line for %(use)s use.") % {"grade": line.get_grade_display(), "use": use_label},
+              "grade_mismatch"),
+        Check("eligibility", _("Donor eligible"), eligibility.is_eligible,
+              _("Screening: %(status)s%(missing)s.") % {
+                  "status": Eligibility(eligibility.status).label,
+                  "missing": (" (" + ", ".join(eligibility.missing_markers + eligibility.positive) + ")")
+                  if (eligibility.missing_markers or eligibility.positive) else ""},
+              "donor_not_eligible"),
+        Check("stock", _("Stock"), stock["available"] >= request.vials,
+              _("%(available)s vials distributable for %(wanted)s requested (%(reserve)s MCB vials kept back).") % {
+                  "available": stock["available"], "wanted": request.vials, "reserve": stock["mcb_reserve"]},
+              "insufficient_stock"),
+        Check("blocked_lots", _("Blocked lots"), True,
+              _("%(n)s lots of this line are recalled or flagged for withdrawn consent; they are never allocated.")
+              % {"n": blocked} if blocked else _("None."), ""),
+    ]
+    return Review(checks=checks, scopes=scope_labels, eligibility=eligibility, stock=stock)
+
+
+def open_request_counts() -> dict[str, int]:
+    rows = DistributionRequest.objects.values("status").annotate(n=Count("pk"))
+    return {row["status"]: row["n"] for row in rows}
+
+
+# --- trace --------------------------------------------------------------------------------------
+
+
+def _lot_brief(lot: Lot) -> dict:
+    return {
+        "id": lot.pk, "lot_number": lot.lot_number, "tier": lot.tier, "status": lot.status,
+        "passage": lot.passage, "frozen_on": lot.frozen_on, "parent_lot": lot.parent_lot_id,
+        "cryoprotectant": lot.cryoprotectant, "cryoprotectant_lot": lot.cryoprotectant_lot,
+        "consent_withdrawn_flagged": lot.consent_withdrawn_flagged_at is not None,
+    }
+
+
+def _position(box, row, col) -> dict | None:
+    if box is None:
+        return None
+    return {"unit": box.rack.unit.name, "rack": box.rack.name, "box": box.name, "box_barcode": box.barcode,
+            "row": row, "col": col}
+
+
+def _recipient(request: DistributionRequest) -> dict:
+    user = request.researcher
+    return {"username": user.get_username(), "name": user.get_full_name() or user.get_username(),
+            "email": user.email, "institution": request.institution}
+
+
+def _shipment_brief(allocation: Allocation) -> dict:
+    request = allocation.request
+    try:
+        shipment = request.shipment
+    except Shipment.DoesNotExist:
+        shipment = None
+    return {
+        "request": request.number, "request_id": request.pk, "request_status": request.status,
+        "intended_use": request.intended_use, "project_title": request.project_title,
+        "recipient": _recipient(request),
+        "allocated_at": allocation.allocated_at, "released_at": allocation.released_at,
+        "picked_at": allocation.picked_at,
+        "courier": shipment.courier if shipment else "",
+        "tracking_number": shipment.tracking_number if shipment else "",
+        "shipper_type": shipment.shipper_type if shipment else "",
+        "shipped_on": shipment.shipped_on if shipment else None,
+        "received_at": shipment.received_at if shipment else None,
+        "arrival_condition": shipment.arrival_condition if shipment else "",
+    }
+
+
+def _allocations_for_vials(vial_ids) -> dict[int, list[Allocation]]:
+    found: dict[int, list[Allocation]] = defaultdict(list)
+    for allocation in (Allocation.objects.filter(vial_id__in=vial_ids)
+                       .select_related("request__researcher", "request__shipment").order_by("vial_id", "id")):
+        found[allocation.vial_id].append(allocation)
+    return found
+
+
+def _results_brief(lot_ids) -> dict[int, list[dict]]:
+    from qc.models import QCResult
+
+    found: dict[int, list[dict]] = defaultdict(list)
+    for r in (QCResult.objects.filter(lot_id__in=lot_ids).select_related("test", "entered_by")
+              .order_by("lot_id", "test__order", "test__code", "entered_at", "id")):
+        found[r.lot_id].append({
+            "test": r.test.code, "name": r.test.name, "value": r.value, "outcome": r.outcome,
+            "result": _format_result(r), "unit": r.unit or r.test.unit, "passed": r.passed,
+            "tested_on": r.tested_on, "method": r.method, "instrument": r.instrument,
+            "entered_by": r.entered_by.get_username(), "retest_of": r.retest_of_id,
+        })
+    return found
+
+
+def _culture_brief(lot_ids_to_culture: dict[int, int]) -> dict[int, dict]:
+    """Culture and reagent lots of each lot (2 queries: cultures, passages)."""
+    from lots.models import Culture, Passage
+
+    ids = set(lot_ids_to_culture.values())
+    cultures = {c.pk: c for c in Culture.objects.filter(pk__in=ids).select_related("source_vial").prefetch_related(
+        Prefetch("passages", queryset=Passage.objects.order_by("number", "id")))}
+    found = {}
+    for lot_id, culture_id in lot_ids_to_culture.items():
+        culture = cultures.get(culture_id)
+        if culture is None:
+            continue
+        found[lot_id] = {
+            "id": culture.pk, "started_on": culture.started_on,
+            "source_vial": culture.source_vial.barcode if culture.source_vial else None,
+            "passages": [
+                {"number": p.number, "passaged_on": p.passaged_on, "medium": p.medium, "medium_lot": p.medium_lot,
+                 "reagents": p.reagents or [], "viability_pct": p.viability_pct}
+                for p in culture.passages.all()
+            ],
+        }
+    return found
+
+
+def _recalls_brief(recalls) -> list[dict]:
+    return [{"id": r.pk, "source": r.source, "lot": r.lot.lot_number if r.lot else None, "reason": r.reason,
+             "initiated_at": r.initiated_at, "initiated_by": r.initiated_by.get_username()} for r in recalls]
+
+
+def trace_vial(barcode: str) -> dict | None:
+    """Backward trace of one vial: donor code, collection, line, lot lineage, culture and reagent lots,
+    QC results, storage moves, allocations, shipment and recipient.
+
+    Queries (constant): vial with lot/line/collection/donor/position (1), the donor's lots for the
+    lineage (1), cultures (1) and their passages (1), QC results (1), moves (1), allocations with
+    requests/researchers/shipments (1), recalls (1).
+    """
+    from storage.models import VialMove
+
+    vial = (Vial.objects.select_related("lot__cell_line__collection", "lot__cell_line__donor", "box__rack__unit")
+            .filter(barcode=barcode.strip()).first())
+    if vial is None:
+        return None
+    lot, line = vial.lot, vial.lot.cell_line
+    donor, collection = line.donor, line.collection
+    all_lots = {x.pk: x for x in Lot.objects.filter(cell_line__donor=donor)}
+    all_lots[lot.pk] = lot
+    chain, current, seen = [], lot.parent_lot_id, {lot.pk}
+    while current and current in all_lots and current not in seen:
+        seen.add(current)
+        chain.append(all_lots[current])
+        current = all_lots[current].parent_lot_id
+    lots_in_path = [lot, *chain]
+    cultures = _culture_brief({x.pk: x.culture_id for x in lots_in_path if x.culture_id})
+    results = _results_brief([x.pk for x in lots_in_path])
+    moves = list(VialMove.objects.filter(vial=vial).select_related(
+        "from_box__rack__unit", "to_box__rack__unit", "moved_by").order_by("moved_at", "id"))
+    allocations = _allocations_for_vials([vial.pk]).get(vial.pk, [])
+    recalls = list(Recall.objects.filter(Q(lot_id__in=[x.pk for x in lots_in_path]) | Q(donor=donor))
+                   .select_related("lot", "initiated_by").order_by("initiated_at", "id"))
+    live = [a for a in allocations if a.released_at is None]
+    shipped = next((a for a in live if a.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED)), None)
+    return {
+        "vial": {"id": vial.pk, "barcode": vial.barcode, "number": vial.number, "status": vial.status,
+                 "position": _position(vial.box, vial.row, vial.col)},
+        "donor": {"id": donor.pk, "code": donor.code,
+                  "consent_withdrawn_at": donor.consent_withdrawn_at},
+        "collection": {"id": collection.pk, "code": collection.code, "tissue": collection.tissue,
+                       "collected_at": collection.collected_at, "received_at": collection.received_at},
+        "cell_line": {"id": line.pk, "name": line.name, "cell_type": line.cell_type, "grade": line.grade,
+                      "reprogramming_method": line.reprogramming_method},
+        "lot": {**_lot_brief(lot), "culture": cultures.get(lot.pk), "qc_results": results.get(lot.pk, [])},
+        "lineage": [{**_lot_brief(x), "culture": cultures.get(x.pk), "qc_results": results.get(x.pk, [])}
+                    for x in chain],
+        "qc_results": results.get(lot.pk, []),
+        "storage_moves": [
+            {"kind": m.kind, "moved_at": m.moved_at, "moved_by": m.moved_by.get_username() if m.moved_by else None,
+             "reason": m.reason, "from_position": _position(m.from_box, m.from_row, m.from_col),
+             "to_position": _position(m.to_box, m.to_row, m.to_col)}
+            for m in moves
+        ],
+        "allocations": [_shipment_brief(a) for a in allocations],
+        "shipment": _shipment_brief(shipped) if shipped else None,
+        "recalls": _recalls_brief(recalls),
+    }
+
+
+def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
+    """Lines, lots, vials and shipments with recipients (vials, allocations, recalls: 3 queries).
+
+    Vials are read as plain rows: a donor may have tens of thousands of them.
+    """
+    lot_ids = [lot.pk for lot in lots]
+    vials = Vial.objects.filter(lot_id__in=lot_ids).order_by("lot_id", "number").values_list(
+        "id", "lot_id", "barcode", "status", "row", "col", "box__name", "box__barcode", "box__rack__name",
+        "box__rack__unit__name")
+    live: dict[int, Allocation] = {}
+    for allocation in (Allocation.objects.filter(vial__lot_id__in=lot_ids, released_at__isnull=True)
+                       .select_related("request__researcher", "request__shipment").order_by("vial_id", "id")):
+        live.setdefault(allocation.vial_id, allocation)
+    vials_of: dict[int, list[tuple]] = defaultdict(list)
+    for row in vials:
+        vials_of[row[1]].append(row)
+    shipments: dict[int, dict] = {}
+    lot_out = []
+    for lot in lots:
+        counts: dict[str, int] = defaultdict(int)
+        vial_rows = []
+        for vial_id, _lot_id, barcode, status, row, col, box, box_barcode, rack, unit in vials_of.get(lot.pk, []):
+            counts[status] += 1
+            allocation = live.get(vial_id)
+            position = ({"unit": unit, "rack": rack, "box": box, "box_barcode": box_barcode, "row": row, "col": col}
+                        if box else None)
+            vial_rows.append({"id": vial_id, "barcode": barcode, "status": status, "position": position,
+                              "request": allocation.request.number if allocation else None})
+            if allocation and allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
+                entry = shipments.setdefault(allocation.request_id, {**_shipment_brief(allocation), "vials": []})
+                entry["vials"].append(barcode)
+                entry.setdefault("lots", set()).add(lot.lot_number)
+        lot_out.append({**_lot_brief(lot), "cell_line": lot.cell_line.name, "vial_counts": dict(counts),
+                        "vials": vial_rows})
+    shipment_list = sorted(shipments.values(), key=lambda s: (s["shipped_on"] or s["allocated_at"].date(),
+                                                              s["request"]))
+    for shipment in shipment_list:
+        shipment["lots"] = sorted(shipment["lots"])
+    recipients = sorted({(s["recipient"]["username"], s["recipient"]["name"], s["recipient"]["institution"])
+                         for s in shipment_list})
+    recalls = list(Recall.objects.filter(Q(lot_id__in=lot_ids) | Q(donor=donor)).select_related(
+        "lot", "initiated_by").order_by("initiated_at", "id"))
+    return {
+        "cell_lines": [{"id": x.pk, "name": x.name, "cell_type": x.cell_type, "grade": x.grade,
+                        "collection": x.collection.code, "parent_line": x.parent_line_id} for x in lines],
+        "lots": lot_out,
+        "shipments": shipment_list,
+        "recipients": [{"username": u, "name": n, "institution": i} for u, n, i in recipients],
+        "recalls": _recalls_brief(recalls),
+    }
+
+
+def trace_donor(donor) -> dict:
+    """Forward trace from a donor: every line, lot, vial and shipment derived, with recipients.
+
+    Queries (constant): lines with collections (1), lots with lines (1), vials with positions (1),
+    allocations with requests/researchers/shipments (1), recalls (1).
+    """
+    lines = list(CellLine.objects.filter(donor=donor).select_related("collection").order_by("name"))
+    lots = list(Lot.objects.filter(cell_line__donor=donor).select_related("cell_line")
+                .order_by("cell_line__name", "frozen_on", "pk"))
+    return {"donor": {"id": donor.pk, "code": donor.code, "consent_withdrawn_at": donor.consent_withdrawn_at},
+            **_forward(donor, lots, lines)}
+
+
+def trace_lot(lot: Lot) -> dict:
+    """Forward trace from a lot: the lot and every lot derived from it (WCBs of an MCB), their vials,
+    shipments and recipients. Queries (constant): the donor's lots (1), lines (1), then as trace_donor (3).
+    """
+    donor = lot.cell_line.donor
+    all_lots = list(Lot.objects.filter(cell_line__donor=donor).select_related("cell_line")
+                    .order_by("frozen_on", "pk"))
+    children: dict[int, list[Lot]] = defaultdict(list)
+    for x in all_lots:
+        if x.parent_lot_id:
+            children[x.parent_lot_id].append(x)
+    wanted, stack, seen = [], [lot.pk], set()
+    by_id = {x.pk: x for x in all_lots}
+    while stack:
+        current = stack.pop(0)
+        if current in seen or current not in by_id:
+            continue
+        seen.add(current)
+        wanted.append(by_id[current])
+        stack.extend(child.pk for child in children.get(current, []))
+    line_ids = {x.cell_line_id for x in wanted}
+    lines = list(CellLine.objects.filter(pk__in=line_ids).select_related("collection").order_by("name"))
+    return {"lot": _lot_brief(lot), "donor": {"id": donor.pk, "code": donor.code,
+                                              "consent_withdrawn_at": donor.consent_withdrawn_at},
+            **_forward(donor, wanted, lines)}
+
+
+def recall_notices(recall: Recall) -> list[RecallNotice]:
+    return list(recall.notices.select_related("request__cell_line", "recipient").order_by("id"))
+
+
+def shipments_of_lot(lot: Lot) -> tuple[list[dict], int]:
+    """Shipments that carried vials of this lot with their recipients, and how many vials are reserved (1 query)."""
+    shipments: dict[int, dict] = {}
+    reserved = 0
+    allocations = (Allocation.objects.filter(vial__lot=lot, released_at__isnull=True)
+                   .select_related("request__researcher", "request__shipment").order_by("request_id", "id"))
+    for allocation in allocations:
+        if allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
+            entry = shipments.setdefault(allocation.request_id, {**_shipment_brief(allocation), "vials": 0})
+            entry["vials"] += 1
+        elif allocation.request.status == RequestStatus.APPROVED:
+            reserved += 1
+    return sorted(shipments.values(), key=lambda s: (s["shipped_on"], s["request"])), reserved
+
+
+def resolve_trace_code(code: str) -> str | None:
+    """The trace page for a scanned or typed code: a vial barcode, a lot number or barcode, a donor code."""
+    from django.urls import reverse
+
+    from donors.models import Donor
+
+    code = (code or "").strip()
+    if not code:
+        return None
+    if Vial.objects.filter(barcode=code).exists():
+        return reverse("distribution:trace-vial", args=[code])
+    lot = Lot.objects.filter(Q(lot_number__iexact=code) | Q(barcode=code)).values_list("pk", flat=True).first()
+    if lot:
+        return reverse("distribution:trace-lot", args=[lot])
+    donor = Donor.objects.filter(code__iexact=code).values_list("pk", flat=True).first()
+    if donor:
+        return reverse("distribution:trace-donor", args=[donor])
+    return None

@@ -1,0 +1,505 @@
+"""Every write of the distribution app: requests, review, allocation, shipping, receipt and recall.
+
+Allocation is race-free: candidate vials are locked with ``SELECT ... FOR UPDATE OF lots_vial SKIP
+LOCKED`` in allocation order (WCB before MCB, oldest freeze first, then pk), so two approvals running
+at the same moment never take the same vial and never wait for each other; the partial unique
+constraint on ``Allocation`` is the last line of defence. Vials change status only through
+``lots.services.change_vial_status`` and leave their positions only through
+``storage.services.remove_from_storage``; a lot is recalled only through ``change_lot_status``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bank.audit import acting, bulk_create_audited
+from bank.errors import Conflict, Forbidden
+from bank.models import BarcodeSequence, Notification, SignatureMeaning
+from bank.notifications import notify, notify_role
+from bank.roles import QA, TECHNICIAN
+from bank.signatures import record_signature, verify_password
+from distribution import queries
+from distribution.choices import (
+    REQUEST_TRANSITIONS,
+    ArrivalCondition,
+    IntendedUse,
+    RecallSource,
+    RequestStatus,
+    ShipperType,
+)
+from distribution.models import (
+    Allocation,
+    DistributionRequest,
+    MaterialTransferAgreement,
+    Recall,
+    RecallNotice,
+    Shipment,
+)
+from lots.choices import LotStatus, VialStatus
+from lots.models import CellLine, Lot, Vial
+from lots.services import change_lot_status, change_vial_status, flag_lots_for_withdrawn_consent
+from storage.services import remove_from_storage
+
+
+def _link(request: DistributionRequest) -> str:
+    return reverse("distribution:request", args=[request.pk])
+
+
+def _next_number(today: datetime.date) -> str:
+    """REQ-2026-00042: one locked counter per year, never the same number twice."""
+    kind = f"request-{today.year}"
+    sequence, _created = BarcodeSequence.objects.select_for_update().get_or_create(kind=kind)
+    value = sequence.last_value + 1
+    # No history row per number: the sequence's state is derivable from the requests it numbered.
+    BarcodeSequence.objects.filter(pk=kind).update(last_value=value)
+    return f"REQ-{today.year}-{value:05d}"
+
+
+def _move(request: DistributionRequest, to: str) -> None:
+    if to not in REQUEST_TRANSITIONS.get(request.status, set()):
+        raise Conflict(
+            _("Request %(number)s is %(from)s; it cannot become %(to)s.") % {
+                "number": request.number, "from": RequestStatus(request.status).label,
+                "to": RequestStatus(to).label},
+            code="invalid_transition", status=request.status,
+        )
+    request.status = to
+
+
+def _lock(request: DistributionRequest) -> DistributionRequest:
+    return DistributionRequest.objects.select_for_update().get(pk=request.pk)
+
+
+# --- the MTA --------------------------------------------------------------------------------------
+
+
+def publish_mta(*, actor, version: str, title: str, text: str,
+                effective_from: datetime.date | None = None) -> MaterialTransferAgreement:
+    """Put a new MTA version in force; earlier versions stay (requests keep the one they accepted)."""
+    version, title, text = (version or "").strip(), (title or "").strip(), (text or "").strip()
+    errors = {}
+    if not version:
+        errors["version"] = [_("Give the agreement a version.")]
+    elif MaterialTransferAgreement.objects.filter(version=version).exists():
+        errors["version"] = [_("Version %(version)s exists already; give the new text a new version.")
+                             % {"version": version}]
+    if not text:
+        errors["text"] = [_("The agreement needs its text.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic(), acting(actor, _("MTA %(version)s published") % {"version": version}):
+        for old in MaterialTransferAgreement.objects.select_for_update().filter(active=True).order_by("pk"):
+            old.active = False
+            old.save(update_fields=["active"])
+        return MaterialTransferAgreement.objects.create(
+            version=version[:40], title=(title or version)[:200], text=text,
+            effective_from=effective_from or timezone.localdate(), active=True)
+
+
+# --- researcher: submit, cancel, receive ----------------------------------------------------------
+
+
+def submit_request(*, actor, cell_line: CellLine, vials: int, intended_use: str, project_title: str,
+                   mta_accepted: bool, project_summary: str = "", institution: str = "",
+                   shipping_address: str = "", mta_version: str | None = None) -> DistributionRequest:
+    """A researcher asks for ``vials`` vials of a released line and accepts the MTA in force.
+
+    400 (ValidationError): vials < 1, MTA not accepted or outdated, no title, unknown use.
+    409: ``not_released`` (the line has no released stock), ``insufficient_stock`` (more than is there now).
+    Nothing is reserved: vials are allocated only when QA approves.
+    """
+    errors: dict[str, list[str]] = {}
+    try:
+        vials = int(vials)
+    except (TypeError, ValueError):
+        vials = 0
+    if vials < 1:
+        errors["vials"] = [_("Ask for at least one vial.")]
+    if intended_use not in IntendedUse.values:
+        errors["intended_use"] = [_("Choose research, clinical or commercial use.")]
+    if not (project_title or "").strip():
+        errors["project_title"] = [_("Give your project a title.")]
+    if mta_accepted is not True:
+        errors["mta_accepted"] = [_("You must read and accept the material transfer agreement.")]
+    mta = queries.current_mta()
+    if mta is None:
+        raise Conflict(_("The bank has no material transfer agreement in force; ask the bank."), code="no_mta")
+    if mta_version and mta_version != mta.version and "mta_accepted" not in errors:
+        errors["mta_accepted"] = [_("The agreement changed to version %(version)s while you were reading; "
+                                    "read and accept it again.") % {"version": mta.version}]
+    if errors:
+        raise ValidationError(errors)
+    stock = queries.stock_of_line(cell_line.pk)
+    if not Lot.objects.filter(queries.distributable_lots_q(), cell_line=cell_line).exists():
+        raise Conflict(_("%(line)s is not released for distribution; choose a line from the catalog.")
+                       % {"line": cell_line.name}, code="not_released")
+    if vials > stock["available"]:
+        raise Conflict(_("Only %(n)s vials of %(line)s can be distributed now; ask for fewer.")
+                       % {"n": stock["available"], "line": cell_line.name},
+                       code="insufficient_stock", available=stock["available"])
+    fee, currency = queries.fee_for(vials)
+    now = timezone.now()
+    with transaction.atomic(), acting(actor, _("request submitted")):
+        request = DistributionRequest.objects.create(
+            number=_next_number(timezone.localdate(now)), researcher=actor, cell_line=cell_line, vials=vials,
+            intended_use=intended_use, project_title=project_title.strip()[:300],
+            project_summary=(project_summary or "").strip(), institution=(institution or "").strip()[:200],
+            shipping_address=(shipping_address or "").strip(), mta=mta, mta_accepted_at=now,
+            fee_amount=fee, fee_currency=currency, submitted_at=now,
+        )
+        notify_role(QA, subject=_("New request %(number)s: %(n)s vials of %(line)s for %(use)s use") % {
+            "number": request.number, "n": vials, "line": cell_line.name,
+            "use": IntendedUse(intended_use).label}, link=_link(request))
+    return request
+
+
+def _require_requester(request: DistributionRequest, actor) -> None:
+    if request.researcher_id != getattr(actor, "pk", None):
+        raise Forbidden(_("Only the researcher who made request %(number)s can do this.")
+                        % {"number": request.number}, code="not_requester")
+
+
+def cancel_request(request: DistributionRequest, *, actor) -> DistributionRequest:
+    """The researcher withdraws their own request while it is still submitted."""
+    with transaction.atomic(), acting(actor, _("request cancelled by the researcher")):
+        locked = _lock(request)
+        _require_requester(locked, actor)
+        _move(locked, RequestStatus.CANCELLED)
+        locked.cancelled_at = timezone.now()
+        locked.save(update_fields=["status", "cancelled_at"])
+    return locked
+
+
+def receive_request(request: DistributionRequest, *, actor, condition: str = ArrivalCondition.GOOD,
+                    notes: str = "") -> DistributionRequest:
+    """The requesting researcher confirms receipt and the condition on arrival."""
+    if condition not in ArrivalCondition.values:
+        raise ValidationError({"condition": [_("Choose good, thawed or damaged.")]})
+    with transaction.atomic(), acting(actor, _("receipt confirmed")):
+        locked = _lock(request)
+        _require_requester(locked, actor)
+        _move(locked, RequestStatus.RECEIVED)
+        shipment = Shipment.objects.select_for_update().get(request=locked)
+        shipment.received_at, shipment.received_by = timezone.now(), actor
+        shipment.arrival_condition, shipment.receipt_notes = condition, (notes or "").strip()
+        shipment.save(update_fields=["received_at", "received_by", "arrival_condition", "receipt_notes"])
+        locked.save(update_fields=["status"])
+        if condition != ArrivalCondition.GOOD:
+            notify_role(QA, subject=_("%(number)s arrived in poor condition: %(condition)s") % {
+                "number": locked.number, "condition": ArrivalCondition(condition).label},
+                body=notes or "", link=_link(locked), level=Notification.Level.WARNING)
+    return locked
+
+
+# --- QA: approve (allocate) and reject ------------------------------------------------------------
+
+
+def _lock_free_vials(cell_line_id: int, count: int) -> list[Vial]:
+    """Lock up to ``count`` allocatable vials of the line, skipping any another transaction holds.
+
+    WCB (and unit) vials first; MCB vials only beyond settings.MIN_MCB_STOCK. The MCB reserve is a
+    count over the line, so taking MCB vials with a reserve set is serialised on the line's row.
+    """
+    taken = list(queries.allocatable_vials(cell_line_id, mcb=False)
+                 .select_for_update(skip_locked=True, of=("self",))[:count])
+    need = count - len(taken)
+    if need > 0:
+        allowed = need
+        if settings.MIN_MCB_STOCK > 0:
+            CellLine.objects.select_for_update(of=("self",)).filter(pk=cell_line_id).values_list("pk").first()
+            free = queries.allocatable_vials(cell_line_id, mcb=True).count()
+            allowed = max(0, min(need, free - settings.MIN_MCB_STOCK))
+        if allowed:
+            taken += list(queries.allocatable_vials(cell_line_id, mcb=True)
+                          .select_for_update(skip_locked=True, of=("self",))[:allowed])
+    return taken
+
+
+def _reserve(request: DistributionRequest, vials: list[Vial], *, actor) -> list[Allocation]:
+    change_vial_status(vials, VialStatus.RESERVED, actor=actor, reason=_("reserved for %(number)s")
+                       % {"number": request.number})
+    now = timezone.now()
+    return bulk_create_audited(Allocation, [Allocation(request=request, vial=v, allocated_at=now) for v in vials])
+
+
+def _insufficient(line_name: str, found: int, wanted: int) -> Conflict:
+    return Conflict(
+        _("Only %(found)s of %(wanted)s vials of %(line)s can be allocated (released lots, not reserved, "
+          "MCB reserve kept). Nothing was reserved.") % {"found": found, "wanted": wanted, "line": line_name},
+        code="insufficient_stock", available=found,
+    )
+
+
+def approve_request(request: DistributionRequest, *, actor, reason: str = "") -> DistributionRequest:
+    """QA approves: checks consent, grade and eligibility, then allocates and reserves the vials.
+
+    409 ``consent_withdrawn``, ``consent_scope``, ``grade_mismatch``, ``donor_not_eligible``,
+    ``insufficient_stock`` (nothing reserved), ``invalid_transition``. Constant number of queries.
+    """
+    with transaction.atomic(), acting(actor, reason or _("request approved")):
+        locked = _lock(request)
+        _move(locked, RequestStatus.APPROVED)
+        review = queries.review_for(locked)
+        for check in review.checks:
+            if not check.ok and check.code and check.code != "insufficient_stock":
+                raise Conflict(check.detail, code=check.code)
+        line = locked.cell_line
+        vials = _lock_free_vials(line.pk, locked.vials)
+        if len(vials) < locked.vials:
+            raise _insufficient(line.name, len(vials), locked.vials)
+        _reserve(locked, vials, actor=actor)
+        locked.decided_at, locked.decided_by = timezone.now(), actor
+        locked.decision_reason = (reason or "").strip()
+        locked.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+        notify([locked.researcher], subject=_("Your request %(number)s was approved") % {"number": locked.number},
+               body=_("%(n)s vials of %(line)s are reserved for you; the bank will ship them.") % {
+                   "n": locked.vials, "line": line.name}, link=_link(locked))
+        notify_role(TECHNICIAN, subject=_("Pick and ship %(number)s: %(n)s vials of %(line)s") % {
+            "number": locked.number, "n": locked.vials, "line": line.name},
+            link=reverse("distribution:pick", args=[locked.pk]))
+    locked.allocated_barcodes = [v.barcode for v in vials]
+    return locked
+
+
+def _release(allocations: list[Allocation], *, actor, reason: str) -> None:
+    """Give reserved vials back (their lot's status decides whether they can ever be allocated again)."""
+    if not allocations:
+        return
+    now = timezone.now()
+    reserved = [a.vial for a in allocations if a.vial.status == VialStatus.RESERVED]
+    change_vial_status(reserved, VialStatus.AVAILABLE, actor=actor, reason=reason)
+    for allocation in allocations:
+        allocation.released_at = now
+        allocation.save(update_fields=["released_at"])
+
+
+def reject_request(request: DistributionRequest, *, actor, reason: str) -> DistributionRequest:
+    """QA rejects a submitted request (or withdraws an approval before shipping) with a reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Tell the researcher why the request is rejected.")]})
+    with transaction.atomic(), acting(actor, reason):
+        locked = _lock(request)
+        _move(locked, RequestStatus.REJECTED)
+        _release(list(locked.allocations.filter(released_at__isnull=True).select_related("vial")),
+                 actor=actor, reason=reason)
+        locked.decided_at, locked.decided_by, locked.decision_reason = timezone.now(), actor, reason
+        locked.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+        notify([locked.researcher], subject=_("Your request %(number)s was rejected") % {"number": locked.number},
+               body=reason, link=_link(locked))
+    return locked
+
+
+# --- technician: pick and ship --------------------------------------------------------------------
+
+
+def confirm_pick(request: DistributionRequest, barcode: str, *, actor) -> Allocation:
+    """The technician scans a vial taken from the box: it must be one reserved for this request."""
+    barcode = (barcode or "").strip()
+    if not barcode:
+        raise ValidationError({"barcode": [_("Scan the vial's barcode.")]})
+    with transaction.atomic(), acting(actor, _("picked for %(number)s") % {"number": request.number}):
+        locked = _lock(request)
+        if locked.status != RequestStatus.APPROVED:
+            raise Conflict(_("Request %(number)s is %(status)s; there is nothing to pick.") % {
+                "number": locked.number, "status": RequestStatus(locked.status).label},
+                code="invalid_transition", status=locked.status)
+        allocation = (Allocation.objects.select_for_update(of=("self",)).select_related("vial")
+                      .filter(request=locked, released_at__isnull=True, vial__barcode=barcode).first())
+        if allocation is None:
+            raise Conflict(
+                _("Wrong vial: %(barcode)s is not on the pick list of %(number)s. Do not ship it — put it back "
+                  "where it came from and scan a vial from the list.") % {"barcode": barcode,
+                                                                          "number": locked.number},
+                code="wrong_vial", barcode=barcode,
+            )
+        if allocation.picked_at is None:
+            allocation.picked_at, allocation.picked_by = timezone.now(), actor
+            allocation.save(update_fields=["picked_at", "picked_by"])
+    return allocation
+
+
+def ship_request(request: DistributionRequest, *, actor, courier: str, tracking_number: str,
+                 shipped_on: datetime.date, shipper_type: str = ShipperType.DRY_SHIPPER,
+                 require_all_picked: bool = False) -> DistributionRequest:
+    """The reserved vials leave the bank: they become shipped and their positions are freed.
+
+    ``require_all_picked`` (the pick page) refuses with 409 ``picks_incomplete`` until every vial was scanned.
+    """
+    errors: dict[str, list[str]] = {}
+    if not (courier or "").strip():
+        errors["courier"] = [_("Name the courier.")]
+    if not (tracking_number or "").strip():
+        errors["tracking_number"] = [_("Enter the tracking number.")]
+    if shipped_on is None:
+        errors["shipped_on"] = [_("Enter the shipping date.")]
+    elif shipped_on > timezone.localdate():
+        errors["shipped_on"] = [_("The shipping date cannot be in the future.")]
+    if shipper_type not in ShipperType.values:
+        errors["shipper_type"] = [_("Choose a shipper type.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic(), acting(actor, _("shipped %(number)s") % {"number": request.number}):
+        locked = _lock(request)
+        _move(locked, RequestStatus.SHIPPED)
+        allocations = list(locked.allocations.filter(released_at__isnull=True).select_related("vial__lot"))
+        if len(allocations) != locked.vials:
+            raise Conflict(_("%(number)s has %(n)s of %(wanted)s vials reserved; it cannot ship.") % {
+                "number": locked.number, "n": len(allocations), "wanted": locked.vials}, code="allocation_incomplete")
+        if shipped_on < timezone.localdate(locked.decided_at or locked.submitted_at):
+            raise ValidationError({"shipped_on": [_("The shipping date is before the approval.")]})
+        blocked = sorted({a.vial.lot.lot_number for a in allocations
+                          if a.vial.lot.status != LotStatus.RELEASED or a.vial.lot.consent_withdrawn_flagged_at})
+        if blocked:
+            raise Conflict(_("Lot %(lots)s may no longer be distributed; do not ship.") % {"lots": ", ".join(blocked)},
+                           code="lot_blocked", lots=blocked)
+        unpicked = [a.vial.barcode for a in allocations if a.picked_at is None]
+        if require_all_picked and unpicked:
+            raise Conflict(_("Scan every vial before shipping; still to pick: %(vials)s.") % {
+                "vials": ", ".join(unpicked[:20])}, code="picks_incomplete", unpicked=unpicked)
+        vials = [a.vial for a in allocations]
+        reason = _("shipped %(number)s") % {"number": locked.number}
+        change_vial_status(vials, VialStatus.SHIPPED, actor=actor, reason=reason)
+        remove_from_storage(vials, actor=actor, reason=reason)
+        Shipment.objects.create(request=locked, courier=courier.strip()[:120],
+                                tracking_number=tracking_number.strip()[:120], shipper_type=shipper_type,
+                                shipped_on=shipped_on, shipped_by=actor)
+        locked.save(update_fields=["status"])
+        notify([locked.researcher], subject=_("%(number)s has shipped") % {"number": locked.number},
+               body=_("%(courier)s, tracking number %(tracking)s. Confirm receipt when it arrives.") % {
+                   "courier": courier, "tracking": tracking_number}, link=_link(locked))
+    return locked
+
+
+# --- recall ---------------------------------------------------------------------------------------
+
+
+def _recall_effects(recall: Recall, lot_ids: list[int], *, actor, line_name: str) -> None:
+    """List and notify every recipient of shipped vials of these lots; free their unshipped vials.
+
+    An approved request that loses reserved vials gets replacements from other distributable lots of
+    its line, or — when there are none — is rejected with the recall's reason.
+    """
+    def live_allocations():
+        return list(Allocation.objects.filter(vial__lot_id__in=lot_ids, released_at__isnull=True)
+                    .select_related("vial__lot", "request__researcher").order_by("request_id", "vial_id"))
+
+    request_ids = sorted({a.request_id for a in live_allocations()})
+    locked = {r.pk: r for r in DistributionRequest.objects.select_for_update().filter(pk__in=request_ids)
+              .order_by("pk")}
+    # Wait for any approval that holds vials of these lots, then never let another take them.
+    list(Vial.objects.select_for_update().filter(lot_id__in=lot_ids, status__in=[
+        VialStatus.AVAILABLE, VialStatus.RESERVED]).order_by("pk").values_list("pk", flat=True))
+    allocations = live_allocations()
+    late = sorted({a.request_id for a in allocations} - set(locked))
+    locked.update({r.pk: r for r in DistributionRequest.objects.select_for_update().filter(pk__in=late)
+                   .order_by("pk")})
+    by_request: dict[int, list[Allocation]] = defaultdict(list)
+    for allocation in allocations:
+        by_request[allocation.request_id].append(allocation)
+    withdrawal = recall.source == RecallSource.CONSENT_WITHDRAWAL
+    notices = []
+    for request_id, request_allocations in sorted(by_request.items()):
+        request = locked[request_id]
+        barcodes = sorted(a.vial.barcode for a in request_allocations)
+        if request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
+            notices.append(RecallNotice(recall=recall, request=request, recipient=request.researcher,
+                                        vial_barcodes=barcodes))
+            continue
+        if request.status != RequestStatus.APPROVED:
+            continue
+        reason = _("recall %(id)s: %(reason)s") % {"id": recall.pk, "reason": recall.reason}
+        _release(request_allocations, actor=actor, reason=reason[:100])
+        replacements = _lock_free_vials(request.cell_line_id, len(request_allocations))
+        if len(replacements) == len(request_allocations):
+            _reserve(request, replacements, actor=actor)
+            notify_role(TECHNICIAN, subject=_("%(number)s: recalled vials replaced — use the new pick list") % {
+                "number": request.number}, link=reverse("distribution:pick", args=[request.pk]),
+                level=Notification.Level.WARNING)
+            continue
+        rest = list(request.allocations.filter(released_at__isnull=True).select_related("vial"))
+        _release(rest, actor=actor, reason=reason[:100])
+        _move(request, RequestStatus.REJECTED)
+        request.decided_at, request.decided_by = timezone.now(), actor
+        request.decision_reason = (
+            _("Approval withdrawn: the donor of %(line)s withdrew consent.") % {"line": line_name} if withdrawal
+            else _("Approval withdrawn: the reserved lot was recalled (%(reason)s) and no other stock is left.")
+            % {"reason": recall.reason})
+        request.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+        notify([request.researcher], subject=_("Your request %(number)s can no longer be filled") % {
+            "number": request.number}, body=request.decision_reason, link=_link(request),
+            level=Notification.Level.WARNING)
+    bulk_create_audited(RecallNotice, notices)
+    for notice in notices:
+        request = locked[notice.request_id]
+        if withdrawal:
+            body = _("The donor of %(line)s withdrew consent. Stop using these vials and anything derived from "
+                     "them, and follow the bank's instructions: %(vials)s.")
+        else:
+            body = _("Lot recalled: %(reason)s. Stop using these vials of %(line)s and anything derived from them, "
+                     "and follow the bank's instructions: %(vials)s.")
+        notify([notice.recipient], subject=_("RECALL: vials of %(line)s you received (%(number)s)") % {
+            "line": line_name, "number": request.number},
+            body=body % {"line": line_name, "reason": recall.reason.rstrip("."),
+                         "vials": ", ".join(notice.vial_barcodes)},
+            link=_link(request), level=Notification.Level.ALARM)
+    notify_role(QA, TECHNICIAN, subject=_("Recall %(id)s of %(line)s: %(n)s recipients notified") % {
+        "id": recall.pk, "line": line_name, "n": len(notices)},
+        link=reverse("distribution:recall", args=[recall.pk]), level=Notification.Level.ALARM)
+
+
+def recall_lot(lot: Lot, *, actor, password: str, reason: str, statement: str = "") -> Recall:
+    """QA recalls a released lot, signing with their password (21 CFR 11): every shipped vial and its
+    recipient is listed (RecallNotice) and notified; its unshipped vials are blocked.
+
+    400 no reason; 403 ``signature_invalid``; 409 ``invalid_transition`` (only a released lot is recalled).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Give the reason for the recall.")]})
+    verify_password(actor, password)  # outside the transaction: a failed attempt stays recorded
+    with transaction.atomic(), acting(actor, reason[:100]):
+        locked = change_lot_status(lot, LotStatus.RECALLED, actor=actor, reason=reason[:100])
+        recall = Recall.objects.create(source=RecallSource.LOT_RECALL, lot=locked, reason=reason,
+                                       initiated_by=actor)
+        _recall_effects(recall, [locked.pk], actor=actor, line_name=locked.cell_line.name)
+        record_signature(recall, signer=actor, meaning=SignatureMeaning.RECALL,
+                         statement=statement or _("I recall lot %(lot)s: %(reason)s") % {
+                             "lot": locked.lot_number, "reason": reason})
+    lot.status = locked.status
+    return recall
+
+
+def consent_withdrawal_recall(donor, *, actor, reason: str = "") -> Recall:
+    """The donor withdrew consent: list and notify everyone who received anything derived from them,
+    block every unshipped vial (lots flagged, reservations released), and reject their open requests.
+
+    Called by the donors app's consent withdrawal service (inside its transaction). Idempotent enough
+    to call twice: a second call lists the same recipients again under a new Recall record.
+    """
+    reason = (reason or "").strip() or _("donor consent withdrawn")
+    with transaction.atomic(), acting(actor, reason[:100]):
+        lots = flag_lots_for_withdrawn_consent(donor, actor=actor, reason=reason[:100])
+        recall = Recall.objects.create(source=RecallSource.CONSENT_WITHDRAWAL, donor=donor, reason=reason,
+                                       initiated_by=actor)
+        lines = list(CellLine.objects.filter(donor=donor).order_by("name").values_list("name", flat=True))
+        _recall_effects(recall, [lot.pk for lot in lots], actor=actor, line_name=", ".join(lines))
+        open_requests = DistributionRequest.objects.select_for_update(of=("self",)).select_related(
+            "cell_line", "researcher").filter(cell_line__donor=donor, status=RequestStatus.SUBMITTED).order_by("pk")
+        for request in open_requests:
+            _move(request, RequestStatus.REJECTED)
+            request.decided_at, request.decided_by = timezone.now(), actor
+            request.decision_reason = _("The donor of %(line)s withdrew consent; the line can no longer be "
+                                        "distributed.") % {"line": request.cell_line.name}
+            request.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+            notify([request.researcher], subject=_("Your request %(number)s was rejected") % {
+                "number": request.number}, body=request.decision_reason, link=_link(request))
+    return recall

@@ -1,0 +1,159 @@
+"""The researcher catalog: released lines with distributable stock, QC summary, HLA only when shareable."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from distribution import queries
+from lots.services import change_lot_status, change_vial_status
+from tests.distribution.factories import add_lot, add_result, make_line, stocked_line
+
+pytestmark = pytest.mark.django_db
+
+
+def _names(response):
+    return [row["name"] for row in response.json()["results"]]
+
+
+def test_only_released_lines_with_available_vials_are_listed(api, users):
+    listed, lot = stocked_line(vials=3)
+    add_lot(listed, tier="MCB", vials=2, days_ago=40)
+    quarantined = make_line()
+    add_lot(quarantined, status="quarantine")
+    empty = make_line()
+    empty_lot = add_lot(empty, vials=1)
+    change_vial_status(list(empty_lot.vials.all()), "reserved", actor=users["qa"])
+    recalled = make_line()
+    change_lot_status(add_lot(recalled), "recalled", actor=users["qa"])
+    response = api(users["researcher"]).get("/api/v1/catalog/")
+    assert response.status_code == 200
+    assert _names(response) == [listed.name]
+    row = response.json()["results"][0]
+    assert row["id"] == listed.pk and row["available_vials"] == 5
+    assert row["cell_type"] == "iPSC" and row["grade"] == "research"
+    assert row["passage"] == lot.passage and row["tiers"] == ["MCB", "WCB"]
+
+
+def test_withdrawn_consent_hides_the_line(api, users):
+    line, lot = stocked_line()
+    flagged, flagged_lot = stocked_line()
+    flagged_lot.consent_withdrawn_flagged_at = flagged_lot.created_at
+    flagged_lot.save(update_fields=["consent_withdrawn_flagged_at"])
+    withdrawn, _lot = stocked_line()
+    withdrawn.donor.consent_withdrawn_at = withdrawn.donor.registered_at
+    withdrawn.donor.save(update_fields=["consent_withdrawn_at"])
+    assert _names(api(users["researcher"]).get("/api/v1/catalog/")) == [line.name]
+
+
+def test_min_mcb_stock_is_never_offered(api, users, settings):
+    line = make_line()
+    add_lot(line, tier="MCB", vials=5)
+    settings.MIN_MCB_STOCK = 3
+    assert api(users["researcher"]).get("/api/v1/catalog/").json()["results"][0]["available_vials"] == 2
+    settings.MIN_MCB_STOCK = 5
+    assert api(users["researcher"]).get("/api/v1/catalog/").json()["count"] == 0
+
+
+def test_hla_only_where_the_donor_consented_to_data_sharing(api, users):
+    shared = make_line(hla=True)
+    add_lot(shared)
+    private = make_line(hla=True, scopes=["research", "clinical"])
+    add_lot(private)
+    rows = {r["name"]: r for r in api(users["researcher"]).get("/api/v1/catalog/").json()["results"]}
+    assert rows[shared.name]["hla"]["alleles"]["A"] == ["A*24:02", "A*24:02"]
+    assert rows[shared.name]["hla"]["homozygous_loci"] == ["A", "B", "C", "DRB1", "DQB1"]
+    assert rows[private.name]["hla"] is None
+
+
+def test_filters_cell_type_grade_search_and_hla(api, users):
+    ipsc = make_line(hla=True, description="dopaminergic neuron studies")
+    add_lot(ipsc)
+    msc = make_line(cell_type="UC-MSC", grade="clinical")
+    add_lot(msc)
+    private = make_line(hla=True, scopes=["research"])  # same HLA, not shareable: never found by HLA
+    add_lot(private)
+    client = api(users["researcher"])
+    assert _names(client.get("/api/v1/catalog/", {"cell_type": "UC-MSC"})) == [msc.name]
+    assert _names(client.get("/api/v1/catalog/", {"grade": "clinical"})) == [msc.name]
+    assert _names(client.get("/api/v1/catalog/", {"q": "dopaminergic"})) == [ipsc.name]
+    assert _names(client.get("/api/v1/catalog/", {"hla": "A*24:02"})) == [ipsc.name]
+    assert _names(client.get("/api/v1/catalog/", {"hla": "a*24"})) == [ipsc.name]
+    assert _names(client.get("/api/v1/catalog/", {"hla": "A*02"})) == []
+    assert _names(client.get("/api/v1/catalog/", {"hla": "B*52:01"})) == [ipsc.name]
+    # the donor code is not a search key for researchers
+    assert _names(client.get("/api/v1/catalog/", {"q": ipsc.donor.code})) == []
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"cell_type": "hepatocyte"}, "cell_type"), ({"grade": "gmp"}, "grade"), ({"hla": "A24"}, "hla"),
+    ({"hla": "X*01:01"}, "hla"),
+])
+def test_bad_filters_are_400(api, users, params, field):
+    response = api(users["researcher"]).get("/api/v1/catalog/", params)
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_characterization_summarizes_the_latest_qc_of_released_lots(api, users):
+    line = make_line()
+    mcb = add_lot(line, tier="MCB", vials=1, days_ago=60)
+    wcb = add_lot(line, tier="WCB", vials=2, parent=mcb, days_ago=30)
+    add_result(mcb, "pluripotency", value="96.10", unit="%")
+    add_result(mcb, "viability", value="80", unit="%")
+    add_result(wcb, "viability", value="88.0", unit="%", passed=False)
+    add_result(wcb, "viability", value="92.5", unit="%")  # retest: the latest counts
+    add_result(wcb, "mycoplasma", outcome="negative")
+    row = api(users["researcher"]).get("/api/v1/catalog/").json()["results"][0]
+    by_test = {c["test"]: c for c in row["characterization"]}
+    assert by_test["viability"]["result"] == "92.5 %" and by_test["viability"]["lot"] == wcb.lot_number
+    assert by_test["pluripotency"]["result"] == "96.1 %" and by_test["pluripotency"]["lot"] == mcb.lot_number
+    assert by_test["mycoplasma"]["result"] == "negative" and by_test["mycoplasma"]["passed"] is True
+    assert "Post-thaw viability: 92.5 %" in row["characterization_text"]
+
+
+def test_catalog_runs_a_constant_number_of_queries(api, users, django_assert_num_queries):
+    def make(n):
+        for _ in range(n):
+            line = make_line(hla=True)
+            lot = add_lot(line, vials=2)
+            add_result(lot, "viability", value="90", unit="%")
+
+    from django.contrib.auth import get_user_model
+
+    def client():  # a fresh user object: its permission cache is empty, as on a real request
+        return api(get_user_model().objects.get(pk=users["researcher"].pk))
+
+    make(2)
+    # permission check (2: user perms, group perms), lines with stock (1), consents (1), released lots (1),
+    # QC results (1). Pagination counts the matching lines in Python (they are all fetched once).
+    fresh = client()
+    with django_assert_num_queries(6):
+        assert fresh.get("/api/v1/catalog/").json()["count"] == 2
+    make(5)
+    fresh = client()
+    with django_assert_num_queries(6):
+        assert fresh.get("/api/v1/catalog/").json()["count"] == 7
+
+
+def test_who_may_see_the_catalog(api, users):
+    stocked_line()
+    assert api().get("/api/v1/catalog/").status_code == 401
+    assert api(users["coordinator"]).get("/api/v1/catalog/").status_code == 403
+    assert api(users["sensor"]).get("/api/v1/catalog/").status_code == 403
+    for role in ("researcher", "qa", "technician", "admin"):
+        assert api(users[role]).get("/api/v1/catalog/").status_code == 200, role
+
+
+def test_catalog_entry_and_mta(api, users):
+    line, _lot = stocked_line()
+    client = api(users["researcher"])
+    assert client.get(f"/api/v1/catalog/{line.pk}/").json()["name"] == line.name
+    unreleased = make_line()
+    add_lot(unreleased, tier="MCB", status="quarantine")
+    assert client.get(f"/api/v1/catalog/{unreleased.pk}/").status_code == 404
+    mta = client.get("/api/v1/mta/").json()
+    assert mta["version"] == "MTA-2026-1" and "recall" in mta["text"]
+
+
+def test_filters_parse_rejects_bad_values():
+    with pytest.raises(ValidationError):
+        queries.CatalogFilters.parse({"hla": "A*2402"})
+    assert queries.CatalogFilters.parse({"hla": " hla-a*24:02 "}).hla == "A*24:02"
