@@ -71,14 +71,16 @@ def vials_with_position():
 
 
 def position_of(vial: Vial) -> dict | None:
-    """The API shape of a vial's position (needs box__rack__unit selected), or None when not stored."""
+    """API.md's vial ``position`` — ids of unit, rack and box, row and col, with the names a technician
+    reads on the tank and the grid label (e.g. C4) — or None when not stored. The one shape every app
+    uses (needs ``box__rack__unit`` selected)."""
     if vial.box_id is None:
         return None
     box = vial.box
     return {
         "unit": box.rack.unit_id, "rack": box.rack_id, "box": box.pk, "row": vial.row, "col": vial.col,
         "unit_name": box.rack.unit.name, "rack_name": box.rack.name, "box_name": box.name,
-        "box_barcode": box.barcode,
+        "box_barcode": box.barcode, "label": box.position_label(vial.row, vial.col),
     }
 
 

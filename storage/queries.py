@@ -16,6 +16,7 @@ from django.db.models.functions import Cast, TruncHour
 from django.utils import timezone
 
 from lots.models import Lot, Vial
+from lots.queries import position_of  # noqa: F401 — the one position shape, re-exported for storage
 from storage.choices import AlarmStatus
 from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
 
@@ -139,18 +140,6 @@ def vial_by_barcode(code: str) -> Vial | None:
     qs = Vial.objects.select_related("box__rack__unit", "lot__cell_line")
     found = list(qs.filter(barcode=code).order_by()[:1]) or list(qs.filter(barcode__iexact=code).order_by()[:1])
     return found[0] if found else None
-
-
-def position_of(vial: Vial) -> dict | None:
-    """API.md's vial ``position``: ``{unit, rack, box, row, col}`` (names, box barcode) or None."""
-    if not vial.box_id:
-        return None
-    box = vial.box
-    return {
-        "unit": box.rack.unit.name, "unit_id": box.rack.unit_id, "rack": box.rack.name, "rack_id": box.rack_id,
-        "box": box.name, "box_id": box.pk, "box_barcode": box.barcode, "row": vial.row, "col": vial.col,
-        "label": box.position_label(vial.row, vial.col),
-    }
 
 
 def custody(vial: Vial):

@@ -58,6 +58,17 @@ def pytest_configure(config):
     _require_services()
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in English: a request in Chinese leaves its language active in the thread,
+    and stored texts (reasons, notifications) would otherwise depend on which test ran before."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 # --- users and clients --------------------------------------------------------------------------
 
 

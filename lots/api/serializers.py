@@ -80,6 +80,7 @@ class PositionSerializer(serializers.Serializer):
     rack_name = serializers.CharField()
     box_name = serializers.CharField()
     box_barcode = serializers.CharField()
+    label = serializers.CharField(help_text="the position on the box grid, e.g. C4")
 
 
 class VialSerializer(serializers.ModelSerializer):

@@ -7,7 +7,9 @@ from rest_framework import serializers
 
 from bank.api.serializers import SignaturesField
 from bank.models import SignatureMeaning
+from lots.api.serializers import PositionSerializer
 from lots.choices import CellType, Tier
+from lots.queries import position_of
 from qc.choices import RecheckStatus
 from qc.models import (
     Criterion,
@@ -157,16 +159,6 @@ class StabilityPlanInputSerializer(serializers.Serializer):
     min_viability_pct = serializers.DecimalField(max_digits=5, decimal_places=2)
 
 
-class RecheckVialPositionSerializer(serializers.Serializer):
-    """Where the vial to thaw is stored (names, as the technician reads them on the tank)."""
-
-    unit = serializers.CharField()
-    rack = serializers.CharField()
-    box = serializers.CharField()
-    row = serializers.IntegerField()
-    col = serializers.IntegerField()
-
-
 class RecheckSerializer(serializers.ModelSerializer):
     lot_number = serializers.CharField(source="lot.lot_number")
     cell_line = serializers.CharField(source="lot.cell_line.name")
@@ -183,13 +175,9 @@ class RecheckSerializer(serializers.ModelSerializer):
         fields = ["id", "lot", "lot_number", "cell_line", "due_on", "status", "min_viability_pct", "vial",
                   "position", "opened_at", "result", "completed_at", "completed_by"]
 
-    @extend_schema_field(RecheckVialPositionSerializer(allow_null=True))
+    @extend_schema_field(PositionSerializer(allow_null=True))
     def get_position(self, obj):
-        vial = obj.vial
-        if vial is None or vial.box_id is None:
-            return None
-        box = vial.box
-        return {"unit": box.rack.unit.name, "rack": box.rack.name, "box": box.name, "row": vial.row, "col": vial.col}
+        return position_of(obj.vial) if obj.vial is not None else None
 
     @extend_schema_field(serializers.DictField(allow_null=True))
     def get_result(self, obj):

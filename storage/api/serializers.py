@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from bank.api.serializers import SignaturesField
 from bank.models import SignatureMeaning
+from lots.api.serializers import PositionSerializer
 from storage.choices import AlarmKind, AlarmStatus, BoxPreset, MoveKind, UnitKind
 from storage.models import MAX_GRID, Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
 
@@ -134,23 +135,10 @@ class BoxMapSerializer(serializers.Serializer):
     cells = MapCellSerializer(many=True)
 
 
-class StoredPositionSerializer(serializers.Serializer):
-    unit = serializers.CharField()
-    unit_id = serializers.IntegerField()
-    rack = serializers.CharField()
-    rack_id = serializers.IntegerField()
-    box = serializers.CharField()
-    box_id = serializers.IntegerField()
-    box_barcode = serializers.CharField()
-    row = serializers.IntegerField()
-    col = serializers.IntegerField()
-    label = serializers.CharField()
-
-
 class StoredVialSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     barcode = serializers.CharField()
-    position = StoredPositionSerializer()
+    position = PositionSerializer()
 
 
 class StoreRequestSerializer(serializers.Serializer):

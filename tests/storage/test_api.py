@@ -174,9 +174,9 @@ def test_store_lot_endpoint(layout, users, api, quarantine_lot, released_lot):
     assert response.status_code == 200, response.data
     assert response.data["stored"] == 4
     first = response.data["vials"][0]
-    assert first["position"]["box_id"] == layout.q_box.pk and (first["position"]["row"], first["position"]["col"]) == (
+    assert first["position"]["box"] == layout.q_box.pk and (first["position"]["row"], first["position"]["col"]) == (
         1, 1)
-    assert first["position"]["unit"] == "LN2-Q"
+    assert first["position"]["unit_name"] == "LN2-Q"
     # segregation, space, bad input: 409/400 and nothing saved
     response = client.post(f"/api/v1/lots/{released_lot.pk}/store/", {"boxes": [layout.q_box2.pk]}, format="json")
     assert response.status_code == 409 and response.data["code"] == "quarantine_segregation"
@@ -200,7 +200,7 @@ def test_move_vial_endpoint(layout, users, api, released_lot):
     url = f"/api/v1/vials/{vial.pk}/move/"
     response = client.post(url, {"box": layout.box2.pk, "row": 3, "col": 2, "reason": "box cracked"}, format="json")
     assert response.status_code == 200, response.data
-    assert response.data["position"]["box_id"] == layout.box2.pk and response.data["position"]["label"] == "C2"
+    assert response.data["position"]["box"] == layout.box2.pk and response.data["position"]["label"] == "C2"
     assert vial.history.first().history_change_reason == "box cracked"
     other = released_lot.vials.get(number=2)
     response = client.post(f"/api/v1/vials/{other.pk}/move/",
