@@ -4,6 +4,7 @@ by scanning and ships → researcher confirms receipt → the vial's trace shows
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from distribution.models import DistributionRequest
 from lots.models import Vial
@@ -56,7 +57,7 @@ def test_catalog_to_trace(page, login):
     as_user(qa)
     page.click("#main-nav a[data-nav=requests]")
     page.click(f"text={request.number}")
-    assert page.locator('[data-check="consent_scope"] .badge.ok').count() == 1
+    expect(page.locator('[data-check="consent_scope"] .badge.ok')).to_have_count(1)
     page.click("#approve-request")
     page.wait_for_selector("#request-status[data-status=approved]")
     request.refresh_from_db()

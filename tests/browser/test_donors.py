@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from donors.models import Donor, ScreeningMarker
 from tests.factories import UserFactory
@@ -42,7 +43,7 @@ def test_coordinator_registers_consents_collects_screens_and_sees_eligible(page,
     assert "Research" in page.inner_text("#consent-table")
 
     page.click("#record-collection")
-    assert page.input_value("#id_donor_code") == donor.code
+    expect(page.locator("#id_donor_code")).to_have_value(donor.code)
     page.select_option("#id_tissue", "skin")
     page.fill("#id_collected_at", (timezone.localtime() - datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
     page.fill("#id_transport_temperature_c", "4")
@@ -53,7 +54,8 @@ def test_coordinator_registers_consents_collects_screens_and_sees_eligible(page,
     page.goto(page.base_url + f"/donors/{donor.pk}/")
     assert "Incomplete" in page.inner_text("#donor-eligibility")
     page.click("#record-screening")
-    assert page.locator(".marker.required").count() == 7  # skin: the base panel
+    page.wait_for_url(f"**/donors/{donor.pk}/screenings/new/")
+    expect(page.locator(".marker.required")).to_have_count(7)  # skin: the base panel
     # keyboard first: the cursor starts on the first marker; one click fills the panel, Enter saves
     assert page.evaluate("document.activeElement.dataset.marker") == "hiv_ab"
     page.click("#fill-negative")

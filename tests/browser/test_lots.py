@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from lots import services
 from lots.models import Lot
@@ -27,8 +28,8 @@ def test_technician_freezes_an_mcb_and_prints_its_label_sheet(page, login):
     page.fill("#id_cells_per_vial", "1000000")
     page.fill("#id_cryoprotectant_lot", "CS10-25A17")
     page.press("#id_vial_count", "Enter")  # Enter submits
-    assert "Freeze at least one vial." in page.locator("#field-vial_count").inner_text()
-    assert page.locator("#lot-form-errors").is_visible()
+    expect(page.locator("#field-vial_count")).to_contain_text("Freeze at least one vial.")
+    expect(page.locator("#lot-form-errors")).to_be_visible()
     assert Lot.objects.count() == 0
     page.fill("#id_vial_count", "20")  # ... fixed, and Enter again
     page.press("#id_vial_count", "Enter")
