@@ -467,7 +467,7 @@ def release_lot(lot: Lot, *, actor, password: str, meaning: str = SignatureMeani
             TECHNICIAN,
             subject=_("Lot %(lot)s released: move its vials out of the quarantine tank")
             % {"lot": locked.lot_number},
-            link=_link("qc:review", locked.pk),
+            link=_link("storage:relocate_lot", locked.pk),
         )
     lot.status = locked.status
     return decision
