@@ -38,5 +38,19 @@ def object_panels(context, obj):
 
 
 @register.filter
+def data(value):
+    """Translate seeded reference vocabulary shown as data (test names, outcomes, marker names).
+
+    The seed lists these words with gettext_noop (``qc/vocabulary.py``, ``donors/vocabulary.py``), so the
+    catalog has them; a bank's own edited names have no translation and pass through unchanged.
+    """
+    from django.utils.translation import gettext
+
+    if isinstance(value, str) and value:
+        return gettext(value)
+    return value
+
+
+@register.filter
 def dict_get(mapping, key):
     return mapping.get(key) if mapping else None

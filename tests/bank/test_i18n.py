@@ -50,3 +50,13 @@ def test_compiled_catalog_matches_the_po_file():
         if catalog.gettext(msgid) != entry.msgstr[0]:
             stale.append(entry.msgid)
     assert stale == [], "run `make messages` to recompile django.mo"
+
+
+def test_seeded_vocabulary_is_shown_translated_and_own_names_pass_through():
+    from django.template import Context, Template
+    from django.utils import translation
+
+    template = Template("{% load bank_tags %}{{ a|data }}|{{ b|data }}|{{ c|data }}")
+    with translation.override("zh-hans"):
+        html = template.render(Context({"a": "Post-thaw viability", "b": "negative", "c": "In-house potency assay"}))
+    assert html == "复苏后活率|阴性|In-house potency assay"
