@@ -30,7 +30,8 @@ from bank.barcodes import code128_modules, code128_svg
 LAYOUTS = ("sheet", "roll")
 QUIET_MODULES = 10  # Code 128 needs a quiet zone of ten modules on each side.
 FONT, FONT_BOLD = "Helvetica", "Helvetica-Bold"
-# The sheet header follows the user's language: a CID font that every PDF reader has covers Chinese.
+# The sheet header follows the user's language: a CID font that Chinese PDF readers have covers Chinese
+# (its separators are ASCII "|": some readers substitute the font and lack the middle dot).
 HEADER_FONT = "STSong-Light"
 registerFont(UnicodeCIDFont(HEADER_FONT))
 
@@ -145,7 +146,7 @@ def label_pdf(lot, vials: Iterable, *, layout: str = "sheet") -> bytes:
         c.setFont(HEADER_FONT, 8)
         c.setFillColor(black)
         c.drawString(margin, page_h - margin * 0.6, _(
-            "%(lot)s · %(line)s · %(tier)s · P%(passage)d · %(count)d vials · page %(page)d of %(pages)d") % {
+            "%(lot)s | %(line)s | %(tier)s | P%(passage)d | %(count)d vials | page %(page)d of %(pages)d") % {
                 "lot": lot.lot_number, "line": lot.cell_line.name, "tier": lot.tier, "passage": lot.passage,
                 "count": len(labels), "page": page + 1, "pages": pages})
         for index, label in enumerate(chunk):
