@@ -84,7 +84,7 @@ def env_list(name: str, default: list[str], environ=None) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def database_from_url(url: str) -> dict:
+def database_from_url(url: str, conn_max_age: int = 0) -> dict:
     """Django DATABASES entry for ``postgres://user:pass@host:port/name`` or ``sqlite:///path``."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -111,7 +111,7 @@ def database_from_url(url: str) -> dict:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": 60,
+            "CONN_MAX_AGE": conn_max_age,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
         }

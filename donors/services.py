@@ -937,6 +937,11 @@ def _read_csv(content: str | bytes) -> tuple[list[str], list[tuple[int, dict[str
         except UnicodeDecodeError:
             raise ImportRejected([{"line": 1, "errors": [_("The file is not UTF-8 text. Save it as CSV UTF-8.")]}])
     content = content.lstrip("\ufeff")
+    if "\x00" in content:
+        # PostgreSQL cannot store NUL in text: a file holding one (often a UTF-16 file) is refused whole.
+        line = content.count("\n", 0, content.index("\x00")) + 1
+        raise ImportRejected([{"line": line, "errors": [
+            _("The file contains a NUL character (line %(line)s). Save it as CSV UTF-8.") % {"line": line}]}])
     reader = csv.reader(io.StringIO(content, newline=""))
     try:
         header = next(reader)

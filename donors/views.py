@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from bank.errors import DomainError
+from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from donors import services
 from donors.choices import HLA_LOCI, MATERNAL_TISSUES, ConsentScope, ScreeningOutcome, Tissue
@@ -356,7 +357,8 @@ def collection_create(request):
     initial = {}
     donor = None
     if request.GET.get("donor"):
-        donor = Donor.objects.filter(pk=request.GET["donor"]).first() if request.GET["donor"].isdigit() else None
+        pk = whole_number(request.GET["donor"])
+        donor = Donor.objects.filter(pk=pk).first() if pk is not None else None
         if donor is not None:
             initial["donor_code"] = donor.code
     form = CollectionForm(request.POST or None, initial=initial)

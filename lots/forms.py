@@ -137,7 +137,7 @@ class CultureForm(forms.Form):
 class PassageForm(forms.Form):
     """Record one passage of a culture."""
 
-    number = forms.IntegerField(label=_("Passage number"), min_value=0, required=False,
+    number = forms.IntegerField(label=_("Passage number"), min_value=0, max_value=32767, required=False,
                                 help_text=_("Leave empty for the next number."))
     passaged_on = forms.DateField(label=_("Date"), widget=DateInput, initial=timezone.localdate)
     split_ratio = forms.CharField(label=_("Split ratio"), max_length=20, required=False,

@@ -27,6 +27,7 @@ from simple_history.utils import bulk_update_with_history
 from bank.audit import acting, bulk_create_audited, current_reason
 from bank.barcodes import issue
 from bank.errors import Conflict
+from bank.parsing import BIGINT_MAX
 from lots import naming
 from lots.choices import (
     LOT_TRANSITIONS,
@@ -253,6 +254,10 @@ def start_culture(cell_line: CellLine, *, started_on: datetime.date | None = Non
                                       notes=notes or "", created_by=actor)
 
 
+# Passage numbers are stored in a PositiveSmallIntegerField.
+MAX_PASSAGE = 32767
+
+
 def _positive_count(value, field: str, errors: dict) -> int | None:
     if value is None or value == "":
         return None
@@ -266,6 +271,9 @@ def _positive_count(value, field: str, errors: dict) -> int | None:
         return None
     if number <= 0:
         errors[field] = [_("Enter a cell count above zero.")]
+        return None
+    if number > BIGINT_MAX:
+        errors[field] = [_("The cell count is too high.")]
         return None
     return number
 
@@ -310,8 +318,10 @@ def record_passage(culture: Culture, *, passaged_on: datetime.date, seeded_cells
     elif passaged_on < culture.started_on:
         errors["passaged_on"] = [_("The culture started on %(day)s; a passage cannot be earlier.")
                                  % {"day": culture.started_on.isoformat()}]
-    if number is not None and (not isinstance(number, int) or number < 0):
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool) or number < 0):
         errors["number"] = [_("Enter the passage number (0 or more).")]
+    elif number is not None and number > MAX_PASSAGE:
+        errors["number"] = [_("The passage number is too high.")]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic(), acting(actor, reason):
@@ -324,6 +334,8 @@ def record_passage(culture: Culture, *, passaged_on: datetime.date, seeded_cells
                 number = locked.source_vial.lot.passage + 1
             else:
                 number = 1
+            if number > MAX_PASSAGE:
+                raise ValidationError({"number": [_("The passage number is too high.")]})
         elif last is not None and number <= last.number:
             raise ValidationError({"number": [_("Passage numbers go up: the last passage of this culture is "
                                                 "P%(last)d.") % {"last": last.number}]})
@@ -390,7 +402,9 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
     if "vial_count" not in errors and vial_count > settings.LOT_MAX_VIALS:
         errors["vial_count"] = [_("At most %(max)d vials per lot; split a bigger freeze into several lots.")
                                 % {"max": settings.LOT_MAX_VIALS}]
-    if "passage" not in errors and passage > 32767:
+    if "cells_per_vial" not in errors and cells_per_vial > BIGINT_MAX:
+        errors["cells_per_vial"] = [_("The cell count is too high.")]
+    if "passage" not in errors and passage > MAX_PASSAGE:
         errors["passage"] = [_("The passage number is too high.")]
     try:
         volume = Decimal(str(volume_ml))

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from lots import labels, queries, services
 from lots.choices import PLURIPOTENT_TYPES, CellType, Grade, LotStatus, Tier, VialStatus
@@ -74,8 +75,8 @@ def lot_list(request):
         qs = qs.filter(status=status)
     if tier in Tier.values:
         qs = qs.filter(tier=tier)
-    if (line := request.GET.get("line") or "").isdigit():
-        qs = qs.filter(cell_line_id=int(line))
+    if (line := whole_number(request.GET.get("line"))) is not None:
+        qs = qs.filter(cell_line_id=line)
     page = _page(request, qs)
     counts = queries.vial_status_counts(lot.pk for lot in page.object_list)
     rows = [{"lot": lot, "counts": queries.status_count_list(counts.get(lot.pk, {}))} for lot in page.object_list]
@@ -243,8 +244,8 @@ def lot_create(request):
         if request.GET.get(key):
             initial[key] = request.GET[key]
     parent_id = initial.get("parent_lot")
-    if parent_id and str(parent_id).isdigit():
-        parent = Lot.objects.filter(pk=int(parent_id)).first()
+    if (parent_id := whole_number(parent_id)) is not None:
+        parent = Lot.objects.filter(pk=parent_id).first()
         if parent is not None:
             initial.update(cell_line=parent.cell_line_id, tier=Tier.WCB, passage=parent.passage)
     form = LotForm(request.POST or None, initial=initial)

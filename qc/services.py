@@ -26,6 +26,7 @@ from bank.audit import acting, current_actor, current_reason
 from bank.errors import Conflict, Forbidden
 from bank.models import BarcodeSequence, SignatureMeaning
 from bank.notifications import notify_role
+from bank.parsing import whole_number
 from bank.roles import QA, TECHNICIAN, has_role
 from bank.signatures import record_signature, verify_password
 from lots.choices import LotStatus, ReprogrammingMethod, VialStatus
@@ -234,8 +235,8 @@ def _resolve_vial(lot: Lot, vial) -> Vial | None:
     else:
         code = str(vial).strip()
         found = Vial.objects.filter(barcode=code).first()
-        if found is None and code.isdigit():
-            found = Vial.objects.filter(pk=int(code)).first()
+        if found is None and (pk := whole_number(code)) is not None:
+            found = Vial.objects.filter(pk=pk).first()
         if found is None:
             raise ValidationError({"vial": [_("No vial has the barcode %(code)s. Scan the vial's label again.")
                                             % {"code": code}]})
@@ -509,7 +510,7 @@ def lift_hold(lot: Lot, *, actor, password: str, cited_result, reason: str = "",
     _require_qa_signer(actor)
     meaning = _require_meaning(meaning)
     cited = cited_result if isinstance(cited_result, QCResult) else (
-        QCResult.objects.filter(pk=cited_result).first() if str(cited_result or "").isdigit() else None)
+        QCResult.objects.filter(pk=pk).first() if (pk := whole_number(cited_result)) is not None else None)
     if cited is None or cited.lot_id != lot.pk:
         raise ValidationError({"cited_result": [_("Cite a re-test result of this lot.")]})
     verify_password(actor, password)

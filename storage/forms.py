@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bank.forms import SignatureForm
 from bank.models import SignatureMeaning
+from bank.parsing import whole_number
 from storage.choices import BoxPreset
 from storage.models import MAX_GRID, Rack, StorageUnit
 
@@ -72,8 +73,8 @@ def parse_position(value: str) -> tuple[int, int] | None:
     if match:
         return ord(match.group(1).upper()) - 64, int(match.group(2))
     parts = re.split(r"[-,:/ ]", value)
-    if len(parts) == 2 and all(p.isdigit() for p in parts):
-        return int(parts[0]), int(parts[1])
+    if len(parts) == 2 and None not in (numbers := [whole_number(p, max_value=32767) for p in parts]):
+        return numbers[0], numbers[1]
     return None
 
 

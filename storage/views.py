@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from lots.choices import LotStatus
 from lots.models import Lot
@@ -257,11 +258,11 @@ def _chosen_boxes(raw: str) -> tuple[list[Box], list[str]]:
     tokens = [t.strip() for t in (raw or "").replace(" ", ",").split(",") if t.strip()]
     by_code = {b.barcode.upper(): b for b in Box.objects.filter(barcode__in=[t.upper() for t in tokens])
                .select_related("rack__unit")}
-    ids = [int(t) for t in tokens if t.isdigit()]
+    ids = [pk for t in tokens if (pk := whole_number(t)) is not None]
     by_id = {b.pk: b for b in Box.objects.filter(pk__in=ids).select_related("rack__unit")}
     boxes, unknown = [], []
     for token in tokens:
-        box = by_code.get(token.upper()) or (by_id.get(int(token)) if token.isdigit() else None)
+        box = by_code.get(token.upper()) or by_id.get(whole_number(token))
         if box is None:
             unknown.append(token)
         elif box not in boxes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from bank.api import fields as bank_fields
 from bank.api.serializers import SignaturesField
 from distribution.choices import ArrivalCondition, IntendedUse, ShipperType
 from distribution.models import DistributionRequest, MaterialTransferAgreement, Recall, Shipment
@@ -118,7 +119,7 @@ class RequestRejectSerializer(serializers.Serializer):
 class ShipSerializer(serializers.Serializer):
     courier = serializers.CharField(max_length=120)
     tracking_number = serializers.CharField(max_length=120)
-    shipped_on = serializers.DateField()
+    shipped_on = bank_fields.DateField()
     shipper_type = serializers.ChoiceField(choices=ShipperType.choices, default=ShipperType.DRY_SHIPPER)
 
 

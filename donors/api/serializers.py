@@ -9,6 +9,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bank.api import fields as bank_fields
 from donors.choices import HLA_LOCI, ConsentScope, DonorType, HLAMethod, HLAResolution, ScreeningOutcome, Sex, Tissue
 from donors.models import (
     Collection,
@@ -59,7 +60,7 @@ class DonorUpdateSerializer(serializers.Serializer):
 
 class ConsentCreateSerializer(serializers.Serializer):
     form_version = serializers.CharField(max_length=40)
-    signed_on = serializers.DateField()
+    signed_on = bank_fields.DateField()
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=ConsentScope.choices), allow_empty=False)
 
 
@@ -73,7 +74,7 @@ class ResultInputSerializer(serializers.Serializer):
 
 
 class ScreeningCreateSerializer(serializers.Serializer):
-    sample_drawn_on = serializers.DateField()
+    sample_drawn_on = bank_fields.DateField()
     maternal_sample = serializers.BooleanField(
         required=False, allow_null=True, default=None,
         help_text="The birth mother was tested (cord blood, cord, placenta). Default: from the donor's latest "
@@ -98,7 +99,7 @@ class HLAInputSerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=HLAMethod.choices, required=False, allow_blank=True, default="")
     resolution = serializers.ChoiceField(choices=HLAResolution.choices, required=False, allow_null=True,
                                          default=None, help_text="Default: computed from the alleles.")
-    typed_on = serializers.DateField(required=False, allow_null=True, default=None)
+    typed_on = bank_fields.DateField(required=False, allow_null=True, default=None)
     laboratory = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -110,8 +111,8 @@ for _locus in HLA_LOCI:
 class CollectionCreateSerializer(serializers.Serializer):
     donor = serializers.PrimaryKeyRelatedField(queryset=Donor.objects.all())
     tissue = serializers.ChoiceField(choices=Tissue.choices)
-    collected_at = serializers.DateTimeField()
-    received_at = serializers.DateTimeField()
+    collected_at = bank_fields.DateTimeField()
+    received_at = bank_fields.DateTimeField()
     transport_temperature_c = serializers.DecimalField(max_digits=5, decimal_places=1, required=False,
                                                        allow_null=True, default=None)
     ethics_approval = serializers.PrimaryKeyRelatedField(queryset=EthicsApproval.objects.all(), required=False,
@@ -123,16 +124,16 @@ class EthicsApprovalInputSerializer(serializers.Serializer):
     committee = serializers.CharField(max_length=200)
     approval_number = serializers.CharField(max_length=60)
     scope = serializers.CharField(required=False, allow_blank=True, default="")
-    valid_from = serializers.DateField()
-    valid_to = serializers.DateField()
+    valid_from = bank_fields.DateField()
+    valid_to = bank_fields.DateField()
 
 
 class EthicsApprovalUpdateSerializer(serializers.Serializer):
     committee = serializers.CharField(max_length=200, required=False)
     approval_number = serializers.CharField(max_length=60, required=False)
     scope = serializers.CharField(required=False, allow_blank=True)
-    valid_from = serializers.DateField(required=False)
-    valid_to = serializers.DateField(required=False)
+    valid_from = bank_fields.DateField(required=False)
+    valid_to = bank_fields.DateField(required=False)
     reason = serializers.CharField()
 
 

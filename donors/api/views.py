@@ -10,10 +10,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.mixins import ListModelMixin
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from bank.api.errors import validation_payload
+from bank.api.parsers import JSONParser
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
 from donors import services
@@ -232,6 +233,7 @@ class DonorHLAView(GenericAPIView):
     required_perms = {"GET": ["donors.view_hlatyping"],
                       "PUT": ["donors.add_hlatyping", "donors.change_hlatyping"]}
     serializer_class = s.HLAOutputSchema
+    queryset = Donor.objects.all()  # the typed donor: OPTIONS (DRF's metadata) looks the object up for PUT
 
     def get(self, request, pk: int):
         typing = get_object_or_404(HLATyping.objects.select_related("recorded_by"), donor_id=pk)

@@ -9,6 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bank.api import fields as bank_fields
+from bank.parsing import BIGINT_MAX
 from donors.models import Collection
 from lots import queries
 from lots.choices import CellType, FreezingProgram, Grade, ReprogrammingMethod, Tier
@@ -57,7 +59,7 @@ class CellLineCreateSerializer(serializers.Serializer):
         queryset=CellLine.objects.select_related("collection"), required=False, allow_null=True,
         help_text="Register a subclone (-B, -C ...) of this iPSC/ESC line.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    established_on = serializers.DateField(required=False, allow_null=True)
+    established_on = bank_fields.DateField(required=False, allow_null=True)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
     def validate(self, attrs):
@@ -226,9 +228,11 @@ class LotCreateSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="The culture harvested for this freeze (PD is copied).")
     passage = serializers.IntegerField(min_value=0, max_value=32767,
                                        error_messages={"min_value": _("The passage is 0 or more.")})
-    vial_count = serializers.IntegerField(min_value=1, error_messages={"min_value": _("Freeze at least one vial.")})
+    vial_count = serializers.IntegerField(min_value=1, max_value=2147483647,
+                                          error_messages={"min_value": _("Freeze at least one vial.")})
     cells_per_vial = serializers.IntegerField(
-        min_value=1, error_messages={"min_value": _("Enter the number of cells per vial (above zero).")})
+        min_value=1, max_value=BIGINT_MAX,
+        error_messages={"min_value": _("Enter the number of cells per vial (above zero).")})
     volume_ml = serializers.DecimalField(max_digits=5, decimal_places=2)
     cryoprotectant = serializers.CharField(max_length=120)
     cryoprotectant_lot = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
@@ -237,7 +241,7 @@ class LotCreateSerializer(serializers.Serializer):
         error_messages=_choice_error(
             _("Unknown freezing program “{{input}}”. Use one of: {choices}."), FreezingProgram))
     freezing_profile = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
-    frozen_on = serializers.DateField()
+    frozen_on = bank_fields.DateField()
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
@@ -264,11 +268,11 @@ class ReagentSerializer(serializers.Serializer):
 class PassageCreateSerializer(serializers.Serializer):
     number = serializers.IntegerField(min_value=0, max_value=32767, required=False, allow_null=True,
                                       help_text="Leave out for the next number.")
-    passaged_on = serializers.DateField()
+    passaged_on = bank_fields.DateField()
     split_ratio = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    seeded_cells = serializers.IntegerField(min_value=1, required=False, allow_null=True,
+    seeded_cells = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, required=False, allow_null=True,
                                             error_messages={"min_value": _("Enter a cell count above zero.")})
-    harvested_cells = serializers.IntegerField(min_value=1, required=False, allow_null=True,
+    harvested_cells = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, required=False, allow_null=True,
                                                error_messages={"min_value": _("Enter a cell count above zero.")})
     viability_pct = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
                                              required=False, allow_null=True)
@@ -302,7 +306,7 @@ class CultureSerializer(serializers.ModelSerializer):
 
 class CultureCreateSerializer(serializers.Serializer):
     cell_line = serializers.PrimaryKeyRelatedField(queryset=CellLine.objects.select_related("donor"))
-    started_on = serializers.DateField(required=False, allow_null=True)
+    started_on = bank_fields.DateField(required=False, allow_null=True)
     source_vial = serializers.SlugRelatedField(
         slug_field="barcode", queryset=Vial.objects.select_related("lot__cell_line"), required=False,
         allow_null=True, help_text="Barcode of the vial thawed to start the culture.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bank.api import fields as bank_fields
 from bank.api.serializers import SignaturesField
 from bank.models import SignatureMeaning
 from lots.api.serializers import PositionSerializer
@@ -106,7 +107,7 @@ class QCResultInputSerializer(serializers.Serializer):
     value = _number(required=False, allow_null=True, help_text="for a numeric test, in the test's unit")
     outcome = serializers.CharField(max_length=40, required=False, allow_blank=True,
                                     help_text="for an outcome test, one of the test's outcomes")
-    tested_on = serializers.DateField()
+    tested_on = bank_fields.DateField()
     method = serializers.CharField(max_length=200, required=False, allow_blank=True)
     instrument = serializers.CharField(max_length=120, required=False, allow_blank=True,
                                        help_text="instrument or kit lot")
@@ -190,7 +191,7 @@ class RecheckSerializer(serializers.ModelSerializer):
 
 class RecheckResultSerializer(serializers.Serializer):
     viability_pct = serializers.DecimalField(max_digits=5, decimal_places=2)
-    tested_on = serializers.DateField()
+    tested_on = bank_fields.DateField()
     vial = serializers.CharField(max_length=40, required=False, allow_blank=True,
                                  help_text="barcode of the vial thawed (default: the one the re-check names)")
     method = serializers.CharField(max_length=200, required=False, allow_blank=True)

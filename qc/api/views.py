@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
+from bank.parsing import whole_number
 from lots.choices import CellType, Tier
 from lots.models import Lot
 from qc import services
@@ -270,6 +271,7 @@ class StabilityPlanView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"GET": ["qc.view_stabilityplan"], "PUT": ["qc.change_stabilityplan"]}
     serializer_class = s.StabilityPlanSerializer
+    queryset = Lot.objects.all()  # the planned lot: OPTIONS (DRF's metadata) looks the object up for PUT
 
     def get(self, request, pk: int):
         plan = get_object_or_404(StabilityPlan, lot=_lot(pk))
@@ -302,9 +304,9 @@ class RecheckListView(GenericAPIView):
         qs = recheck_list(query.validated_data.get("status"))
         lot = request.query_params.get("lot")
         if lot:
-            if not lot.isdigit():
+            if (lot_id := whole_number(lot)) is None:
                 raise exceptions.ValidationError({"lot": [_("Enter a whole number.")]})
-            qs = qs.filter(lot_id=int(lot))
+            qs = qs.filter(lot_id=lot_id)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(s.RecheckSerializer(page, many=True).data)
 
@@ -354,9 +356,9 @@ class DeviationListView(GenericAPIView):
             qs = qs.filter(status=state)
         lot = request.query_params.get("lot")
         if lot:
-            if not lot.isdigit():
+            if (lot_id := whole_number(lot)) is None:
                 raise exceptions.ValidationError({"lot": [_("Enter a whole number.")]})
-            qs = qs.filter(lot_id=int(lot))
+            qs = qs.filter(lot_id=lot_id)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(s.DeviationSerializer(page, many=True).data)
 

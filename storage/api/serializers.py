@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bank.api import fields as bank_fields
 from bank.api.serializers import SignaturesField
 from bank.models import SignatureMeaning
 from lots.api.serializers import PositionSerializer
@@ -190,7 +191,7 @@ class VialMoveSerializer(serializers.ModelSerializer):
 class ReadingRequestSerializer(serializers.Serializer):
     temperature_c = serializers.FloatField(min_value=-273.15, max_value=150,
                                            help_text="°C; stored with two decimals")
-    recorded_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with zone; now when left out")
+    recorded_at = bank_fields.DateTimeField(required=False, help_text="ISO 8601 with zone; now when left out")
 
 
 class ReadingSerializer(serializers.ModelSerializer):

@@ -148,7 +148,10 @@ class UnitReadingsView(StorageView):
         if since:
             from django.utils.dateparse import parse_datetime
 
-            parsed = parse_datetime(since)
+            try:
+                parsed = parse_datetime(since)
+            except ValueError:  # well-formed but impossible, e.g. 2026-02-30T00:00
+                parsed = None
             if parsed is None:
                 raise exceptions.ValidationError({"since": ["Use an ISO 8601 date and time."]})
             qs = qs.filter(recorded_at__gte=parsed)

@@ -107,3 +107,23 @@ def test_vial_of_another_line_cannot_start_a_culture(line, make_line, make_lot, 
 def test_future_start_is_refused(line, tech):
     with pytest.raises(ValidationError):
         services.start_culture(line, started_on=days_ago(-1), actor=tech)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("seeded_cells", 2**63), ("harvested_cells", 2**63), ("number", 32768), ("number", True),
+])
+def test_counts_and_numbers_beyond_their_columns_are_refused(culture, tech, field, value):
+    """A count past bigint or a passage past smallint was a DataError (500) from the page and the API."""
+    kwargs = {"passaged_on": days_ago(5), field: value}
+    with pytest.raises(ValidationError) as bad:
+        services.record_passage(culture, actor=tech, **kwargs)
+    assert field in bad.value.message_dict
+    assert not Passage.objects.exists()
+
+
+def test_the_next_passage_number_cannot_overflow(culture, tech):
+    services.record_passage(culture, number=32767, passaged_on=days_ago(5), actor=tech)
+    with pytest.raises(ValidationError) as bad:
+        services.record_passage(culture, passaged_on=days_ago(4), actor=tech)
+    assert "too high" in bad.value.message_dict["number"][0]
+    assert Passage.objects.count() == 1
