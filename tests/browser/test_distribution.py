@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from distribution.models import DistributionRequest
 from lots.models import Vial
+from tests.browser.focus import assert_focus
 from tests.distribution.factories import add_lot, add_result, make_line, reseed_reference_data
 from tests.factories import UserFactory
 
@@ -68,7 +69,7 @@ def test_catalog_to_trace(page, login):
     as_user(technician)
     page.click(f"#panel-distribution-pick a:text('{request.number}')")
     page.wait_for_selector("#pick-scan")
-    assert page.evaluate("document.activeElement.id") == "pick-scan"
+    assert_focus(page, "#pick-scan")
     wrong = Vial.objects.filter(lot__cell_line=other).first().barcode
     page.keyboard.type(wrong)
     page.keyboard.press("Enter")
@@ -76,7 +77,7 @@ def test_catalog_to_trace(page, login):
     assert "Wrong vial" in page.inner_text("#pick-error")
     assert page.is_disabled("#ship-request")
     for n, barcode in enumerate(reserved, start=1):
-        assert page.evaluate("document.activeElement.id") == "pick-scan"  # ready for the next scan
+        assert_focus(page, "#pick-scan")  # ready for the next scan
         page.keyboard.type(barcode)
         page.keyboard.press("Enter")
         page.wait_for_selector(f"#pick-progress:text('{n} of 2 picked')")
@@ -95,7 +96,7 @@ def test_catalog_to_trace(page, login):
     # The vial's trace shows the whole path, from the donor to the recipient.
     as_user(qa)
     page.click("#main-nav a[data-nav=trace]")
-    assert page.evaluate("document.activeElement.id") == "trace-scan"
+    assert_focus(page, "#trace-scan")
     page.keyboard.type(reserved[0])
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/distribution/trace/vials/{reserved[0]}/")

@@ -7,6 +7,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from donors.models import Donor, ScreeningMarker
+from tests.browser.focus import assert_focus
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -57,7 +58,7 @@ def test_coordinator_registers_consents_collects_screens_and_sees_eligible(page,
     page.wait_for_url(f"**/donors/{donor.pk}/screenings/new/")
     expect(page.locator(".marker.required")).to_have_count(7)  # skin: the base panel
     # keyboard first: the cursor starts on the first marker; one click fills the panel, Enter saves
-    assert page.evaluate("document.activeElement.dataset.marker") == "hiv_ab"
+    assert_focus(page, '[data-marker="hiv_ab"]')
     page.click("#fill-negative")
     page.focus("select[data-marker=syphilis]")
     page.keyboard.press("Enter")

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.browser.focus import assert_focus
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,16 +31,16 @@ def test_slash_focuses_scan_field_and_unknown_code_says_not_found(page, login):
     page.goto(page.base_url + "/notifications/")
     assert page.evaluate("document.activeElement.id") != "global-scan"
     page.keyboard.press("/")
-    assert page.evaluate("document.activeElement.id") == "global-scan"
+    assert_focus(page, "#global-scan")
     page.evaluate("document.activeElement.blur()")
     page.keyboard.press("F2")
-    assert page.evaluate("document.activeElement.id") == "global-scan"
+    assert_focus(page, "#global-scan")
     page.keyboard.type("SBV99999999")
     page.keyboard.press("Enter")
     page.wait_for_url("**/scan/?code=SBV99999999")
     assert "Nothing found" in page.locator("#scan-not-found").inner_text()
     # the page's own scan field has focus for the next scan
-    assert page.evaluate("document.activeElement.id") == "scan-again"
+    assert_focus(page, "#scan-again")
     # a wedge scanner typing with no field focused lands in the scan field, not nowhere
     page.evaluate("document.activeElement.blur()")
     page.keyboard.type("SBB00000001")

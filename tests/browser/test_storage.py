@@ -4,6 +4,7 @@ and the freezer map shows the vial there."""
 import pytest
 
 from storage.services import store_lot
+from tests.browser.focus import assert_focus
 from tests.factories import BoxFactory, LotFactory, RackFactory, StorageUnitFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -22,13 +23,14 @@ def test_technician_scans_a_vial_moves_it_and_the_map_shows_it(page, login):
     login(technician)
     page.click("#main-nav a[data-nav=storage]")
     page.click("#move-vial-link")
+    page.wait_for_url("**/storage/move/")
     # The page's own scan field has the focus: the scanner types the code and Enter.
-    assert page.evaluate("document.activeElement.id") == "scan-vial"
+    assert_focus(page, "#scan-vial")
     page.keyboard.type(vial.barcode)
     page.keyboard.press("Enter")
     page.wait_for_selector("#scan-box")
     assert "box HOME at A2" in page.inner_text("#vial-card")
-    assert page.evaluate("document.activeElement.id") == "scan-box"
+    assert_focus(page, "#scan-box")
     page.keyboard.type(dest.barcode)
     page.keyboard.press("Enter")
     page.wait_for_selector("#move-form")
