@@ -18,6 +18,11 @@ def users_with_role(*roles: str):
     return get_user_model().objects.filter(is_active=True, groups__name__in=roles).distinct().order_by("pk")
 
 
+def absolute_link(link: str) -> str:
+    """A link an e-mail reader can open: a site path gets ``SITE_URL`` in front when it is set."""
+    return f"{settings.SITE_URL}{link}" if link.startswith("/") else link
+
+
 def notify(recipients: Iterable, *, subject: str, body: str = "", link: str = "",
            level: str = Notification.Level.INFO, email: bool = True) -> list[Notification]:
     """Tell ``recipients`` (users) something; returns the in-app notifications created."""
@@ -33,7 +38,7 @@ def notify(recipients: Iterable, *, subject: str, body: str = "", link: str = ""
     if email and addresses:
         subject_text, body_text = str(subject), str(body)
         if link:
-            body_text = f"{body_text}\n\n{link}"
+            body_text = f"{body_text}\n\n{absolute_link(link)}"
 
         def _send() -> None:
             send_mail(f"[{settings.BANK_NAME}] {subject_text}", body_text, None, addresses, fail_silently=True)

@@ -252,6 +252,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- The bank -------------------------------------------------------------------------------
 BANK_NAME = env_str("BANK_NAME", "StemBank demo bank")
+# Where users reach StemBank, e.g. https://lims.bank.example: e-mails carry links that open the record.
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
 # Prefix of every barcode the bank prints (vials, boxes, lots): keeps two banks' tubes apart.
 BARCODE_PREFIX = env_str("BARCODE_PREFIX", "SB")
 # hPSCreg institute code used in iPSC/ESC line names, e.g. SCB -> SCBi001-A.

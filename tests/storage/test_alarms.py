@@ -180,3 +180,15 @@ def test_sweep_notifies_alarms_whose_message_was_lost(layout, users, django_capt
         swept = send_alarm_notifications(older_than=datetime.timedelta(minutes=2))
     assert len(swept) == 1
     assert len(mail.outbox) == 1 and set(mail.outbox[0].to) == {"technician@bank.example", "qa@bank.example"}
+
+
+def test_alarm_email_links_to_the_alarm_on_the_site(layout, users, settings, django_capture_on_commit_callbacks):
+    settings.SITE_URL = "https://lims.bank.example"
+    with django_capture_on_commit_callbacks(execute=True):
+        record_reading(layout.unit, temperature_c="-120", recorded_at=ago(1), actor=users["sensor"])
+        alarm = Alarm.objects.get()
+        send_alarm_notifications([alarm.pk])
+    assert len(mail.outbox) == 1
+    assert f"https://lims.bank.example/storage/alarms/{alarm.pk}/" in mail.outbox[0].body
+    # the in-app notification keeps the site path
+    assert Notification.objects.filter(level="alarm").first().link == f"/storage/alarms/{alarm.pk}/"

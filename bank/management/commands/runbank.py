@@ -20,7 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr, **options):
         python = sys.executable
+        host = addr if ":" in addr else f"127.0.0.1:{addr}"
         env = dict(os.environ)
+        env.setdefault("SITE_URL", f"http://{host}")  # links in the e-mails the worker sends
         procs = {
             "web": [python, "manage.py", "runserver", addr, "--noreload"],
             "worker": [python, "-m", "celery", "-A", "bank", "worker", "-l", "warning", "--concurrency", "2"],
@@ -28,7 +30,6 @@ class Command(BaseCommand):
                      "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         }
         running = {name: subprocess.Popen(cmd, env=env) for name, cmd in procs.items()}  # noqa: S603
-        host = addr if ":" in addr else f"127.0.0.1:{addr}"
         self.stdout.write(self.style.SUCCESS(f"\nStemBank is running at http://{host}/"))
         self.stdout.write(f"Database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}; "
                           f"broker: {settings.CELERY_BROKER_URL.split('@')[-1]}")
