@@ -659,11 +659,13 @@ def recall_notices(recall: Recall) -> list[RecallNotice]:
     return list(recall.notices.select_related("request__cell_line", "recipient").order_by("id"))
 
 
-def shipments_of_lot(lot: Lot) -> tuple[list[dict], int]:
-    """Shipments that carried vials of this lot with their recipients, and how many vials are reserved (1 query)."""
+def shipments_of_lot(lot: Lot, derived: list[Lot] | None = None) -> tuple[list[dict], int]:
+    """Shipments that carried vials of this lot (and of the ``derived`` lots given) with their recipients,
+    and how many of those vials are reserved (1 query)."""
     shipments: dict[int, dict] = {}
     reserved = 0
-    allocations = (Allocation.objects.filter(vial__lot=lot, released_at__isnull=True)
+    lot_ids = [lot.pk, *(d.pk for d in derived or [])]
+    allocations = (Allocation.objects.filter(vial__lot_id__in=lot_ids, released_at__isnull=True)
                    .select_related("request__researcher", "request__shipment").order_by("request_id", "id"))
     for allocation in allocations:
         if allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):

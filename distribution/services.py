@@ -45,7 +45,12 @@ from distribution.models import (
 )
 from lots.choices import LotStatus, VialStatus
 from lots.models import CellLine, Lot, Vial
-from lots.services import change_lot_status, change_vial_status, flag_lots_for_withdrawn_consent
+from lots.services import (
+    change_lot_status,
+    change_vial_status,
+    flag_lots_for_withdrawn_consent,
+    recall_descendants,
+)
 from storage.services import remove_from_storage
 
 
@@ -458,7 +463,9 @@ def _recall_effects(recall: Recall, lot_ids: list[int], *, actor, line_name: str
 
 def recall_lot(lot: Lot, *, actor, password: str, reason: str, statement: str = "") -> Recall:
     """QA recalls a released lot, signing with their password (21 CFR 11): every shipped vial and its
-    recipient is listed (RecallNotice) and notified; its unshipped vials are blocked.
+    recipient is listed (RecallNotice) and notified; its unshipped vials are blocked. Lots made from it
+    (its WCBs) go with it: released ones are recalled, the rest can never be released, and the
+    recipients of their vials are listed and told too.
 
     400 no reason; 403 ``signature_invalid``; 409 ``invalid_transition`` (only a released lot is recalled).
     """
@@ -470,7 +477,13 @@ def recall_lot(lot: Lot, *, actor, password: str, reason: str, statement: str = 
         locked = change_lot_status(lot, LotStatus.RECALLED, actor=actor, reason=reason[:100])
         recall = Recall.objects.create(source=RecallSource.LOT_RECALL, lot=locked, reason=reason,
                                        initiated_by=actor)
-        _recall_effects(recall, [locked.pk], actor=actor, line_name=locked.cell_line.name)
+        derived = recall_descendants(
+            locked, actor=actor,
+            reason=(_("lot %(lot)s recalled: %(reason)s") % {"lot": locked.lot_number, "reason": reason})[:100])
+        _recall_effects(recall, [locked.pk, *(d.pk for d in derived)], actor=actor, line_name=locked.cell_line.name)
+        if not statement and derived:
+            statement = _("I recall lot %(lot)s and the lots made from it (%(derived)s): %(reason)s") % {
+                "lot": locked.lot_number, "derived": ", ".join(d.lot_number for d in derived), "reason": reason}
         record_signature(recall, signer=actor, meaning=SignatureMeaning.RECALL,
                          statement=statement or _("I recall lot %(lot)s: %(reason)s") % {
                              "lot": locked.lot_number, "reason": reason})

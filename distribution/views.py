@@ -280,6 +280,7 @@ def recall_detail(request, pk: int):
     recall = get_object_or_404(Recall.objects.select_related("lot__cell_line", "donor", "initiated_by"), pk=pk)
     return render(request, "distribution/recall_detail.html", {
         "recall": recall, "notices": queries.recall_notices(recall), "signatures": list(signatures_for(recall)),
+        "derived": recall.lot.descendants() if recall.lot else [],
     })
 
 
@@ -296,9 +297,11 @@ def lot_recall(request, pk: int):
             messages.warning(request, _("Lot %(lot)s recalled; %(n)s recipients notified.") % {
                 "lot": lot.lot_number, "n": recall.notices.count()})
             return redirect("distribution:recall", recall.pk)
-    shipments, reserved = queries.shipments_of_lot(lot)
+    derived = lot.descendants()
+    shipments, reserved = queries.shipments_of_lot(lot, derived)
     return render(request, "distribution/lot_recall.html", {
         "lot": lot, "form": form, "sign_form": sign_form, "shipments": shipments, "reserved": reserved,
+        "derived": derived,
     }, status=400 if request.method == "POST" else 200)
 
 

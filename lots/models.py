@@ -156,7 +156,7 @@ class Passage(models.Model):
 class Lot(models.Model):
     """One freeze of a line: a master or working cell bank, or a single cord blood unit."""
 
-    SIGNATURE_EXCLUDE_FIELDS = ("status", "status_changed_at", "consent_withdrawn_flagged_at")
+    SIGNATURE_EXCLUDE_FIELDS = ("status", "status_changed_at", "consent_withdrawn_flagged_at", "ancestor_recalled_at")
 
     lot_number = models.CharField(_("lot number"), max_length=40, unique=True)
     barcode = models.CharField(_("barcode"), max_length=40, unique=True)
@@ -185,6 +185,8 @@ class Lot(models.Model):
     status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
     # Set when the donor withdraws consent: nothing of this lot may be released or distributed any more.
     consent_withdrawn_flagged_at = models.DateTimeField(_("donor consent withdrawn"), null=True, blank=True)
+    # Set when a lot this one was made from (its MCB, ...) is recalled: it may never be released again.
+    ancestor_recalled_at = models.DateTimeField(_("parent lot recalled"), null=True, blank=True)
     notes = models.TextField(_("notes"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -220,6 +222,18 @@ class Lot(models.Model):
             seen.add(current.pk)
             current = current.parent_lot
         return chain
+
+    def descendants(self, *, lock: bool = False) -> list[Lot]:
+        """Every lot made from this one (its WCBs, and theirs), level by level in creation order."""
+        found: list[Lot] = []
+        frontier, seen = [self.pk], {self.pk}
+        while frontier:
+            children = Lot.objects.filter(parent_lot_id__in=frontier).exclude(pk__in=seen).order_by("pk")
+            children = list(children.select_for_update() if lock else children.select_related("cell_line"))
+            seen.update(c.pk for c in children)
+            found.extend(children)
+            frontier = [c.pk for c in children]
+        return found
 
     @property
     def is_blocked_by_consent(self) -> bool:

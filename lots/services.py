@@ -97,6 +97,21 @@ def flag_lots_for_withdrawn_consent(donor, *, actor, reason: str = "") -> list[L
     return lots
 
 
+def recall_descendants(lot: Lot, *, actor, reason: str = "") -> list[Lot]:
+    """``lot`` is being recalled: every lot made from it goes with it. Released ones are recalled; all are
+    flagged, so none (in quarantine or on hold now) can ever be released. Returns them, parents first."""
+    with transaction.atomic(), acting(actor, reason):
+        lots = lot.descendants(lock=True)
+        now = timezone.now()
+        for derived in lots:
+            if derived.ancestor_recalled_at is None:
+                derived.ancestor_recalled_at = now
+                derived.save(update_fields=["ancestor_recalled_at"])
+            if derived.status == LotStatus.RELEASED:
+                change_lot_status(derived, LotStatus.RECALLED, actor=actor, reason=reason)
+    return lots
+
+
 # --- cell lines ---------------------------------------------------------------------------------
 
 # The tissue a line of each type is derived from ("other" tissue is accepted for every type).

@@ -37,7 +37,13 @@ BLOCKER_LABELS = {
     "open_deviation": gettext_lazy("open deviation"),
     "donor_not_eligible": gettext_lazy("donor not eligible"),
     "consent_withdrawn": gettext_lazy("consent withdrawn"),
+    "parent_not_released": gettext_lazy("parent lot recalled"),
 }
+
+
+def ancestor_recalled_conflict(lot: Lot) -> Conflict:
+    return Conflict(_("Lot %(lot)s was made from a recalled lot: it can never be released.") % {"lot": lot.lot_number},
+                    code="parent_not_released")
 
 
 def criteria_prefetch() -> Prefetch:
@@ -207,6 +213,8 @@ class Readiness:
                 _("The donor withdrew consent: nothing derived from them may be released."),
                 code="consent_withdrawn",
             ))
+        if self.lot.ancestor_recalled_at is not None:
+            found.append(ancestor_recalled_conflict(self.lot))
         return found
 
     @property

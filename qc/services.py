@@ -45,7 +45,14 @@ from qc.models import (
     StabilityPlan,
     format_number,
 )
-from qc.queries import OPEN_RECHECK, latest_decision, overdue_cutoff, readiness_for, spec_in_force
+from qc.queries import (
+    OPEN_RECHECK,
+    ancestor_recalled_conflict,
+    latest_decision,
+    overdue_cutoff,
+    readiness_for,
+    spec_in_force,
+)
 from storage.services import remove_from_storage
 
 # The viability limit of a plan whose specification has none (the commonest limit of QC_SPECS.md).
@@ -541,6 +548,8 @@ def lift_hold(lot: Lot, *, actor, password: str, cited_result, reason: str = "",
         if donor.consent_withdrawn_at is not None or locked.consent_withdrawn_flagged_at is not None:
             raise Conflict(_("The donor withdrew consent: nothing derived from them may be released."),
                            code="consent_withdrawn")
+        if locked.ancestor_recalled_at is not None:
+            raise ancestor_recalled_conflict(locked)
         decision = LotDecision.objects.create(lot=locked, decision=Decision.LIFT_HOLD, decided_by=actor,
                                               reason=(reason or "").strip(), cited_result=cited,
                                               specification_id=hold.specification_id if hold else None)

@@ -163,7 +163,7 @@ class LotSerializer(serializers.ModelSerializer):
                   "parent_lot_number", "lineage", "culture", "passage", "population_doublings", "vial_count",
                   "cells_per_vial", "volume_ml", "cryoprotectant", "cryoprotectant_lot", "freezing_program",
                   "freezing_profile", "frozen_on", "operator", "status", "status_changed_at",
-                  "consent_withdrawn_flagged_at", "notes", "created_at", "vials_by_status"]
+                  "consent_withdrawn_flagged_at", "ancestor_recalled_at", "notes", "created_at", "vials_by_status"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))

@@ -163,3 +163,66 @@ def test_recall_refuses_forbidden_for_wrong_password_before_anything(users, worl
         services.recall_lot(world["bad"], actor=users["qa"], password="bad", reason="x")
     world["bad"].refresh_from_db()
     assert world["bad"].status == "released"
+
+
+# --- a recalled MCB takes the lots made from it along ------------------------------------------------
+
+
+def test_recalling_an_mcb_recalls_its_wcbs_and_tells_their_recipients(client, users, world):
+    mcb = world["bad"].parent_lot
+    assert world["good"].parent_lot_id == mcb.pk and mcb.status == "released"
+    client.force_login(users["qa"])
+    url = f"/distribution/lots/{mcb.pk}/recall/"
+    confirm = client.get(url).content.decode()
+    # before signing, QA sees which lots go along and whom the shipments of those lots reached
+    assert world["bad"].lot_number in confirm and world["good"].lot_number in confirm
+    assert world["shipped_a"].number in confirm and world["shipped_b"].number in confirm
+
+    recall = services.recall_lot(mcb, actor=users["qa"], password=PASSWORD, reason="Donor HBV seroconversion")
+    for lot in (mcb, world["bad"], world["good"]):
+        lot.refresh_from_db()
+        assert lot.status == "recalled"
+    assert world["bad"].ancestor_recalled_at is not None and mcb.ancestor_recalled_at is None
+    assert set(recall.notices.values_list("recipient__username", flat=True)) == {"lab-a", "lab-b"}
+    # nothing of the line is left to fill the approved request: it is withdrawn, its vials freed
+    world["reserved"].refresh_from_db()
+    assert world["reserved"].status == "rejected"
+    assert not Allocation.objects.filter(request=world["reserved"], released_at__isnull=True).exists()
+    statement = signatures_for(recall)[0].statement
+    assert world["bad"].lot_number in statement and world["good"].lot_number in statement
+    detail = client.get(f"/distribution/recalls/{recall.pk}/").content.decode()
+    assert 'id="recall-derived"' in detail and world["good"].lot_number in detail
+
+
+def test_a_wcb_made_from_a_recalled_mcb_can_never_be_released(users):
+    from qc import services as qc_services
+    from qc.queries import release_readiness
+    from tests.factories import CellLineFactory, LotFactory
+    from tests.qc.factories import enter_panel
+
+    line = CellLineFactory()
+    mcb = LotFactory(cell_line=line, tier="MCB", status="released", passage=8)
+    wcb = LotFactory(cell_line=line, tier="WCB", parent_lot=mcb, status="quarantine", passage=12)
+    held = LotFactory(cell_line=line, tier="WCB", parent_lot=mcb, status="on_hold", passage=12)
+    enter_panel(wcb, users["technician"])
+    assert release_readiness(wcb).ready
+
+    services.recall_lot(mcb, actor=users["qa"], password=PASSWORD, reason="Donor HBV seroconversion")
+    wcb.refresh_from_db()
+    held.refresh_from_db()
+    assert (wcb.status, held.status) == ("quarantine", "on_hold")  # not released, so nothing to recall
+    assert wcb.ancestor_recalled_at is not None and held.ancestor_recalled_at is not None
+    readiness = release_readiness(wcb)
+    assert [b.code for b in readiness.blockers()] == ["parent_not_released"]
+    assert readiness.first_blocker["label"] == "parent lot recalled"
+    with pytest.raises(Conflict) as refused:
+        qc_services.release_lot(wcb, actor=users["qa"], password=PASSWORD)
+    assert refused.value.code == "parent_not_released"
+    wcb.refresh_from_db()
+    assert wcb.status == "quarantine"
+    # nor can a hold on one be lifted, whatever the re-test says
+    retest = qc_services.record_qc_result(held, actor=users["technician"], test="viability", value="93",
+                                          tested_on=timezone.localdate(), method="trypan blue")
+    with pytest.raises(Conflict) as refused:
+        qc_services.lift_hold(held, actor=users["qa"], password=PASSWORD, cited_result=retest)
+    assert refused.value.code == "parent_not_released"
