@@ -52,5 +52,17 @@ def data(value):
 
 
 @register.filter
+def choice_label(value, choices: str):
+    """The translated label of a raw choice value, e.g. ``{{ v.status|choice_label:"lots.choices.VialStatus" }}``
+    (map cells carry raw values, not models)."""
+    from django.utils.module_loading import import_string
+
+    try:
+        return import_string(choices)(value).label
+    except (ImportError, ValueError):
+        return value
+
+
+@register.filter
 def dict_get(mapping, key):
     return mapping.get(key) if mapping else None

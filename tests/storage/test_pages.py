@@ -75,6 +75,21 @@ def test_box_page_says_where_a_scanned_vial_belongs(client, layout, users, store
     assert response.status_code == 302 and response.url == f"/storage/boxes/{layout.box2.pk}/"
 
 
+def test_vials_of_a_recalled_lot_are_marked_do_not_use(client, layout, users, stored, released_lot):
+    client.force_login(users["technician"])
+    url = f"/storage/boxes/{layout.box.pk}/"
+    html = client.get(url).content.decode()
+    assert "blocked" not in html.split('class="legend"')[0]
+    assert "Available" in html and " · available" not in html  # the vial status is shown by its label
+    released_lot.status = "recalled"
+    released_lot.save(update_fields=["status"])
+    html = client.get(url).content.decode()
+    assert html.count('class="cell available blocked') == 4
+    assert "lot recalled: do not use" in html
+    scanned = client.get(url, {"vial": stored[0].barcode}).content.decode()
+    assert 'id="scan-blocked"' in scanned and "do not use or ship this vial" in scanned
+
+
 def test_header_scan_opens_a_box(client, layout, users):
     client.force_login(users["technician"])
     response = client.get("/scan/", {"code": layout.box.barcode})
