@@ -236,6 +236,21 @@ def create_cell_line(*, collection=None, cell_type: str, grade: str, reprogrammi
 SPLIT_RATIO = re.compile(r"^\d{1,4}:\d{1,4}$")
 
 
+def _refuse_unusable_lot(vial: Vial) -> None:
+    """Nothing is grown from a vial of a recalled or rejected lot, or of a lot made from a recalled one."""
+    lot = vial.lot
+    if lot.status in (LotStatus.RECALLED, LotStatus.REJECTED):
+        message = _("Vial %(vial)s is of lot %(lot)s, which is %(status)s: it must not be used. Leave it in "
+                    "storage for QA.") % {"vial": vial.barcode, "lot": lot.lot_number,
+                                           "status": str(LotStatus(lot.status).label).lower()}
+    elif lot.ancestor_recalled_at is not None:
+        message = _("Vial %(vial)s is of lot %(lot)s, made from a recalled lot: it must not be used. Leave it in "
+                    "storage for QA.") % {"vial": vial.barcode, "lot": lot.lot_number}
+    else:
+        return
+    raise Conflict(message, code="vial_unavailable", lot_status=lot.status)
+
+
 def start_culture(cell_line: CellLine, *, started_on: datetime.date | None = None, source_vial: Vial | None = None,
                   notes: str = "", actor, reason: str = "") -> Culture:
     """Start a culture of ``cell_line``, from primary tissue or by thawing ``source_vial``.
@@ -255,10 +270,11 @@ def start_culture(cell_line: CellLine, *, started_on: datetime.date | None = Non
     _refuse_withdrawn(cell_line.donor)
     with transaction.atomic(), acting(actor, reason):
         if source_vial is not None:
-            vial = Vial.objects.select_for_update().get(pk=source_vial.pk)
+            vial = Vial.objects.select_for_update(of=("self",)).select_related("lot").get(pk=source_vial.pk)
             if vial.status != VialStatus.AVAILABLE:
                 raise Conflict(_("Vial %(vial)s is %(status)s; only an available vial can be thawed.") % {
                     "vial": vial.barcode, "status": VialStatus(vial.status).label}, code="vial_unavailable")
+            _refuse_unusable_lot(vial)
             why = reason or _("thawed to start a culture of %(line)s") % {"line": cell_line.name}
             if vial.box_id is not None:
                 from storage.services import remove_from_storage

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from bank.errors import Conflict
 from lots import services
-from lots.models import Passage, Vial
+from lots.models import Culture, Lot, Passage, Vial
 from tests.factories import BoxFactory
 from tests.lots.conftest import lot_kwargs
 
@@ -92,6 +92,21 @@ def test_culture_from_a_thawed_vial_continues_its_lot(line, tech, users):
     with pytest.raises(Conflict) as refused:
         services.start_culture(line, source_vial=vial, actor=tech)
     assert refused.value.code == "vial_unavailable"
+
+
+@pytest.mark.parametrize("flag", ["recalled", "rejected", "parent recalled"])
+def test_nothing_is_grown_from_a_vial_of_a_recalled_or_rejected_lot(line, tech, flag):
+    lot = services.create_lot(cell_line=line, actor=tech, **lot_kwargs(passage=12, vial_count=2))
+    if flag == "parent recalled":
+        Lot.objects.filter(pk=lot.pk).update(ancestor_recalled_at=timezone.now())
+    else:
+        Lot.objects.filter(pk=lot.pk).update(status=flag)
+    vial = lot.vials.get(number=1)
+    with pytest.raises(Conflict) as refused:
+        services.start_culture(line, source_vial=vial, actor=tech)
+    assert refused.value.code == "vial_unavailable" and "must not be used" in refused.value.detail
+    vial.refresh_from_db()
+    assert vial.status == "available" and not Culture.objects.exists()
 
 
 def test_vial_of_another_line_cannot_start_a_culture(line, make_line, make_lot, tech):
