@@ -32,6 +32,7 @@ from donors.choices import HLA_LOCI, ConsentScope, Eligibility
 from donors.queries import consent_scopes, eligibility_for, prefetch_eligibility
 from lots.choices import CellType, Grade, LotStatus, Tier, VialStatus
 from lots.models import CellLine, Lot, Vial
+from lots.queries import descendant_lots
 
 # --- allocation order --------------------------------------------------------------------------
 
@@ -633,21 +634,7 @@ def trace_lot(lot: Lot) -> dict:
     shipments and recipients. Queries (constant): the donor's lots (1), lines (1), then as trace_donor (3).
     """
     donor = lot.cell_line.donor
-    all_lots = list(Lot.objects.filter(cell_line__donor=donor).select_related("cell_line")
-                    .order_by("frozen_on", "pk"))
-    children: dict[int, list[Lot]] = defaultdict(list)
-    for x in all_lots:
-        if x.parent_lot_id:
-            children[x.parent_lot_id].append(x)
-    wanted, stack, seen = [], [lot.pk], set()
-    by_id = {x.pk: x for x in all_lots}
-    while stack:
-        current = stack.pop(0)
-        if current in seen or current not in by_id:
-            continue
-        seen.add(current)
-        wanted.append(by_id[current])
-        stack.extend(child.pk for child in children.get(current, []))
+    wanted = [lot, *descendant_lots(lot)]
     line_ids = {x.cell_line_id for x in wanted}
     lines = list(CellLine.objects.filter(pk__in=line_ids).select_related("collection").order_by("name"))
     return {"lot": _lot_brief(lot), "donor": {"id": donor.pk, "code": donor.code,

@@ -22,6 +22,7 @@ from distribution.models import Recall
 from donors.models import Donor
 from lots.choices import LotStatus
 from lots.models import CellLine, Lot
+from lots.queries import descendant_lots
 
 VIEW_REQUEST = "distribution.view_distributionrequest"
 REVIEW = "distribution.review_request"
@@ -280,7 +281,7 @@ def recall_detail(request, pk: int):
     recall = get_object_or_404(Recall.objects.select_related("lot__cell_line", "donor", "initiated_by"), pk=pk)
     return render(request, "distribution/recall_detail.html", {
         "recall": recall, "notices": queries.recall_notices(recall), "signatures": list(signatures_for(recall)),
-        "derived": recall.lot.descendants() if recall.lot else [],
+        "derived": descendant_lots(recall.lot) if recall.lot else [],
     })
 
 
@@ -297,7 +298,7 @@ def lot_recall(request, pk: int):
             messages.warning(request, _("Lot %(lot)s recalled; %(n)s recipients notified.") % {
                 "lot": lot.lot_number, "n": recall.notices.count()})
             return redirect("distribution:recall", recall.pk)
-    derived = lot.descendants()
+    derived = descendant_lots(lot)
     shipments, reserved = queries.shipments_of_lot(lot, derived)
     return render(request, "distribution/lot_recall.html", {
         "lot": lot, "form": form, "sign_form": sign_form, "shipments": shipments, "reserved": reserved,

@@ -61,6 +61,15 @@ LOT_TRANSITIONS: dict[str, set[str]] = {
 }
 
 
+# Vials of these lots must never be used, moved out to a recipient or grown (nor those of a lot made from a
+# recalled one): lots.choices.lot_unusable is the one test, for services, pages and the map API.
+UNUSABLE_LOT_STATUSES = frozenset({LotStatus.RECALLED, LotStatus.REJECTED})
+
+
+def lot_unusable(status: str, ancestor_recalled_at=None) -> bool:
+    return status in UNUSABLE_LOT_STATUSES or ancestor_recalled_at is not None
+
+
 class VialStatus(models.TextChoices):
     AVAILABLE = "available", _("Available")
     RESERVED = "reserved", _("Reserved")

@@ -14,7 +14,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
-from lots.choices import CellType, FreezingProgram, Grade, LotStatus, ReprogrammingMethod, Tier, VialStatus
+from lots.choices import (
+    CellType,
+    FreezingProgram,
+    Grade,
+    LotStatus,
+    ReprogrammingMethod,
+    Tier,
+    VialStatus,
+    lot_unusable,
+)
 
 User = settings.AUTH_USER_MODEL
 
@@ -223,17 +232,10 @@ class Lot(models.Model):
             current = current.parent_lot
         return chain
 
-    def descendants(self, *, lock: bool = False) -> list[Lot]:
-        """Every lot made from this one (its WCBs, and theirs), level by level in creation order."""
-        found: list[Lot] = []
-        frontier, seen = [self.pk], {self.pk}
-        while frontier:
-            children = Lot.objects.filter(parent_lot_id__in=frontier).exclude(pk__in=seen).order_by("pk")
-            children = list(children.select_for_update() if lock else children.select_related("cell_line"))
-            seen.update(c.pk for c in children)
-            found.extend(children)
-            frontier = [c.pk for c in children]
-        return found
+    @property
+    def is_unusable(self) -> bool:
+        """Recalled, rejected or made from a recalled lot: its vials must not be used."""
+        return lot_unusable(self.status, self.ancestor_recalled_at)
 
     @property
     def is_blocked_by_consent(self) -> bool:

@@ -13,6 +13,31 @@ from lots.models import CellLine, Culture, Lot, Passage, Vial
 
 # --- lineage ---------------------------------------------------------------------------------------
 
+
+def descendant_lots(lot: Lot, *, lock: bool = False) -> list[Lot]:
+    """Every lot made from ``lot`` (its WCBs, and theirs), parents before children, each level in freezing
+    order. One query over the donor's lots (a line's lots never come from another donor); with ``lock``,
+    one more locks the rows found (in pk order, as every lot lock is taken).
+    """
+    family = list(Lot.objects.filter(cell_line__donor=CellLine.objects.filter(pk=lot.cell_line_id)
+                                     .values("donor")[:1])
+                  .select_related("cell_line").order_by("frozen_on", "pk"))
+    children: dict[int, list[Lot]] = defaultdict(list)
+    for x in family:
+        if x.parent_lot_id:
+            children[x.parent_lot_id].append(x)
+    found, queue, seen = [], [lot.pk], {lot.pk}
+    while queue:
+        for child in children.get(queue.pop(0), []):
+            if child.pk not in seen:
+                seen.add(child.pk)
+                found.append(child)
+                queue.append(child.pk)
+    if lock and found:
+        locked = {x.pk: x for x in Lot.objects.select_for_update().filter(pk__in=seen - {lot.pk}).order_by("pk")}
+        found = [locked[x.pk] for x in found]
+    return found
+
 _LINEAGE_SQL = """
 WITH RECURSIVE chain(start_id, id, parent_lot_id, lot_number, tier, status, depth) AS (
     SELECT s.id, p.id, p.parent_lot_id, p.lot_number, p.tier, p.status, 1

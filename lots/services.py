@@ -32,6 +32,7 @@ from lots import naming
 from lots.choices import (
     LOT_TRANSITIONS,
     PLURIPOTENT_TYPES,
+    UNUSABLE_LOT_STATUSES,
     VIAL_TRANSITIONS,
     CellType,
     FreezingProgram,
@@ -42,6 +43,7 @@ from lots.choices import (
     VialStatus,
 )
 from lots.models import CellLine, Culture, Lot, Passage, Vial
+from lots.queries import descendant_lots
 
 
 def change_lot_status(lot: Lot, to: str, *, actor, reason: str = "") -> Lot:
@@ -101,7 +103,7 @@ def recall_descendants(lot: Lot, *, actor, reason: str = "") -> list[Lot]:
     """``lot`` is being recalled: every lot made from it goes with it. Released ones are recalled; all are
     flagged, so none (in quarantine or on hold now) can ever be released. Returns them, parents first."""
     with transaction.atomic(), acting(actor, reason):
-        lots = lot.descendants(lock=True)
+        lots = descendant_lots(lot, lock=True)
         now = timezone.now()
         for derived in lots:
             if derived.ancestor_recalled_at is None:
@@ -239,15 +241,15 @@ SPLIT_RATIO = re.compile(r"^\d{1,4}:\d{1,4}$")
 def _refuse_unusable_lot(vial: Vial) -> None:
     """Nothing is grown from a vial of a recalled or rejected lot, or of a lot made from a recalled one."""
     lot = vial.lot
-    if lot.status in (LotStatus.RECALLED, LotStatus.REJECTED):
+    if not lot.is_unusable:
+        return
+    if lot.status in UNUSABLE_LOT_STATUSES:
         message = _("Vial %(vial)s is of lot %(lot)s, which is %(status)s: it must not be used. Leave it in "
                     "storage for QA.") % {"vial": vial.barcode, "lot": lot.lot_number,
                                            "status": str(LotStatus(lot.status).label).lower()}
-    elif lot.ancestor_recalled_at is not None:
+    else:
         message = _("Vial %(vial)s is of lot %(lot)s, made from a recalled lot: it must not be used. Leave it in "
                     "storage for QA.") % {"vial": vial.barcode, "lot": lot.lot_number}
-    else:
-        return
     raise Conflict(message, code="vial_unavailable", lot_status=lot.status)
 
 

@@ -15,6 +15,7 @@ from django.db.models import Avg, Count, Exists, F, IntegerField, Max, Min, Oute
 from django.db.models.functions import Cast, TruncHour
 from django.utils import timezone
 
+from lots.choices import lot_unusable
 from lots.models import Lot, Vial
 from lots.queries import position_of  # noqa: F401 — the one position shape, re-exported for storage
 from storage.choices import AlarmStatus
@@ -90,15 +91,22 @@ MAP_FIELDS = ("id", "barcode", "status", "lot", "lot_number", "lot_status", "tie
 
 
 def box_vials(box: Box) -> dict[tuple[int, int], dict]:
-    """The vials of ``box`` by (row, col) as dicts (``MAP_FIELDS``: what a map cell or a scan shows):
+    """The vials of ``box`` by (row, col) as dicts (``MAP_FIELDS``: what a map cell or a scan shows, plus
+    ``lot_ancestor_recalled`` and ``do_not_use``: the lot is recalled, rejected or made from a recalled lot):
     one query on the box index, no models built (a full 10 x 10 box is 100 rows)."""
     rows = (
         Vial.objects.filter(box=box)
         .values_list("row", "col", "id", "barcode", "status", "lot_id", "lot__lot_number", "lot__status",
-                     "lot__tier", "lot__cell_line__name")
+                     "lot__tier", "lot__cell_line__name", "lot__ancestor_recalled_at")
         .order_by()
     )
-    return {(r[0], r[1]): dict(zip(MAP_FIELDS, r[2:], strict=True)) for r in rows}
+    out = {}
+    for r in rows:
+        vial = dict(zip(MAP_FIELDS, r[2:-1], strict=True))
+        vial["lot_ancestor_recalled"] = r[-1] is not None
+        vial["do_not_use"] = lot_unusable(vial["lot_status"], r[-1])
+        out[(r[0], r[1])] = vial
+    return out
 
 
 def box_map(box: Box) -> dict:

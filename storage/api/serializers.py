@@ -119,6 +119,8 @@ class MapVialSerializer(serializers.Serializer):
     lot_status = serializers.CharField()
     tier = serializers.CharField()
     cell_line = serializers.CharField()
+    lot_ancestor_recalled = serializers.BooleanField(help_text="the lot was made from a recalled lot")
+    do_not_use = serializers.BooleanField(help_text="the lot is recalled, rejected or made from a recalled lot")
 
 
 class MapCellSerializer(serializers.Serializer):

@@ -146,6 +146,7 @@ def test_box_map_contract_and_constant_queries(layout, users, api, released_lot,
     assert first["vial"]["lot"] == released_lot.pk and first["vial"]["lot_number"] == released_lot.lot_number
     assert first["vial"]["cell_line"] == released_lot.cell_line.name and first["vial"]["status"] == "available"
     assert data["cells"][4]["vial"] is None
+    assert first["vial"]["do_not_use"] is False and first["vial"]["lot_ancestor_recalled"] is False
     # a fuller box costs the same number of queries
     store_lot(LotFactory(status="released", vial_count=9), [layout.box2], actor=users["technician"])
     with django_assert_num_queries(2):

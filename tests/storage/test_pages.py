@@ -88,6 +88,13 @@ def test_vials_of_a_recalled_lot_are_marked_do_not_use(client, layout, users, st
     assert "lot recalled: do not use" in html
     scanned = client.get(url, {"vial": stored[0].barcode}).content.decode()
     assert 'id="scan-blocked"' in scanned and "do not use or ship this vial" in scanned
+    # a lot made from a recalled lot is marked the same way, whatever its own status
+    released_lot.status, released_lot.ancestor_recalled_at = "quarantine", timezone.now()
+    released_lot.save(update_fields=["status", "ancestor_recalled_at"])
+    html = client.get(url).content.decode()
+    assert html.count('class="cell available blocked') == 4 and "made from a recalled lot: do not use" in html
+    scanned = client.get(url, {"vial": stored[0].barcode}).content.decode()
+    assert "was made from a recalled lot: do not use or ship this vial" in scanned
 
 
 def test_header_scan_opens_a_box(client, layout, users):
