@@ -94,6 +94,17 @@ def bulk_create_audited(model, objs: list, batch_size: int = 1000) -> list:
     )
 
 
+def save_changed(instance, values: dict[str, Any]) -> list[str]:
+    """Set the ``values`` that differ from ``instance``'s and save only those: one history row naming what
+    changed, or none when nothing did. Returns the changed field names."""
+    changed = [name for name, value in values.items() if getattr(instance, name) != value]
+    for name in changed:
+        setattr(instance, name, values[name])
+    if changed:
+        instance.save(update_fields=changed)
+    return changed
+
+
 def audited_models() -> dict[str, type]:
     """``{"donor": Donor, "lot": Lot, ...}``: every project model that keeps a history."""
     found: dict[str, type] = {}

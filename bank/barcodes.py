@@ -1,6 +1,6 @@
 """Barcodes: unique identifiers for vials, boxes and lots, and their Code 128 rendering.
 
-Identifiers come from one locked sequence per kind, so two technicians freezing lots at the same
+Identifiers come from one sequence per kind (``bank.sequences``), so two technicians freezing lots at the same
 moment can never print the same label. The format is ``<BARCODE_PREFIX><letter><8 digits>``,
 e.g. ``SBV00000042``; Code 128 carries letters and digits and scanners read it through frost.
 """
@@ -12,9 +12,8 @@ import io
 import barcode
 from barcode.writer import SVGWriter
 from django.conf import settings
-from django.db import transaction
 
-from bank.models import BarcodeSequence
+from bank import sequences
 
 KINDS = {"vial": "V", "box": "B", "lot": "L", "sample": "S"}
 
@@ -27,15 +26,7 @@ def issue(kind: str, count: int = 1) -> list[str]:
     """Reserve ``count`` new identifiers of ``kind``; never the same twice, even under concurrency."""
     if kind not in KINDS:
         raise ValueError(f"unknown barcode kind {kind!r}")
-    if count < 1:
-        return []
-    with transaction.atomic():
-        sequence, _ = BarcodeSequence.objects.select_for_update().get_or_create(kind=kind)
-        first = sequence.last_value + 1
-        sequence.last_value += count
-        # No history row per issue: the sequence's state is derivable from the barcodes it issued.
-        BarcodeSequence.objects.filter(pk=kind).update(last_value=sequence.last_value)
-    return [format_code(kind, n) for n in range(first, first + count)]
+    return [format_code(kind, n) for n in sequences.take(f"barcode:{kind}", count)]
 
 
 def code128_svg(text: str, *, module_height: float = 8.0, module_width: float = 0.25,

@@ -1,9 +1,13 @@
-"""Middleware of the bank: input that no view can use is refused before any view runs."""
+"""Middleware of the bank: input that no view can use is refused before any view runs; the API answers
+errors as JSON, never as an HTML page."""
 
 from __future__ import annotations
 
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.utils.translation import gettext as _
+from rest_framework.response import Response
+
+from bank.api.errors import error_response, is_api_request
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -30,10 +34,10 @@ class RejectUnstorableInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        api = request.path.startswith("/api/")
+        api = is_api_request(request)
         if "\x00" in request.path:
             if api:
-                return JsonResponse({"detail": _("Not found."), "code": "not_found"}, status=404)
+                return error_response(404)
             raise Http404
         field = _nul_field(request.GET)
         if field is None and not api and request.method == "POST" and request.content_type in FORM_TYPES:
@@ -47,3 +51,25 @@ class RejectUnstorableInputMiddleware:
                 return JsonResponse({field: [message]}, status=400)
             return HttpResponseBadRequest(message)
         return self.get_response(request)
+
+
+class APIErrorsMiddleware:
+    """Under /api/, an error Django answered itself becomes the API's ``{"detail","code"}`` (API.md).
+
+    DRF answers the errors of the API's views in that shape already (bank.api.errors.exception_handler); what
+    is left reaches the client as one of Django's HTML pages: a path no route matches (the project's
+    handler404, or the debug page with DEBUG on), a crash that escaped a view (handler500, or the debug
+    traceback), a request Django could not take (400), a method a plain Django view refuses (405). Pages
+    outside /api/ keep their HTML pages. A refused CSRF check is answered by bank.views.csrf_failure, which
+    knows the reason. Sits near the top of MIDDLEWARE so that it sees what the middleware below it answer.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code >= 400 and not isinstance(response, (Response, JsonResponse))
+                and is_api_request(request) and not response.get("Content-Type", "").startswith("application/")):
+            return error_response(response.status_code, request=request)
+        return response

@@ -1,4 +1,4 @@
-"""Bank-wide records: electronic signatures, authentication events, barcode sequences, notifications."""
+"""Bank-wide records: electronic signatures, authentication events, number sequences, notifications."""
 
 from __future__ import annotations
 
@@ -99,21 +99,22 @@ class AuthEvent(models.Model):
         return f"{self.username} {self.kind} {self.at:%Y-%m-%d %H:%M}"
 
 
-class BarcodeSequence(models.Model):
-    """The last number issued for one kind of barcode (vial, box, lot). Locked while issuing."""
+class Sequence(models.Model):
+    """The last number handed out in one family of numbers (``barcode:vial``, ``deviation:2026``,
+    ``name:SCBi`` ...). Only ``bank.sequences`` reads and moves it, with the row locked."""
 
-    kind = models.CharField(_("kind"), max_length=20, primary_key=True)
+    key = models.CharField(_("key"), max_length=100, primary_key=True)
     last_value = models.PositiveBigIntegerField(_("last value"), default=0)
 
     history = audit_history()
 
     class Meta:
-        ordering = ["kind"]
-        verbose_name = _("barcode sequence")
-        verbose_name_plural = _("barcode sequences")
+        ordering = ["key"]
+        verbose_name = _("number sequence")
+        verbose_name_plural = _("number sequences")
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.last_value}"
+        return f"{self.key}: {self.last_value}"
 
 
 class Notification(models.Model):

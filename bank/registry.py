@@ -1,7 +1,14 @@
-"""What each app contributes to the shared pages: navigation, scan resolvers, dashboard panels.
+"""What each app contributes to the shared pages (navigation, scan resolvers, dashboard panels) and the
+hooks through which an upstream app reaches the apps built on it.
 
 Apps register in ``AppConfig.ready()``; the base layout, the header scan field and the dashboard
 read from here, so no bank-wide template has to know every app.
+
+Apps depend one way: bank ← donors ← lots ← storage ← qc ← distribution (an app imports only those to its
+left). When an upstream app must reach a downstream one — a consent withdrawal must flag lots and recall
+shipments, a thawed vial must leave its box, the lot API shows QC's verdict — it calls a **hook** named in
+``HOOKS``; the downstream app registers its receiver in ``ready()``. ``announce`` calls every receiver and
+merges what they return; ``ask`` returns the first answer.
 """
 
 from __future__ import annotations
@@ -48,6 +55,54 @@ class _Registry:
     scanners: list[tuple[int, Callable]] = field(default_factory=list)
     panels: dict[str, DashboardPanel] = field(default_factory=dict)
     object_panels: dict[str, dict[str, ObjectPanel]] = field(default_factory=dict)
+    hooks: dict[str, list[tuple[int, Callable]]] = field(default_factory=dict)
+
+
+# Every hook, who calls it and with what. A receiver of an ``announce`` hook returns a dict (or None) that is
+# merged into the caller's result; a receiver of an ``ask`` hook returns its answer (None: not mine).
+HOOKS = {
+    "consent_withdrawn": "donors announces (donor, actor, reason) inside the withdrawal's transaction; lots "
+                         "returns {'affected_lots'}, distribution {'distribution_recall'}",
+    "derived_lots": "donors asks (donor) for the lots derived from a donor, with vial counts (lots answers)",
+    "vials_consumed": "lots announces (vials, actor, reason) when vials are thawed out of storage; storage takes "
+                      "them out of their positions with a chain-of-custody record",
+    "lot_qc_summary": "lots asks (lot) for the QC verdict shown by GET /lots/{id}/ (qc answers)",
+    "demo_release_master": "lots' demo step asks (label, lot, ctx) to QC and release an MCB before its WCBs "
+                           "are frozen (qc answers)",
+}
+
+
+def _hook(name: str) -> list[tuple[int, Callable]]:
+    if name not in HOOKS:
+        raise LookupError(f"unknown hook {name!r}; declare it in bank.registry.HOOKS")
+    return registry.hooks.setdefault(name, [])
+
+
+def register_hook(name: str, receiver: Callable, *, order: int = 100) -> None:
+    """Receive hook ``name`` (an app's ``ready()`` registers; registering twice is harmless)."""
+    receivers = _hook(name)
+    if receiver not in [r for _, r in receivers]:
+        receivers.append((order, receiver))
+        receivers.sort(key=lambda item: item[0])
+
+
+def announce(name: str, /, **kwargs) -> dict:
+    """Tell every receiver of ``name`` (in order); the dicts they return are merged (anything else is ignored)."""
+    merged: dict = {}
+    for _order, receiver in _hook(name):
+        result = receiver(**kwargs)
+        if isinstance(result, dict):
+            merged.update(result)
+    return merged
+
+
+def ask(name: str, /, *args, **kwargs):
+    """The first receiver's answer to ``name`` (None when no receiver answers)."""
+    for _order, receiver in _hook(name):
+        answer = receiver(*args, **kwargs)
+        if answer is not None:
+            return answer
+    return None
 
 
 registry = _Registry()

@@ -117,6 +117,32 @@ def signatures_for(record: models.Model):
     return Signature.objects.filter(content_type=ct, object_id=record.pk).select_related("signer")
 
 
+def record_key(record: models.Model) -> tuple[str, Any]:
+    """How ``signatures_by_record`` files a record's signatures: its concrete model and primary key."""
+    return record._meta.concrete_model._meta.label_lower, record.pk
+
+
+def signatures_by_record(records) -> dict[tuple[str, Any], list[Signature]]:
+    """The signatures of every record of a page, newest first as ``signatures_for`` gives them.
+
+    ``{record_key(record): [signature, ...]}`` with an entry (perhaps empty) for each record: one query for
+    the records of one model (content types come from Django's cache), none for an empty page.
+    """
+    by_model: dict[type, list[models.Model]] = {}
+    for record in records:
+        by_model.setdefault(record._meta.concrete_model, []).append(record)
+    found: dict[tuple[str, Any], list[Signature]] = {}
+    for model, rows in by_model.items():
+        for record in rows:
+            found[record_key(record)] = []
+        ct = ContentType.objects.get_for_model(model, for_concrete_model=True)
+        label = model._meta.label_lower
+        for signature in (Signature.objects.filter(content_type=ct, object_id__in={r.pk for r in rows})
+                          .select_related("signer")):
+            found[(label, signature.object_id)].append(signature)
+    return found
+
+
 def matches(signature: Signature, record: models.Model | None = None) -> bool:
     """True while the signed record still has the content it had when it was signed."""
     record = record if record is not None else signature.record

@@ -10,9 +10,11 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views import csrf
 from django.views.decorators.http import require_http_methods
 
 from bank import notifications as notes
+from bank.api.errors import error_response, is_api_request
 from bank.audit import audited_models, can_read_history, history_entries, object_history
 from bank.barcodes import code128_svg
 from bank.forms import LoginForm
@@ -117,3 +119,10 @@ def error_404(request, exception=None):
 
 def error_500(request):
     return render(request, "500.html", status=500)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the HTML page, or under /api/ what DRF's session authentication answers there."""
+    if is_api_request(request):
+        return error_response(403, _("CSRF Failed: %(reason)s") % {"reason": reason}, "permission_denied")
+    return csrf.csrf_failure(request, reason=reason)

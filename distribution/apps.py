@@ -7,9 +7,11 @@ class DistributionConfig(AppConfig):
     verbose_name = _("Distribution")
 
     def ready(self) -> None:
-        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
+        from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import RESEARCHER
-        from distribution import panels
+        from distribution import panels, services
+
+        register_hook("consent_withdrawn", services.on_consent_withdrawn, order=60)
         from distribution.views import request_url_for_scan
 
         register_nav("catalog", _("Catalog"), "distribution:catalog", roles=(RESEARCHER,), order=600)

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
+from bank.identifiers import IdentifierField
 from distribution.choices import ArrivalCondition, IntendedUse, RecallSource, RequestStatus, ShipperType
 
 User = settings.AUTH_USER_MODEL
@@ -36,7 +37,7 @@ class MaterialTransferAgreement(models.Model):
 class DistributionRequest(models.Model):
     """A researcher's request for vials of a line, under an accepted MTA."""
 
-    number = models.CharField(_("number"), max_length=30, unique=True)
+    number = IdentifierField(_("number"), max_length=30, unique=True)
     researcher = models.ForeignKey(User, on_delete=models.PROTECT, related_name="distribution_requests")
     cell_line = models.ForeignKey("lots.CellLine", on_delete=models.PROTECT, related_name="requests")
     vials = models.PositiveIntegerField(_("vials"))

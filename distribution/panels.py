@@ -6,7 +6,7 @@ from bank.roles import RESEARCHER, has_role
 from distribution import queries
 from distribution.choices import RequestStatus
 from distribution.models import DistributionRequest
-from lots.choices import LotStatus
+from lots.choices import LotStatus, lot_can_become
 
 
 def review_panel(request) -> dict:
@@ -35,5 +35,9 @@ def my_requests_panel(request) -> dict | None:
 def lot_panel(request, lot) -> dict:
     """The lot page: who received vials of this lot, how many are reserved, trace and recall links."""
     shipments, reserved = queries.shipments_of_lot(lot)
-    return {"lot": lot, "shipments": shipments, "reserved": reserved,
-            "can_recall": request.user.has_perm("distribution.add_recall") and lot.status == LotStatus.RELEASED}
+    return {"lot": lot, "shipments": shipments, "reserved": reserved, "can_recall": can_recall(request.user, lot)}
+
+
+def can_recall(user, lot) -> bool:
+    """The recall link is offered where the service would accept it (released or on hold, role allowing)."""
+    return user.has_perm("distribution.add_recall") and lot_can_become(lot.status, LotStatus.RECALLED)

@@ -18,6 +18,7 @@ from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
+from bank.identifiers import first_match, scannable
 from bank.roles import STAFF_ROLES, has_role
 from distribution.choices import IntendedUse, RequestStatus
 from distribution.models import (
@@ -29,10 +30,11 @@ from distribution.models import (
     Shipment,
 )
 from donors.choices import HLA_LOCI, ConsentScope, Eligibility
-from donors.queries import consent_scopes, eligibility_for, prefetch_eligibility
+from donors.queries import collection_eligibility, consent_scopes
 from lots.choices import CellType, Grade, LotStatus, Tier, VialStatus
 from lots.models import CellLine, Lot, Vial
-from lots.queries import descendant_lots
+from lots.queries import descendant_lots, lot_by_code, vial_by_barcode
+from qc.queries import latest_counted_results
 
 # --- allocation order --------------------------------------------------------------------------
 
@@ -235,7 +237,7 @@ def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
     lots_of: dict[int, list[Lot]] = defaultdict(list)
     for lot in lots:
         lots_of[lot.cell_line_id].append(lot)
-    results_of = _latest_results([lot.pk for lot in lots])
+    results_of = latest_counted_results([lot.pk for lot in lots])
     entries = []
     for line in lines:
         line_lots = lots_of.get(line.pk, [])
@@ -261,21 +263,6 @@ def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
             characterization=items, hla=shared_hla(line.donor),
         ))
     return entries
-
-
-def _latest_results(lot_ids: list[int]) -> dict[int, list]:
-    """The latest QC result per (lot, test) of these lots (1 query)."""
-    from qc.models import QCResult
-
-    found: dict[int, list] = defaultdict(list)
-    seen: set[tuple[int, int]] = set()
-    for result in (QCResult.objects.filter(lot_id__in=lot_ids).select_related("test")
-                   .order_by("lot_id", "test_id", "-entered_at", "-id")):
-        key = (result.lot_id, result.test_id)
-        if key not in seen:
-            seen.add(key)
-            found[result.lot_id].append(result)
-    return found
 
 
 def catalog_entry(cell_line_id: int) -> CatalogEntry | None:
@@ -361,10 +348,11 @@ USE_SCOPE = {IntendedUse.RESEARCH: "research", IntendedUse.CLINICAL: "clinical",
 def review_for(request: DistributionRequest) -> Review:
     """The checks of a request in the order approval refuses them (API.md codes). About 6 queries."""
     line = CellLine.objects.select_related("donor", "collection").get(pk=request.cell_line_id)
-    donor = prefetch_eligibility(type(line.donor).objects.filter(pk=line.donor_id)).prefetch_related(
-        "consents").get()
-    scopes = sorted(consent_scopes(donor))
-    eligibility = eligibility_for(donor)
+    # The donor is judged on the collection this line came from, as the release judged it (never the newest).
+    standing = collection_eligibility([line.collection_id])[line.collection_id]
+    donor = line.donor
+    scopes = sorted(standing.scopes)
+    eligibility = standing.eligibility
     stock = stock_of_line(line.pk)
     blocked = Lot.objects.filter(cell_line=line).filter(
         Q(consent_withdrawn_flagged_at__isnull=False) | Q(status=LotStatus.RECALLED)).count()
@@ -516,8 +504,8 @@ def trace_vial(barcode: str) -> dict | None:
     """
     from storage.models import VialMove
 
-    vial = (Vial.objects.select_related("lot__cell_line__collection", "lot__cell_line__donor", "box__rack__unit")
-            .filter(barcode=barcode.strip()).first())
+    vial = first_match(Vial.objects.select_related("lot__cell_line__collection", "lot__cell_line__donor",
+                                                   "box__rack__unit").filter(barcode=scannable(barcode)))
     if vial is None:
         return None
     lot, line = vial.lot, vial.lot.cell_line
@@ -667,17 +655,21 @@ def resolve_trace_code(code: str) -> str | None:
     """The trace page for a scanned or typed code: a vial barcode, a lot number or barcode, a donor code."""
     from django.urls import reverse
 
-    from donors.models import Donor
+    from donors.queries import donor_by_code
 
-    code = (code or "").strip()
-    if not code:
-        return None
-    if Vial.objects.filter(barcode=code).exists():
-        return reverse("distribution:trace-vial", args=[code])
-    lot = Lot.objects.filter(Q(lot_number__iexact=code) | Q(barcode=code)).values_list("pk", flat=True).first()
-    if lot:
-        return reverse("distribution:trace-lot", args=[lot])
-    donor = Donor.objects.filter(code__iexact=code).values_list("pk", flat=True).first()
-    if donor:
-        return reverse("distribution:trace-donor", args=[donor])
+    vial = vial_by_barcode(code, related=())
+    if vial is not None:
+        return reverse("distribution:trace-vial", args=[vial.barcode])
+    lot = lot_by_code(code)
+    if lot is not None:
+        return reverse("distribution:trace-lot", args=[lot.pk])
+    donor = donor_by_code(code)
+    if donor is not None:
+        return reverse("distribution:trace-donor", args=[donor.pk])
     return None
+
+
+def request_by_number(code: str, user) -> DistributionRequest | None:
+    """A request by its number (REQ-2026-00042), if ``user`` may see it (one query on the unique index)."""
+    code = scannable(code)
+    return first_match(requests_visible_to(user).filter(number=code)) if code else None

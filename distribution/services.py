@@ -20,9 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from bank import sequences
 from bank.audit import acting, bulk_create_audited
 from bank.errors import Conflict, Forbidden
-from bank.models import BarcodeSequence, Notification, SignatureMeaning
+from bank.models import Notification, SignatureMeaning
 from bank.notifications import notify, notify_role
 from bank.roles import QA, TECHNICIAN
 from bank.signatures import record_signature, verify_password
@@ -59,13 +60,8 @@ def _link(request: DistributionRequest) -> str:
 
 
 def _next_number(today: datetime.date) -> str:
-    """REQ-2026-00042: one locked counter per year, never the same number twice."""
-    kind = f"request-{today.year}"
-    sequence, _created = BarcodeSequence.objects.select_for_update().get_or_create(kind=kind)
-    value = sequence.last_value + 1
-    # No history row per number: the sequence's state is derivable from the requests it numbered.
-    BarcodeSequence.objects.filter(pk=kind).update(last_value=value)
-    return f"REQ-{today.year}-{value:05d}"
+    """REQ-2026-00042: one sequence per year (``bank.sequences``), never the same number twice."""
+    return f"REQ-{today.year}-{sequences.take_one(f'request:{today.year}'):05d}"
 
 
 def _move(request: DistributionRequest, to: str) -> None:
@@ -462,12 +458,12 @@ def _recall_effects(recall: Recall, lot_ids: list[int], *, actor, line_name: str
 
 
 def recall_lot(lot: Lot, *, actor, password: str, reason: str, statement: str = "") -> Recall:
-    """QA recalls a released lot, signing with their password (21 CFR 11): every shipped vial and its
+    """QA recalls a released lot (or one on hold), signing with their password (21 CFR 11): every shipped vial and its
     recipient is listed (RecallNotice) and notified; its unshipped vials are blocked. Lots made from it
     (its WCBs) go with it: released ones are recalled, the rest can never be released, and the
     recipients of their vials are listed and told too.
 
-    400 no reason; 403 ``signature_invalid``; 409 ``invalid_transition`` (only a released lot is recalled).
+    400 no reason; 403 ``signature_invalid``; 409 ``invalid_transition`` (only a released lot or one on hold).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -489,6 +485,11 @@ def recall_lot(lot: Lot, *, actor, password: str, reason: str, statement: str = 
                              "lot": locked.lot_number, "reason": reason})
     lot.status = locked.status
     return recall
+
+
+def on_consent_withdrawn(*, donor, actor, reason: str = "") -> dict:
+    """Receiver of donors' ``consent_withdrawn`` hook (inside the withdrawal's transaction)."""
+    return {"distribution_recall": consent_withdrawal_recall(donor, actor=actor, reason=reason)}
 
 
 def consent_withdrawal_recall(donor, *, actor, reason: str = "") -> Recall:

@@ -16,11 +16,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bank.signatures import signatures_for
 from bank.web import call_service, perms_required
-from distribution import forms, queries, services
+from distribution import forms, panels, queries, services
 from distribution.choices import RequestStatus
 from distribution.models import Recall
 from donors.models import Donor
-from lots.choices import LotStatus
+from lots.choices import LotStatus, lot_can_become
 from lots.models import CellLine, Lot
 from lots.queries import descendant_lots
 
@@ -262,7 +262,7 @@ def trace_lot(request, pk: int):
     lot = get_object_or_404(Lot.objects.select_related("cell_line__donor"), pk=pk)
     return render(request, "distribution/trace_forward.html", {
         "t": queries.trace_lot(lot), "subject": "lot", "lot": lot,
-        "can_recall": request.user.has_perm("distribution.add_recall") and lot.status == LotStatus.RELEASED,
+        "can_recall": panels.can_recall(request.user, lot),
     })
 
 
@@ -302,15 +302,14 @@ def lot_recall(request, pk: int):
     shipments, reserved = queries.shipments_of_lot(lot, derived)
     return render(request, "distribution/lot_recall.html", {
         "lot": lot, "form": form, "sign_form": sign_form, "shipments": shipments, "reserved": reserved,
-        "derived": derived,
+        "derived": derived, "recallable": lot_can_become(lot.status, LotStatus.RECALLED),
     }, status=400 if request.method == "POST" else 200)
 
 
 def request_url_for_scan(code: str, user) -> str | None:
     """Header scan field: a request number (REQ-2026-00042) opens the request, if the user may see it."""
-    code = code.strip().upper()
-    if not code.startswith("REQ-") or not user.has_perm(VIEW_REQUEST):
+    if not code.strip().upper().startswith("REQ-") or not user.has_perm(VIEW_REQUEST):
         return None
-    found = queries.requests_visible_to(user).filter(number=code).values_list("pk", flat=True).first()
-    return reverse("distribution:request", args=[found]) if found else None
+    found = queries.request_by_number(code, user)
+    return reverse("distribution:request", args=[found.pk]) if found else None
 

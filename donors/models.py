@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
+from bank.identifiers import IdentifierField
 from donors.choices import (
     HLA_LOCI,
     ConsentScope,
@@ -29,7 +30,7 @@ User = settings.AUTH_USER_MODEL
 class Donor(models.Model):
     """A donor known by a generated pseudonymous code; never by name outside ``DonorIdentity``."""
 
-    code = models.CharField(_("donor code"), max_length=20, unique=True, editable=False)
+    code = IdentifierField(_("donor code"), max_length=20, unique=True, editable=False)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     birth_year = models.PositiveSmallIntegerField(_("birth year"))
     population = models.CharField(
@@ -277,7 +278,7 @@ class HLATyping(models.Model):
 class Collection(models.Model):
     """Tissue collected from a donor under an active consent and, optionally, an ethics approval."""
 
-    code = models.CharField(_("collection code"), max_length=30, unique=True, editable=False)
+    code = IdentifierField(_("collection code"), max_length=30, unique=True, editable=False)
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="collections")
     consent = models.ForeignKey(Consent, on_delete=models.PROTECT, related_name="collections")
     ethics_approval = models.ForeignKey(

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Prefetch, QuerySet
 
+from bank.identifiers import first_match, scannable
+from bank.registry import ask
 from donors.choices import MATERNAL_TISSUES, ConsentState, Eligibility, ScreeningOutcome
 from donors.models import Collection, Consent, Donor, Screening, ScreeningMarker, ScreeningResult, ScreeningWindow
 
@@ -149,6 +151,59 @@ def consent_scopes(donor: Donor) -> set[str]:
     return set(consent.scopes or []) if consent else set()
 
 
+@dataclass(frozen=True)
+class CollectionStanding:
+    """What the material of one collection may do, by its donor: eligibility for that collection and consent."""
+
+    collection_id: int
+    donor_id: int
+    eligibility: EligibilityResult
+    consent: str  # ConsentState
+    scopes: frozenset[str]
+    consent_withdrawn_at: datetime.datetime | None
+
+
+def collection_eligibility(collection_ids) -> dict[int, CollectionStanding]:
+    """``{collection id: CollectionStanding}``: each donor judged on *that* collection (never on their newest).
+
+    The one read every lot decision uses (release, lifting a hold, request review): material is judged by
+    the screening around the collection it came from. Queries: donors (1) with screenings (1), results (1),
+    collections (1), consents (1); the panel and windows (2) — whatever the number of collections.
+    """
+    ids = {pk for pk in collection_ids if pk is not None}
+    if not ids:
+        return {}
+    donors = prefetch_eligibility(Donor.objects.filter(collections__pk__in=ids).distinct()).prefetch_related(
+        Prefetch("consents", queryset=Consent.objects.order_by("pk")))
+    panel = PanelConfig.load()
+    found: dict[int, CollectionStanding] = {}
+    for donor in donors:
+        state = consent_state(donor)
+        scopes = frozenset(consent_scopes(donor))
+        for collection in donor.collections.all():
+            if collection.pk in ids:
+                found[collection.pk] = CollectionStanding(
+                    collection_id=collection.pk, donor_id=donor.pk,
+                    eligibility=eligibility_for(donor, collection, panel=panel), consent=state, scopes=scopes,
+                    consent_withdrawn_at=donor.consent_withdrawn_at)
+    return found
+
+
+# --- scanned identifiers (bank.identifiers) -------------------------------------------------------
+
+
+def donor_by_code(code: str) -> Donor | None:
+    """A donor by their pseudonymous code (one query on the unique index)."""
+    code = scannable(code)
+    return first_match(Donor.objects.filter(code=code)) if code else None
+
+
+def collection_by_code(code: str) -> Collection | None:
+    """A collection by its code (COL-2026-0001), with its donor (one query on the unique index)."""
+    code = scannable(code)
+    return first_match(Collection.objects.select_related("donor").filter(code=code)) if code else None
+
+
 # --- reads for the donor pages and the API ----------------------------------------------------
 
 IDENTITY_PERMISSION = "donors.view_donoridentity"
@@ -200,23 +255,8 @@ def donor_detail_queryset() -> QuerySet[Donor]:
     )
 
 
-def derived_lots(donor: Donor):
-    """Every lot derived from ``donor`` (all lines and subclones), with vial counts by status.
-
-    What a consent withdrawal will flag: the withdrawal page shows it before it is confirmed.
-    """
-    from django.db.models import Count, Q
-
-    from lots.models import Lot
-
-    return (
-        Lot.objects.filter(cell_line__donor=donor)
-        .select_related("cell_line")
-        .annotate(
-            vials_total=Count("vials"),
-            vials_available=Count("vials", filter=Q(vials__status="available")),
-            vials_reserved=Count("vials", filter=Q(vials__status="reserved")),
-            vials_shipped=Count("vials", filter=Q(vials__status="shipped")),
-        )
-        .order_by("cell_line__name", "frozen_on", "pk")
-    )
+def derived_lots(donor: Donor) -> list:
+    """Every lot derived from ``donor`` (all lines and subclones), with vial counts by status — what a consent
+    withdrawal will flag (the withdrawal page shows it before it is confirmed). The lots app answers
+    (bank.registry hook ``derived_lots``); donors never reads lots itself."""
+    return ask("derived_lots", donor) or []

@@ -51,8 +51,10 @@ from donors.queries import (
     PanelConfig,
     active_consent,
     can_view_identity,
+    collection_by_code,
     consent_state,
     derived_lots,
+    donor_by_code,
     donor_detail_queryset,
     donor_list,
     eligibility_for,
@@ -549,14 +551,13 @@ def resolve_scan(code: str, user) -> str | None:
     """Donor codes and collection codes open their page, for users who may view donors only."""
     if not user.has_perm("donors.view_donor"):
         return None
-    code = code.strip().upper()
-    donor = Donor.objects.filter(code=code).values_list("pk", flat=True).first()
+    donor = donor_by_code(code)
     if donor is not None:
-        return reverse("donors:detail", args=[donor])
+        return reverse("donors:detail", args=[donor.pk])
     if user.has_perm("donors.view_collection"):
-        collection = Collection.objects.filter(code=code).values_list("pk", flat=True).first()
+        collection = collection_by_code(code)
         if collection is not None:
-            return reverse("donors:collection", args=[collection])
+            return reverse("donors:collection", args=[collection.pk])
     return None
 
 

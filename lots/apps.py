@@ -9,10 +9,13 @@ class LotsConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
+        from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN
         from lots import checks as lot_checks
-        from lots import views
+        from lots import queries, services, views
+
+        register_hook("consent_withdrawn", services.on_consent_withdrawn, order=20)
+        register_hook("derived_lots", queries.derived_lots)
 
         checks.register(lot_checks.check_naming_settings)
         register_nav("lots", _("Lots"), "lots:lot_list", perms=("lots.view_lot",),

@@ -54,11 +54,17 @@ class LotStatus(models.TextChoices):
 LOT_TRANSITIONS: dict[str, set[str]] = {
     LotStatus.QUARANTINE: {LotStatus.RELEASED, LotStatus.REJECTED},
     LotStatus.RELEASED: {LotStatus.ON_HOLD, LotStatus.DEPLETED, LotStatus.RECALLED},
-    LotStatus.ON_HOLD: {LotStatus.RELEASED},
+    # A hold is exactly when a recall comes: a lot on hold may be recalled (same signature and recipients).
+    LotStatus.ON_HOLD: {LotStatus.RELEASED, LotStatus.RECALLED},
     LotStatus.REJECTED: set(),
     LotStatus.DEPLETED: set(),
     LotStatus.RECALLED: set(),
 }
+
+
+def lot_can_become(status: str, to: str) -> bool:
+    """Whether the status machine allows ``status`` → ``to`` (pages offer only what the service will do)."""
+    return to in LOT_TRANSITIONS.get(status, set())
 
 
 # Vials of these lots must never be used, moved out to a recipient or grown (nor those of a lot made from a

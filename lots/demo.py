@@ -7,7 +7,8 @@ cord_blood (SCB-CBHSC-001).
 Lots: ipsc_mcb (60 vials), ipsc_wcb (120, child of ipsc_mcb), ipsc_wcb2 (80, child of ipsc_mcb),
 patient_mcb (40), msc_mcb (50), msc_wcb (100, child of msc_mcb), cord_unit (1).
 A WCB can only be frozen from a released MCB, so ipsc_mcb and msc_mcb are tested and released in this
-step (``qc.demo.qualify_master``: results by technicians, e-signed release by QA) before their WCBs are
+step (the ``demo_release_master`` hook, answered by ``qc.demo.qualify_master``: results by technicians,
+e-signed release by QA) before their WCBs are
 made, and each WCB culture starts from a thawed vial of its MCB (that vial is ``used``). Every other
 lot is in quarantine for the QC step to decide.
 """
@@ -19,8 +20,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from bank.registry import ask
 from lots import services
-from qc.demo import qualify_master
 
 LINES = [
     # label, cell type, grade, reprogramming, description
@@ -97,7 +98,7 @@ def load(ctx: dict) -> None:
         )
         if label in RELEASE_FIRST:
             # QC results and an e-signed release by QA, as the bank would do it (qc.demo tells the story).
-            qualify_master(label, lots[label], {**ctx, "lines": lines})
+            ask("demo_release_master", label, lots[label], {**ctx, "lines": lines})
     ctx.update(lines=lines, lots=lots, cultures=cultures)
 
 

@@ -6,9 +6,10 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from donors.models import Collection
+from donors.queries import collection_by_code
 from lots.choices import CellType, FreezingProgram, Grade, LotStatus, ReprogrammingMethod, Tier
-from lots.models import CellLine, Culture, Lot, Vial
+from lots.models import CellLine, Culture, Lot
+from lots.queries import vial_by_barcode
 
 
 class DateInput(forms.DateInput):
@@ -40,7 +41,7 @@ class CellLineForm(forms.Form):
 
     def clean_collection(self):
         code = self.cleaned_data["collection"].strip()
-        collection = Collection.objects.select_related("donor").filter(code__iexact=code).first()
+        collection = collection_by_code(code)
         if collection is None:
             raise forms.ValidationError(
                 _("No collection has the code %(code)s. Check the code on the collection tube or form.")
@@ -70,7 +71,8 @@ class LineChoiceField(forms.ModelChoiceField):
 
 
 class LotForm(forms.Form):
-    """Freeze a lot. Enter submits; the service explains what to fix when it refuses."""
+    """Freeze a lot. Enter submits. The form only reads the values; ``lots.services.create_lot`` is the one
+    place that checks them, and its messages land on these fields (the API shows the same ones)."""
 
     cell_line = LineChoiceField(label=_("Cell line"), queryset=CellLine.objects.order_by("name"),
                                 empty_label=_("— choose the line —"))
@@ -86,20 +88,12 @@ class LotForm(forms.Form):
         queryset=Culture.objects.select_related("cell_line").order_by("cell_line__name", "-started_on"),
         help_text=_("The culture harvested for this freeze; its population doublings are copied to the lot."),
     )
-    passage = forms.IntegerField(label=_("Passage at freeze"), min_value=0, max_value=32767,
-                                 error_messages={"min_value": _("The passage is 0 or more.")})
-    vial_count = forms.IntegerField(
-        label=_("Number of vials"), min_value=1,
-        error_messages={"min_value": _("Freeze at least one vial.")},
-    )
-    cells_per_vial = forms.IntegerField(
-        label=_("Cells per vial"), min_value=1, help_text=_("e.g. 1000000"),
-        error_messages={"min_value": _("Enter the number of cells per vial (above zero).")},
-    )
-    volume_ml = forms.DecimalField(
-        label=_("Volume per vial (mL)"), max_digits=5, decimal_places=2, min_value=0.01, initial=1,
-        error_messages={"min_value": _("Enter the volume per vial in mL (above zero).")},
-    )
+    passage = forms.IntegerField(label=_("Passage at freeze"), widget=forms.NumberInput(attrs={"min": 0}))
+    vial_count = forms.IntegerField(label=_("Number of vials"), widget=forms.NumberInput(attrs={"min": 1}))
+    cells_per_vial = forms.IntegerField(label=_("Cells per vial"), help_text=_("e.g. 1000000"),
+                                        widget=forms.NumberInput(attrs={"min": 1}))
+    volume_ml = forms.DecimalField(label=_("Volume per vial (mL)"), initial=1,
+                                   widget=forms.NumberInput(attrs={"min": 0.01, "step": 0.01}))
     cryoprotectant = forms.CharField(label=_("Cryoprotectant"), max_length=120, initial="CryoStor CS10",
                                      widget=forms.TextInput(attrs={"list": "cryoprotectants"}))
     cryoprotectant_lot = forms.CharField(label=_("Cryoprotectant lot"), max_length=60, required=False)
@@ -127,7 +121,7 @@ class CultureForm(forms.Form):
         code = self.cleaned_data["source_vial"].strip()
         if not code:
             return None
-        vial = Vial.objects.select_related("lot__cell_line").filter(barcode__iexact=code).first()
+        vial = vial_by_barcode(code, related=("lot__cell_line",))
         if vial is None:
             raise forms.ValidationError(_("No vial has the barcode %(code)s. Scan the vial label again.")
                                         % {"code": code})
@@ -135,16 +129,18 @@ class CultureForm(forms.Form):
 
 
 class PassageForm(forms.Form):
-    """Record one passage of a culture."""
+    """Record one passage of a culture (``lots.services.record_passage`` checks the values)."""
 
-    number = forms.IntegerField(label=_("Passage number"), min_value=0, max_value=32767, required=False,
-                                help_text=_("Leave empty for the next number."))
+    number = forms.IntegerField(label=_("Passage number"), required=False,
+                                help_text=_("Leave empty for the next number."),
+                                widget=forms.NumberInput(attrs={"min": 0}))
     passaged_on = forms.DateField(label=_("Date"), widget=DateInput, initial=timezone.localdate)
     split_ratio = forms.CharField(label=_("Split ratio"), max_length=20, required=False,
                                   widget=forms.TextInput(attrs={"placeholder": "1:6"}))
     seeded_cells = forms.IntegerField(label=_("Cells seeded"), required=False)
     harvested_cells = forms.IntegerField(label=_("Cells harvested"), required=False)
-    viability_pct = forms.DecimalField(label=_("Viability (%)"), max_digits=5, decimal_places=2, required=False)
+    viability_pct = forms.DecimalField(label=_("Viability (%)"), required=False,
+                                       widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": 0.01}))
     medium = forms.CharField(label=_("Medium"), max_length=120, required=False)
     medium_lot = forms.CharField(label=_("Medium lot"), max_length=60, required=False)
     reagents = forms.CharField(

@@ -10,10 +10,12 @@ import math
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
+from bank.identifiers import IdentifierField
 from lots.choices import (
     CellType,
     FreezingProgram,
@@ -26,27 +28,6 @@ from lots.choices import (
 )
 
 User = settings.AUTH_USER_MODEL
-
-
-class IdentifierSequence(models.Model):
-    """The last number handed out for one family of names (``SCBi``, ``SCB-UCMSC``, ``MCB-2026-``).
-
-    The row is locked while a name is allocated, so two technicians registering lines or freezing lots
-    at the same moment never get the same number; a name once committed is never handed out again.
-    """
-
-    key = models.CharField(_("key"), max_length=60, primary_key=True)
-    last_value = models.PositiveIntegerField(_("last value"), default=0)
-
-    history = audit_history()
-
-    class Meta:
-        ordering = ["key"]
-        verbose_name = _("identifier sequence")
-        verbose_name_plural = _("identifier sequences")
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.last_value}"
 
 
 class CellLine(models.Model):
@@ -83,6 +64,8 @@ class CellLine(models.Model):
                 condition=models.Q(registry_number__isnull=False),
                 name="lots_cellline_unique_registry_name",
             ),
+            # Scanned or typed in any case, a name finds its line through this index (bank.identifiers).
+            models.UniqueConstraint(Upper("name"), name="lots_cellline_name_upper_unique"),
         ]
         verbose_name = _("cell line")
         verbose_name_plural = _("cell lines")
@@ -168,7 +151,7 @@ class Lot(models.Model):
     SIGNATURE_EXCLUDE_FIELDS = ("status", "status_changed_at", "consent_withdrawn_flagged_at", "ancestor_recalled_at")
 
     lot_number = models.CharField(_("lot number"), max_length=40, unique=True)
-    barcode = models.CharField(_("barcode"), max_length=40, unique=True)
+    barcode = IdentifierField(_("barcode"), max_length=40, unique=True)
     cell_line = models.ForeignKey(CellLine, on_delete=models.PROTECT, related_name="lots")
     tier = models.CharField(_("tier"), max_length=4, choices=Tier.choices)
     parent_lot = models.ForeignKey(
@@ -216,6 +199,7 @@ class Lot(models.Model):
                 condition=~models.Q(tier="WCB") | models.Q(parent_lot__isnull=False),
                 name="lots_lot_wcb_has_parent",
             ),
+            models.UniqueConstraint(Upper("lot_number"), name="lots_lot_lot_number_upper_unique"),
         ]
         verbose_name = _("lot")
         verbose_name_plural = _("lots")
@@ -247,7 +231,7 @@ class Vial(models.Model):
 
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="vials")
     number = models.PositiveIntegerField(_("vial number"))
-    barcode = models.CharField(_("barcode"), max_length=40, unique=True)
+    barcode = IdentifierField(_("barcode"), max_length=40, unique=True)
     status = models.CharField(_("status"), max_length=10, choices=VialStatus.choices, default=VialStatus.AVAILABLE)
     status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
     box = models.ForeignKey(

@@ -5,13 +5,12 @@ with hPSCreg, ``i`` (iPSC) or ``e`` (ESC), a three-digit number counted per inst
 hyphen and the subclone letter (``A`` for the first clone, ``B``, ``C`` ... for further clones of the
 same derivation), e.g. ``SCBi001-A``; at most 15 characters.
 
-Numbers come from ``IdentifierSequence`` rows locked while a name is allocated, so concurrent
-registrations never collide and a committed name is never handed out again.
+Numbers come from ``bank.sequences`` (one locked row per family), so concurrent registrations never
+collide and a committed name is never handed out again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import string
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from bank import sequences
 from lots.choices import CellType
 
 HPSCREG_NAME = re.compile(r"^(?P<institute>[A-Z]{2,6})(?P<kind>[ie])(?P<number>\d{3})-(?P<subclone>[A-Z]{1,2})$")
@@ -84,29 +84,12 @@ def bank_name_prefix(cell_type: str) -> str:
 
 
 def allocate(key: str, *, taken: Callable[[int], bool], limit: int | None = None) -> int:
-    """The next free number of ``key``; call inside the transaction that stores the name.
+    """The next free number of the name family ``key``; call inside the transaction that stores the name.
 
-    The sequence row is created race-free (INSERT ... ON CONFLICT DO NOTHING) and locked, so a
-    concurrent allocation waits until this transaction ends. ``taken(n)`` skips numbers already used
-    by a name that did not come from the sequence (an imported legacy line, a hand-made lot number).
+    ``taken(n)`` skips numbers already used by a name that did not come from the sequence (an imported
+    legacy line, a hand-made lot number). See ``bank.sequences`` for the locking.
     """
-    from lots.models import IdentifierSequence
-
-    if len(key) > 60:
-        key = key[:40] + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:20]
-    IdentifierSequence.objects.bulk_create([IdentifierSequence(key=key)], ignore_conflicts=True)
-    sequence = IdentifierSequence.objects.select_for_update().get(key=key)
-    number = sequence.last_value + 1
-    while taken(number):
-        number += 1
-    if limit is not None and number > limit:
-        raise ValidationError(
-            _("The numbers of %(key)s are used up (the last one is %(limit)d).") % {"key": key, "limit": limit},
-            code="numbers_exhausted",
-        )
-    # No history row per allocation (like bank.barcodes): the sequence is derivable from the names.
-    IdentifierSequence.objects.filter(key=key).update(last_value=number)
-    return number
+    return sequences.take_one(key if key.startswith("lot:") else f"name:{key}", taken=taken, limit=limit)
 
 
 class _SeqMarker:

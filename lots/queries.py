@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Prefetch, Q
 
+from bank.identifiers import first_match, scannable, upper_equals
 from lots.choices import LotStatus, Tier, VialStatus
 from lots.models import CellLine, Culture, Lot, Passage, Vial
 
@@ -109,26 +109,49 @@ def position_of(vial: Vial) -> dict | None:
     }
 
 
-def code_variants(code: str) -> list[str]:
-    """A scanned code as typed and in capitals: exact lookups that use the unique index (a case-
-    insensitive match would scan millions of vials)."""
-    code = code.strip()
-    return list(dict.fromkeys([code, code.upper()]))
+# --- scanned identifiers (bank.identifiers): one lookup per kind, each an exact match on a unique index ------
 
 
-def find_vial(code: str) -> Vial | None:
-    return Vial.objects.filter(barcode__in=code_variants(code)).only("id", "lot_id", "barcode").first()
+def vial_by_barcode(code: str, *, related: tuple[str, ...] = ("lot",)) -> Vial | None:
+    """The vial a scanner read (one indexed query; ``related`` names what to load with it)."""
+    code = scannable(code)
+    if not code:
+        return None
+    return first_match(Vial.objects.select_related(*related).filter(barcode=code))
 
 
-def find_lot(code: str) -> Lot | None:
-    return (Lot.objects.filter(Q(barcode__in=code_variants(code)) | Q(lot_number__iexact=code.strip()))
-            .only("id").first())
+def lot_by_code(code: str) -> Lot | None:
+    """A lot by its barcode or its lot number (in any case). One query on the two unique indexes."""
+    code = scannable(code)
+    if not code:
+        return None
+    return first_match(Lot.objects.select_related("cell_line")
+                       .filter(Q(barcode=code) | Q(upper_equals("lot_number", code))))
+
+
+def lot_for_scan(code: str) -> Lot | None:
+    """The lot a scan names: its label (barcode or lot number), or the label of one of its vials."""
+    lot = lot_by_code(code)
+    if lot is None:
+        vial = vial_by_barcode(code, related=("lot__cell_line",))
+        lot = vial.lot if vial is not None else None
+    return lot
+
+
+def line_by_name(code: str) -> CellLine | None:
+    """A cell line by its name in any case (``scbi001-a`` finds ``SCBi001-A``), on its upper-case index."""
+    code = scannable(code)
+    if not code:
+        return None
+    return first_match(CellLine.objects.filter(upper_equals("name", code)))
 
 
 def lots_matching_barcode(code: str) -> Q:
-    """Lots whose own barcode is ``code`` or that hold the vial with that barcode."""
-    codes = code_variants(code)
-    return Q(barcode__in=codes) | Q(Exists(Vial.objects.filter(lot=OuterRef("pk"), barcode__in=codes)))
+    """Lots whose own barcode is ``code`` or that hold the vial with that barcode (for list filters). The vial's
+    lot is read first (one indexed query), so the filter is two index conditions, never a scan of the lots."""
+    code = scannable(code)
+    holding = list(Vial.objects.filter(barcode=code).values_list("lot_id", flat=True).order_by()[:1]) if code else []
+    return Q(barcode=code) | Q(pk__in=holding)
 
 
 # --- lots --------------------------------------------------------------------------------------------
@@ -194,74 +217,26 @@ def lot_tree(lots: list[Lot], counts: dict | None = None) -> list[dict]:
     return roots
 
 
-# --- QC summary --------------------------------------------------------------------------------------
+# --- donors ---------------------------------------------------------------------------------------------
 
 
-def _number(value) -> float | None:
-    return float(value) if isinstance(value, Decimal) else value
-
-
-def qc_summary(lot: Lot) -> dict:
-    """Per required test of the lot's specification: the latest result and whether it passed.
-
-    The specification is the one assigned to the lot (``qc.LotSpecification``, fixed at its first
-    result), else the newest version for the line's cell type and tier. Three or four queries.
-    The QC app owns the rules; this is the read the lot page and ``GET /lots/{id}/`` show.
-    """
-    from qc.models import Criterion, LotSpecification, QCResult, Specification
-
-    assigned = LotSpecification.objects.select_related("specification").filter(lot=lot).first()
-    spec = assigned.specification if assigned else (
-        Specification.objects.filter(cell_type=lot.cell_line.cell_type, tier=lot.tier).order_by("-version").first()
+def derived_lots(donor) -> list[Lot]:
+    """Every lot derived from ``donor`` (all lines and subclones) with vial counts by status (one query):
+    what a consent withdrawal flags. Answers donors' ``derived_lots`` hook."""
+    return list(
+        Lot.objects.filter(cell_line__donor=donor)
+        .select_related("cell_line")
+        .annotate(
+            vials_total=Count("vials"),
+            vials_available=Count("vials", filter=Q(vials__status=VialStatus.AVAILABLE)),
+            vials_reserved=Count("vials", filter=Q(vials__status=VialStatus.RESERVED)),
+            vials_shipped=Count("vials", filter=Q(vials__status=VialStatus.SHIPPED)),
+        )
+        .order_by("cell_line__name", "frozen_on", "pk")
     )
-    criteria = []
-    if spec is not None:
-        method = lot.cell_line.reprogramming_method
-        criteria = [
-            c for c in Criterion.objects.filter(specification=spec).select_related("test").order_by("test__order", "id")
-            if not c.only_for_reprogramming or c.only_for_reprogramming == method
-        ]
-    latest: dict[int, QCResult] = {}
-    for result in QCResult.objects.filter(lot=lot).select_related("test").order_by("test_id", "-entered_at", "-id"):
-        latest.setdefault(result.test_id, result)
-
-    def shape(result):
-        if result is None:
-            return None
-        return {"id": result.pk, "value": _number(result.value), "outcome": result.outcome or None,
-                "unit": result.unit, "tested_on": result.tested_on, "passed": result.passed}
-
-    tests, missing, failed = [], [], []
-    for criterion in criteria:
-        result = latest.pop(criterion.test_id, None)
-        passed = result.passed if result is not None else None
-        if result is None and criterion.blocking:
-            missing.append(criterion.test.code)
-        if passed is False:
-            failed.append(criterion.test.code)
-        tests.append({
-            "test": criterion.test.code, "name": criterion.test.name, "required": criterion.blocking,
-            "min": _number(criterion.min_value), "max": _number(criterion.max_value),
-            "unit": criterion.unit or criterion.test.unit, "expected": criterion.expected or None,
-            "result": shape(result), "passed": passed,
-        })
-    for result in sorted(latest.values(), key=lambda r: (r.test.order, r.test.code)):
-        if result.passed is False:
-            failed.append(result.test.code)
-        tests.append({"test": result.test.code, "name": result.test.name, "required": False, "min": None,
-                      "max": None, "unit": result.unit or result.test.unit, "expected": None,
-                      "result": shape(result), "passed": result.passed})
-    return {
-        "specification": str(spec) if spec else None,
-        "specification_id": spec.pk if spec else None,
-        "tests": tests,
-        "missing": missing,
-        "failed": failed,
-        "complete": spec is not None and not missing,
-    }
 
 
-# --- donors ------------------------------------------------------------------------------------------
+# --- donor lines ------------------------------------------------------------------------------------------
 
 
 def donor_lines(donor) -> list[dict]:

@@ -28,6 +28,7 @@ from bank.audit import acting, bulk_create_audited, current_reason
 from bank.barcodes import issue
 from bank.errors import Conflict
 from bank.parsing import BIGINT_MAX
+from bank.registry import announce
 from lots import naming
 from lots.choices import (
     LOT_TRANSITIONS,
@@ -85,6 +86,11 @@ def change_vial_status(vials: Iterable[Vial], to: str, *, actor, reason: str = "
             default_user=actor, default_change_reason=(reason or current_reason())[:100] or None,
         )
     return locked
+
+
+def on_consent_withdrawn(*, donor, actor, reason: str = "") -> dict:
+    """Receiver of donors' ``consent_withdrawn`` hook: every derived lot is flagged."""
+    return {"affected_lots": flag_lots_for_withdrawn_consent(donor, actor=actor, reason=reason)}
 
 
 def flag_lots_for_withdrawn_consent(donor, *, actor, reason: str = "") -> list[Lot]:
@@ -279,9 +285,8 @@ def start_culture(cell_line: CellLine, *, started_on: datetime.date | None = Non
             _refuse_unusable_lot(vial)
             why = reason or _("thawed to start a culture of %(line)s") % {"line": cell_line.name}
             if vial.box_id is not None:
-                from storage.services import remove_from_storage
-
-                remove_from_storage([vial], actor=actor, reason=why)
+                # The storage app takes it out of its box with a chain-of-custody record (bank.registry hook).
+                announce("vials_consumed", vials=[vial], actor=actor, reason=why)
             change_vial_status([vial], VialStatus.USED, actor=actor, reason=why)
         return Culture.objects.create(cell_line=cell_line, source_vial=source_vial, started_on=started_on,
                                       notes=notes or "", created_by=actor)
@@ -445,6 +450,8 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
         volume = None
     if volume is None or not volume.is_finite() or volume <= 0 or volume >= 1000:
         errors["volume_ml"] = [_("Enter the volume per vial in mL (above zero, below 1000).")]
+    elif volume != volume.quantize(Decimal("0.01")):
+        errors["volume_ml"] = [_("Give the volume in mL with at most two decimals (e.g. 1.25).")]
     if not (cryoprotectant or "").strip():
         errors["cryoprotectant"] = [_("Name the cryoprotectant (e.g. CryoStor CS10).")]
     if freezing_program not in FreezingProgram.values:

@@ -31,13 +31,13 @@ def resolve_scan(code: str, user) -> str | None:
     number opens the lot; a line name opens the line."""
     if not user.has_perm("lots.view_lot"):
         return None
-    vial = queries.find_vial(code)
+    vial = queries.vial_by_barcode(code, related=())
     if vial is not None:
         return lot_url_for_vial(vial)
-    lot = queries.find_lot(code)
+    lot = queries.lot_by_code(code)
     if lot is not None:
         return reverse("lots:lot_detail", args=[lot.pk])
-    line = CellLine.objects.filter(name__iexact=code.strip()).only("id").first()
+    line = queries.line_by_name(code)
     if line is not None:
         return reverse("lots:cellline_detail", args=[line.pk])
     return None
@@ -102,7 +102,7 @@ def cellline_list(request):
         .order_by("name")
     )
     if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(donor__code__iexact=q) | Q(collection__code__iexact=q))
+        qs = qs.filter(Q(name__icontains=q) | Q(donor__code=q) | Q(collection__code=q))
     if cell_type in CellType.values:
         qs = qs.filter(cell_type=cell_type)
     if grade in Grade.values:

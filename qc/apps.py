@@ -7,9 +7,12 @@ class QcConfig(AppConfig):
     verbose_name = _("QC and release")
 
     def ready(self) -> None:
-        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
+        from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, QA, TECHNICIAN
-        from qc import views
+        from qc import demo, queries, views
+
+        register_hook("lot_qc_summary", queries.qc_summary)
+        register_hook("demo_release_master", demo.qualify_master)
 
         register_nav("qc", _("QA release"), "qc:dashboard", roles=(QA, ADMIN), order=400)
         register_nav("qc-results", _("QC results"), "qc:results", roles=(TECHNICIAN, QA), order=410)

@@ -30,10 +30,8 @@ from bank.errors import Conflict
 from bank.signatures import manifestation, signatures_for
 from lots.choices import LotStatus
 from lots.models import Lot
-from qc.choices import Decision
+from qc.choices import CERTIFIABLE_LOT_STATUSES, Decision
 from qc.queries import latest_decision, release_readiness
-
-CERTIFIABLE = (LotStatus.RELEASED, LotStatus.DEPLETED)
 
 
 def _fonts() -> tuple[str, str]:
@@ -53,7 +51,7 @@ def certificate_content(lot: Lot) -> dict:
     until depleted) released."""
     lot = Lot.objects.select_related("cell_line").get(pk=lot.pk)
     decision = latest_decision(lot, Decision.RELEASE)
-    if lot.status not in CERTIFIABLE or decision is None:
+    if lot.status not in CERTIFIABLE_LOT_STATUSES or decision is None:
         raise Conflict(
             _("Lot %(lot)s is %(status)s: a certificate of analysis exists only for a released lot.")
             % {"lot": lot.lot_number, "status": LotStatus(lot.status).label},

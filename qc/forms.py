@@ -87,15 +87,19 @@ class CloseDeviationForm(SignatureForm):
 
 
 class StabilityPlanForm(forms.Form):
-    interval_days = forms.IntegerField(label=_("Re-check every (days)"), min_value=1, max_value=3650)
-    min_viability_pct = forms.DecimalField(label=_("Minimum viability (%)"), min_value=0, max_value=100,
-                                           max_digits=5, decimal_places=2)
+    """Values are only read here: ``qc.services.set_stability_plan`` checks them (the API shows the same messages)."""
+
+    interval_days = forms.IntegerField(label=_("Re-check every (days)"),
+                                       widget=forms.NumberInput(attrs={"min": 1, "max": 3650}))
+    min_viability_pct = forms.DecimalField(label=_("Minimum viability (%)"),
+                                           widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": "any"}))
 
 
 class RecheckResultForm(forms.Form):
-    viability_pct = forms.DecimalField(label=_("Viability (%)"), min_value=0, max_value=100, max_digits=5,
-                                       decimal_places=2,
-                                       widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}))
+    """``qc.services.record_recheck_result`` checks the viability (0 to 100 %)."""
+
+    viability_pct = forms.DecimalField(label=_("Viability (%)"), widget=forms.NumberInput(
+        attrs={"min": 0, "max": 100, "step": "any", "inputmode": "decimal"}))
     tested_on = forms.DateField(label=_("Tested on"), widget=DATE)
     vial = forms.CharField(label=_("Vial thawed (scan)"), required=False, max_length=40,
                            widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
+from bank.identifiers import IdentifierField
 from lots.choices import CellType, Tier
 from qc.choices import Decision, DeviationStatus, RecheckStatus, TestKind
 
@@ -204,7 +205,7 @@ class QCResult(models.Model):
 class Deviation(models.Model):
     """An out-of-specification investigation: root cause and CAPA, closed by QA with an e-signature."""
 
-    number = models.CharField(_("number"), max_length=30, unique=True)
+    number = IdentifierField(_("number"), max_length=30, unique=True)
     lot = models.ForeignKey("lots.Lot", on_delete=models.PROTECT, related_name="deviations")
     result = models.ForeignKey(QCResult, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations")
     status = models.CharField(_("status"), max_length=10, choices=DeviationStatus.choices, default=DeviationStatus.OPEN)

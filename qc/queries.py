@@ -11,23 +11,32 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from bank.errors import Conflict, DomainError
+from bank.errors import Conflict, DomainError, Forbidden
+from bank.identifiers import first_match, scannable
 from donors.choices import ConsentState, Eligibility
-from donors.models import Donor
-from donors.queries import EligibilityResult, PanelConfig, consent_state, eligibility_for, prefetch_eligibility
+from donors.queries import EligibilityResult, collection_eligibility
 from lots.choices import LotStatus
 from lots.models import Lot
-from qc.choices import Decision, DeviationStatus, RecheckStatus
-from qc.models import Criterion, Deviation, LotDecision, LotSpecification, QCResult, QCTest, Recheck, Specification
-
-OPEN_RECHECK = (RecheckStatus.DUE, RecheckStatus.OVERDUE)
+from qc.choices import OPEN_RECHECK, Decision, DeviationStatus
+from qc.models import (
+    Criterion,
+    Deviation,
+    LotDecision,
+    LotSpecification,
+    QCResult,
+    QCTest,
+    Recheck,
+    Specification,
+    StabilityPlan,
+)
 
 # Short names of the release refusals for lists (the full message is in the blocker's detail).
 BLOCKER_LABELS = {
@@ -44,6 +53,33 @@ BLOCKER_LABELS = {
 def ancestor_recalled_conflict(lot: Lot) -> Conflict:
     return Conflict(_("Lot %(lot)s was made from a recalled lot: it can never be released.") % {"lot": lot.lot_number},
                     code="parent_not_released")
+
+
+def segregation_conflict(lot: Lot, user, *, cited_result: QCResult | None = None) -> Forbidden | None:
+    """Segregation of duties: a QA decision on a lot is signed by someone independent of making and testing it.
+
+    The signer may not be the lot's operator (who froze it), nor have entered a result for it — for lifting a
+    hold, the cited re-test. The one rule for release, rejection, lifting a hold and the review page.
+    """
+    if user is None:
+        return None
+    if lot.operator_id == user.pk:
+        return Forbidden(_("You froze lot %(lot)s: another QA officer must sign its decision (segregation of "
+                           "duties).") % {"lot": lot.lot_number}, code="segregation_of_duties")
+    if cited_result is not None:
+        if cited_result.entered_by_id == user.pk:
+            return Forbidden(_("You entered the cited re-test: another QA officer must lift the hold "
+                               "(segregation of duties)."), code="segregation_of_duties")
+    elif QCResult.objects.filter(lot=lot, entered_by=user).exists():
+        return Forbidden(_("You entered QC results for lot %(lot)s: another QA officer must sign its decision "
+                           "(segregation of duties).") % {"lot": lot.lot_number}, code="segregation_of_duties")
+    return None
+
+
+def deviation_by_number(code: str) -> Deviation | None:
+    """A deviation by its number (DEV-2026-0001), on the unique index."""
+    code = scannable(code)
+    return first_match(Deviation.objects.filter(number=code)) if code else None
 
 
 def criteria_prefetch() -> Prefetch:
@@ -94,13 +130,25 @@ def lot_specification(lot: Lot) -> tuple[Specification | None, bool]:
     return spec_in_force(lot.cell_line.cell_type, lot.tier), False
 
 
-def release_results(lot_ids: Iterable[int]):
-    """Results that count for release: every result of the lots except stability re-check results."""
-    return (
-        QCResult.objects.filter(lot_id__in=list(lot_ids), recheck__isnull=True)
-        .select_related("test", "entered_by", "vial", "criterion")
-        .order_by("lot_id", "test__order", "-entered_at", "-id")
-    )
+def counted_results(lot_ids: Iterable[int]) -> dict[int, dict[int, list[QCResult]]]:
+    """The results that count, ``{lot id: {test id: [result, ...]}}`` newest first (the first one counts).
+
+    Every result entered on the lot counts except stability re-check results: a re-check proves the stored
+    lot still works (a failure puts it on hold); it is not part of the release panel. The one rule for
+    "which results count" — the release, the review page, the lot API, the CoA and the catalog read it. One query.
+    """
+    found: dict[int, dict[int, list[QCResult]]] = defaultdict(lambda: defaultdict(list))
+    for result in (QCResult.objects.filter(lot_id__in=list(lot_ids), recheck__isnull=True)
+                   .select_related("test", "entered_by", "vial", "criterion")
+                   .order_by("lot_id", "test__order", "-entered_at", "-id")):
+        found[result.lot_id][result.test_id].append(result)
+    return found
+
+
+def latest_counted_results(lot_ids: Iterable[int]) -> dict[int, list[QCResult]]:
+    """The result that counts for each test of each lot, ``{lot id: [result, ...]}`` in test order. One query."""
+    return {lot_id: [results[0] for results in by_test.values()]
+            for lot_id, by_test in counted_results(lot_ids).items()}
 
 
 @dataclass
@@ -136,17 +184,13 @@ class PanelRow:
 
 
 @dataclass
-class Readiness:
-    """Everything QA weighs before signing a lot's release, and what still stands in the way."""
+class QCPanel:
+    """A lot's QC against the specification that judges it: the one verdict (complete, failed, missing)."""
 
     lot: Lot
     specification: Specification | None
     assigned: bool
     rows: list[PanelRow]
-    open_deviations: list[Deviation]
-    eligibility: EligibilityResult
-    consent: str
-    consent_withdrawn: bool
     extra_results: list[QCResult] = field(default_factory=list)
 
     @property
@@ -159,15 +203,113 @@ class Readiness:
 
     @property
     def missing(self) -> list[str]:
+        """Required tests without a counted result."""
         return [row.test.code for row in self.blocking_rows if row.latest is None]
 
     @property
     def failed(self) -> list[str]:
+        """Required tests whose counted result failed."""
         return [row.test.code for row in self.blocking_rows if row.latest is not None and not row.latest.passed]
+
+    @property
+    def complete(self) -> bool:
+        return self.specification is not None and not self.missing
 
     @property
     def counted_results(self) -> list[QCResult]:
         return [row.latest for row in self.rows if row.latest is not None]
+
+
+def qc_panels(lots: list[Lot]) -> dict[int, QCPanel]:
+    """The QC panel of every lot given (each with ``cell_line`` loaded), in a constant number of queries.
+
+    Queries: assigned specifications (1) + their criteria (1); versions in force for the others (2)
+    + criteria (1); counted results (1).
+    """
+    if not lots:
+        return {}
+    lot_ids = [lot.pk for lot in lots]
+    assigned = {
+        ls.lot_id: ls.specification
+        for ls in LotSpecification.objects.filter(lot_id__in=lot_ids).select_related("specification")
+        .prefetch_related(Prefetch("specification__criteria", queryset=Criterion.objects.select_related("test")
+                                   .order_by("test__order", "id")))
+    }
+    pairs = {(lot.cell_line.cell_type, lot.tier) for lot in lots if lot.pk not in assigned}
+    in_force: dict[tuple[str, str], Specification] = {}
+    if pairs:
+        condition = Q()
+        for cell_type, tier in pairs:
+            condition |= Q(cell_type=cell_type, tier=tier)
+        latest = _latest_versions(Specification.objects.filter(condition))
+        for spec in Specification.objects.filter(pk__in=latest).prefetch_related(criteria_prefetch()):
+            in_force[(spec.cell_type, spec.tier)] = spec
+    results = counted_results(lot_ids)
+    out: dict[int, QCPanel] = {}
+    for lot in lots:
+        line = lot.cell_line
+        spec = assigned.get(lot.pk) or in_force.get((line.cell_type, lot.tier))
+        by_test = results.get(lot.pk, {})
+        rows = [PanelRow(criterion, by_test.get(criterion.test_id, []))
+                for criterion in (spec.criteria.all() if spec is not None else []) if criterion.applies_to(line)]
+        in_panel = {row.test.pk for row in rows}
+        extra = [r for test_id, rs in by_test.items() if test_id not in in_panel for r in rs]
+        out[lot.pk] = QCPanel(lot=lot, specification=spec, assigned=lot.pk in assigned, rows=rows,
+                              extra_results=extra)
+    return out
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _result_summary(result: QCResult | None) -> dict | None:
+    if result is None:
+        return None
+    return {"id": result.pk, "value": _number(result.value), "outcome": result.outcome or None,
+            "unit": result.unit, "tested_on": result.tested_on, "passed": result.passed}
+
+
+def qc_summary(lot: Lot) -> dict:
+    """``GET /lots/{id}/``'s ``qc_summary``: per test of the lot's specification the counted result and whether
+    it passed, then results of tests outside it; ``missing``, ``failed`` and ``complete`` are the panel's
+    verdict (the one the release applies). Four or five queries (``lot.cell_line`` loaded)."""
+    panel = qc_panels([lot])[lot.pk]
+    tests = []
+    for row in panel.rows:
+        criterion, result = row.criterion, row.latest
+        tests.append({
+            "test": criterion.test.code, "name": criterion.test.name, "required": criterion.blocking,
+            "min": _number(criterion.min_value), "max": _number(criterion.max_value),
+            "unit": criterion.unit or criterion.test.unit, "expected": criterion.expected or None,
+            "result": _result_summary(result), "passed": result.passed if result is not None else None,
+        })
+    extra: dict[int, QCResult] = {}
+    for result in panel.extra_results:
+        extra.setdefault(result.test_id, result)
+    for result in sorted(extra.values(), key=lambda r: (r.test.order, r.test.code)):
+        tests.append({"test": result.test.code, "name": result.test.name, "required": False, "min": None,
+                      "max": None, "unit": result.unit or result.test.unit, "expected": None,
+                      "result": _result_summary(result), "passed": result.passed})
+    spec = panel.specification
+    return {
+        "specification": str(spec) if spec else None,
+        "specification_id": spec.pk if spec else None,
+        "tests": tests,
+        "missing": panel.missing,
+        "failed": panel.failed,
+        "complete": panel.complete,
+    }
+
+
+@dataclass(kw_only=True)
+class Readiness(QCPanel):
+    """Everything QA weighs before signing a lot's release, and what still stands in the way."""
+
+    open_deviations: list[Deviation]
+    eligibility: EligibilityResult
+    consent: str
+    consent_withdrawn: bool
 
     def blockers(self) -> list[DomainError]:
         """The refusals that apply, in the order of API.md (after role, signature and segregation)."""
@@ -192,6 +334,15 @@ class Readiness:
                 % {"lot": lot, "tests": ", ".join(self.failed)},
                 code="qc_failed", failed=self.failed,
             ))
+        found.extend(self.standing_blockers())
+        return found
+
+    def standing_blockers(self) -> list[DomainError]:
+        """What forbids a lot ever to be (or stay) available, whatever its results: open deviations, the donor's
+        eligibility and consent, a recalled ancestor. Release checks them after the panel; lifting a hold
+        checks them alone (the hold is lifted on a passing re-test, not on the release panel)."""
+        found: list[DomainError] = []
+        lot = self.lot.lot_number
         if self.open_deviations:
             numbers = [d.number for d in self.open_deviations]
             found.append(Conflict(
@@ -242,62 +393,26 @@ class Readiness:
 def readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
     """Readiness of every lot given (each with ``cell_line`` loaded), in a constant number of queries.
 
-    Queries: assigned specifications (1) + their criteria (1); versions in force for the others (2)
-    + criteria (1); results (1); open deviations (1); donors with consents, screenings, results and
-    collections (5); the screening panel and windows (2).
+    Queries: the QC panels (see ``qc_panels``: up to 6); open deviations (1); the eligibility of the lines'
+    collections with the donors' consents (see ``donors.queries.collection_eligibility``).
     """
     if not lots:
         return {}
+    panels = qc_panels(lots)
     lot_ids = [lot.pk for lot in lots]
-    assigned = {
-        ls.lot_id: ls.specification
-        for ls in LotSpecification.objects.filter(lot_id__in=lot_ids).select_related("specification")
-        .prefetch_related(Prefetch("specification__criteria", queryset=Criterion.objects.select_related("test")
-                                   .order_by("test__order", "id")))
-    }
-    pairs = {(lot.cell_line.cell_type, lot.tier) for lot in lots if lot.pk not in assigned}
-    in_force: dict[tuple[str, str], Specification] = {}
-    if pairs:
-        condition = Q()
-        for cell_type, tier in pairs:
-            condition |= Q(cell_type=cell_type, tier=tier)
-        latest = _latest_versions(Specification.objects.filter(condition))
-        for spec in Specification.objects.filter(pk__in=latest).prefetch_related(criteria_prefetch()):
-            in_force[(spec.cell_type, spec.tier)] = spec
-    results: dict[int, dict[int, list[QCResult]]] = defaultdict(lambda: defaultdict(list))
-    for result in release_results(lot_ids):
-        results[result.lot_id][result.test_id].append(result)
     deviations: dict[int, list[Deviation]] = defaultdict(list)
     for dev in Deviation.objects.filter(lot_id__in=lot_ids, status=DeviationStatus.OPEN).order_by("opened_at", "id"):
         deviations[dev.lot_id].append(dev)
-    donor_ids = {lot.cell_line.donor_id for lot in lots}
-    donors = {
-        d.pk: d for d in prefetch_eligibility(Donor.objects.filter(pk__in=donor_ids)).prefetch_related("consents")
-    }
-    panel = PanelConfig.load()
-
+    donors = collection_eligibility({lot.cell_line.collection_id for lot in lots})
     out: dict[int, Readiness] = {}
     for lot in lots:
-        line = lot.cell_line
-        spec = assigned.get(lot.pk) or in_force.get((line.cell_type, lot.tier))
-        by_test = results.get(lot.pk, {})
-        rows: list[PanelRow] = []
-        if spec is not None:
-            for criterion in spec.criteria.all():
-                if criterion.applies_to(line):
-                    rows.append(PanelRow(criterion, by_test.get(criterion.test_id, [])))
-        in_panel = {row.test.pk for row in rows}
-        extra = [r for test_id, rs in by_test.items() if test_id not in in_panel for r in rs]
-        donor = donors[line.donor_id]
-        collection = next((c for c in donor.collections.all() if c.pk == line.collection_id), None)
-        state = consent_state(donor)
+        panel = panels[lot.pk]
+        donor = donors[lot.cell_line.collection_id]
         out[lot.pk] = Readiness(
-            lot=lot, specification=spec, assigned=lot.pk in assigned, rows=rows,
-            open_deviations=deviations.get(lot.pk, []),
-            eligibility=eligibility_for(donor, collection, panel=panel),
-            consent=state,
-            consent_withdrawn=donor.consent_withdrawn_at is not None or lot.consent_withdrawn_flagged_at is not None,
-            extra_results=extra,
+            lot=lot, specification=panel.specification, assigned=panel.assigned, rows=panel.rows,
+            extra_results=panel.extra_results, open_deviations=deviations.get(lot.pk, []),
+            eligibility=donor.eligibility, consent=donor.consent,
+            consent_withdrawn=donor.consent == ConsentState.WITHDRAWN or lot.consent_withdrawn_flagged_at is not None,
         )
     return out
 
@@ -312,6 +427,33 @@ def latest_decision(lot: Lot, decision: str | None = None) -> LotDecision | None
     if decision:
         qs = qs.filter(decision=decision)
     return qs.order_by("-decided_at", "-id").first()
+
+
+# The viability limit of a plan whose specification has none (the commonest limit of QC_SPECS.md).
+DEFAULT_MIN_VIABILITY = Decimal("70")
+
+
+@dataclass
+class HoldRelief:
+    """What a hold may be lifted on: passing viability re-tests entered after the hold (``retests``, a
+    queryset newest first), at least ``limit`` %."""
+
+    hold: LotDecision | None
+    limit: Decimal
+    retests: QuerySet[QCResult]
+
+
+def hold_relief(lot: Lot) -> HoldRelief:
+    """The results QA may cite to lift ``lot``'s hold: viability results at or above the plan's minimum,
+    entered after the hold. The one rule the lift-hold form offers and the service checks."""
+    hold = latest_decision(lot, Decision.HOLD)
+    plan = StabilityPlan.objects.filter(lot=lot).first()
+    minimum = plan.min_viability_pct if plan else DEFAULT_MIN_VIABILITY
+    qs = QCResult.objects.filter(lot=lot, test__code="viability", value__gte=minimum).select_related(
+        "entered_by", "test")
+    if hold is not None:
+        qs = qs.filter(entered_at__gt=hold.decided_at)
+    return HoldRelief(hold=hold, limit=minimum, retests=qs.order_by("-entered_at", "-id"))
 
 
 def recheck_list(status: str | None = None):

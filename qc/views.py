@@ -11,7 +11,6 @@ from collections import defaultdict
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,10 +22,19 @@ from bank.errors import DomainError
 from bank.roles import QA, has_role
 from bank.web import call_service, perms_required
 from lots.choices import LotStatus
-from lots.models import Lot, Vial
+from lots.models import Lot
+from lots.queries import lot_for_scan
 from qc import services
 from qc.certificate import certificate_pdf
-from qc.choices import Decision, DeviationStatus, RecheckStatus
+from qc.choices import (
+    CERTIFIABLE_LOT_STATUSES,
+    OPEN_RECHECK,
+    PLANNED_LOT_STATUSES,
+    Decision,
+    DeviationStatus,
+    RecheckStatus,
+    takes_stability_plan,
+)
 from qc.forms import (
     CloseDeviationForm,
     CriterionFormSet,
@@ -50,12 +58,14 @@ from qc.models import (
     format_number,
 )
 from qc.queries import (
-    OPEN_RECHECK,
     criteria_prefetch,
+    deviation_by_number,
+    hold_relief,
     latest_decision,
     qa_dashboard,
     readiness_for,
     recheck_list,
+    segregation_conflict,
     specs_in_force,
 )
 
@@ -63,18 +73,6 @@ from qc.queries import (
 def _lot(pk: int) -> Lot:
     return get_object_or_404(Lot.objects.select_related("cell_line__collection", "cell_line__donor",
                                                         "parent_lot"), pk=pk)
-
-
-def find_lot(code: str) -> Lot | None:
-    """A lot named by its barcode or lot number, or by the barcode of one of its vials."""
-    code = (code or "").strip()
-    if not code:
-        return None
-    lot = Lot.objects.filter(Q(barcode__iexact=code) | Q(lot_number__iexact=code)).first()
-    if lot is None:
-        vial = Vial.objects.filter(barcode__iexact=code).select_related("lot").first()
-        lot = vial.lot if vial else None
-    return lot
 
 
 def _can_sign(user) -> bool:
@@ -97,7 +95,7 @@ def results_home(request):
     """Scan a lot (or one of its vials) to enter its results; below, the lots still waiting for results."""
     code = (request.GET.get("code") or "").strip()
     if code:
-        lot = find_lot(code)
+        lot = lot_for_scan(code)
         if lot is not None:
             return redirect("qc:lot-results", lot.pk)
         messages.error(request, _("No lot found for %(code)s. Scan the lot label or a vial of the lot.")
@@ -171,13 +169,6 @@ def _audit_by_result(results: list[QCResult]) -> dict[int, list[dict]]:
     return grouped
 
 
-def _passing_retests(lot: Lot, hold: LotDecision | None):
-    qs = QCResult.objects.filter(lot=lot, test__code="viability", passed=True).select_related("entered_by")
-    if hold is not None:
-        qs = qs.filter(entered_at__gt=hold.decided_at)
-    return list(qs.order_by("-entered_at", "-id")[:20])
-
-
 def _review_context(request, lot: Lot, **forms) -> dict:
     readiness = readiness_for([lot])[lot.pk]
     audit = _audit_by_result(readiness.counted_results)
@@ -185,7 +176,7 @@ def _review_context(request, lot: Lot, **forms) -> dict:
     hold = latest_decision(lot, Decision.HOLD) if lot.status == LotStatus.ON_HOLD else None
     plan = StabilityPlan.objects.filter(lot=lot).first()
     user = request.user
-    entered = QCResult.objects.filter(lot=lot, entered_by=user).exists()
+    segregation = segregation_conflict(lot, user)
     blockers = readiness.blockers()
     context = {
         "lot": lot, "readiness": readiness, "rows": rows, "blockers": blockers,
@@ -197,18 +188,18 @@ def _review_context(request, lot: Lot, **forms) -> dict:
         "rechecks": list(Recheck.objects.filter(lot=lot).select_related("vial", "result").order_by("-due_on")[:10]),
         "hold": hold,
         "can_sign": _can_sign(user),
-        "segregation": entered,
+        "segregation": segregation,
         "release_form": forms.get("release_form") or ReleaseForm(),
         "reject_form": forms.get("reject_form") or RejectForm(),
         "plan_form": forms.get("plan_form") or StabilityPlanForm(initial={
             "interval_days": plan.interval_days, "min_viability_pct": plan.min_viability_pct} if plan else {
             "interval_days": settings.STABILITY_INTERVAL_DAYS}),
-        "can_plan": user.has_perm("qc.change_stabilityplan") and lot.status in (LotStatus.RELEASED,
-                                                                               LotStatus.ON_HOLD),
-        "certificate": lot.status in (LotStatus.RELEASED, LotStatus.DEPLETED),
+        "can_plan": user.has_perm("qc.change_stabilityplan") and lot.status in PLANNED_LOT_STATUSES
+        and takes_stability_plan(lot),
+        "certificate": lot.status in CERTIFIABLE_LOT_STATUSES,
     }
     if lot.status == LotStatus.ON_HOLD:
-        context["lift_form"] = forms.get("lift_form") or LiftHoldForm(retests=_passing_retests(lot, hold))
+        context["lift_form"] = forms.get("lift_form") or LiftHoldForm(retests=list(hold_relief(lot).retests[:20]))
     return context
 
 
@@ -257,7 +248,7 @@ def reject(request, pk: int):
 @require_POST
 def lift_hold(request, pk: int):
     lot = _lot(pk)
-    retests = _passing_retests(lot, latest_decision(lot, Decision.HOLD))
+    retests = list(hold_relief(lot).retests[:20])
     response, lot = _sign(request, pk, LiftHoldForm, "lift_form", services.lift_hold,
                           extra=lambda data: {"cited_result": data["cited_result"], "reason": data["reason"]},
                           form_kwargs={"retests": retests})
@@ -462,7 +453,7 @@ def lot_panel_context(request, lot) -> dict | None:
     return {
         "lot": lot, "readiness": readiness, "decision": decision,
         "blockers": readiness.blockers() if lot.status == LotStatus.QUARANTINE else [],
-        "certificate": lot.status in (LotStatus.RELEASED, LotStatus.DEPLETED),
+        "certificate": lot.status in CERTIFIABLE_LOT_STATUSES,
         "can_enter": request.user.has_perm("qc.add_qcresult") and lot.status != LotStatus.REJECTED,
     }
 
@@ -495,5 +486,5 @@ def resolve_scan(code: str, user) -> str | None:
     """The header scan field opens a deviation by its number (DEV-2026-0001)."""
     if not code.upper().startswith("DEV-") or not user.has_perm("qc.view_deviation"):
         return None
-    dev = Deviation.objects.filter(number__iexact=code).first()
+    dev = deviation_by_number(code)
     return reverse("qc:deviation", args=[dev.pk]) if dev else None

@@ -13,9 +13,11 @@ class StorageConfig(AppConfig):
 
         post_migrate.connect(install_occupancy_triggers, sender=self, dispatch_uid="storage.occupancy.triggers")
 
-        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
+        from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, QA, TECHNICIAN
-        from storage import panels
+        from storage import panels, services
+
+        register_hook("vials_consumed", services.remove_from_storage)
 
         register_nav("storage", _("Storage"), "storage:index", roles=(TECHNICIAN, QA, ADMIN),
                      perms=("storage.view_storageunit",), order=30)

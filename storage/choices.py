@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from lots.choices import LotStatus, VialStatus
+
 
 class UnitKind(models.TextChoices):
     LN2_VAPOR = "ln2_vapor", _("LN2 tank, vapour phase")
@@ -34,3 +36,14 @@ class AlarmKind(models.TextChoices):
 class AlarmStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+
+
+# Vials that may sit in a box. Shipped, used and destroyed vials have left storage for good.
+STORABLE_VIAL_STATUSES = (VialStatus.AVAILABLE, VialStatus.RESERVED)
+# Lots never released (quarantine, rejected) live only in quarantine units; lots that were released
+# (released, on hold, depleted, recalled) never go into one (GMP segregation of untested material).
+QUARANTINE_LOT_STATUSES = (LotStatus.QUARANTINE, LotStatus.REJECTED)
+
+
+def lot_needs_quarantine(status: str) -> bool:
+    return status in QUARANTINE_LOT_STATUSES

@@ -23,6 +23,7 @@ from django.utils import timezone
 from bank.demo import DEMO_USERS
 from lots.models import Vial
 from storage import services
+from storage.choices import STORABLE_VIAL_STATUSES, lot_needs_quarantine
 from storage.models import Alarm, Box
 from storage.queries import find_space
 
@@ -81,9 +82,9 @@ def load(ctx: dict) -> None:
     # The quarantine tank: enough boxes for every lot waiting, filling it just past the warning level.
     all_lots = list(ctx.get("lots", {}).values())
     # Masters released by QA before their WCBs were frozen go to the main tanks; the rest wait in quarantine.
-    released = [lot for lot in all_lots if not services.lot_needs_quarantine(lot.status)]
-    lots = [lot for lot in all_lots if services.lot_needs_quarantine(lot.status)]
-    waiting = Vial.objects.filter(lot__in=lots, box__isnull=True, status__in=services.STORABLE_VIAL_STATUSES).count()
+    released = [lot for lot in all_lots if not lot_needs_quarantine(lot.status)]
+    lots = [lot for lot in all_lots if lot_needs_quarantine(lot.status)]
+    waiting = Vial.objects.filter(lot__in=lots, box__isnull=True, status__in=STORABLE_VIAL_STATUSES).count()
     name, kind, site, room = QUARANTINE_UNIT
     q_unit = units[name] = _layout(name, kind, site, room, quarantine=True, admin=admin, silent=20)
     q_boxes, capacity, r = [], 0, 0
@@ -104,7 +105,7 @@ def load(ctx: dict) -> None:
             boxes[box.name] = box
             capacity += box.capacity
     for lot in lots:
-        if Vial.objects.filter(lot=lot, box__isnull=True, status__in=services.STORABLE_VIAL_STATUSES).exists():
+        if Vial.objects.filter(lot=lot, box__isnull=True, status__in=STORABLE_VIAL_STATUSES).exists():
             services.store_lot(lot, q_boxes, actor=technician, reason="demo bank: stored after freezing")
     for lot in released:
         proposal = find_space(lot)

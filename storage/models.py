@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
+from bank.identifiers import IdentifierField
 from storage.choices import AlarmKind, AlarmStatus, MoveKind, UnitKind
 
 User = settings.AUTH_USER_MODEL
@@ -109,7 +110,7 @@ class Box(models.Model):
 
     rack = models.ForeignKey(Rack, on_delete=models.PROTECT, related_name="boxes")
     name = models.CharField(_("name"), max_length=80)
-    barcode = models.CharField(_("barcode"), max_length=40, unique=True)
+    barcode = IdentifierField(_("barcode"), max_length=40, unique=True)
     rows = models.PositiveSmallIntegerField(_("rows"))
     cols = models.PositiveSmallIntegerField(_("columns"))
     position = models.PositiveSmallIntegerField(_("position in rack"), default=1)

@@ -15,10 +15,12 @@ from django.db.models import Avg, Count, Exists, F, IntegerField, Max, Min, Oute
 from django.db.models.functions import Cast, TruncHour
 from django.utils import timezone
 
+from bank.identifiers import first_match, scannable
+from lots import queries as lots_queries
 from lots.choices import lot_unusable
 from lots.models import Lot, Vial
 from lots.queries import position_of  # noqa: F401 — the one position shape, re-exported for storage
-from storage.choices import AlarmStatus
+from storage.choices import QUARANTINE_LOT_STATUSES, STORABLE_VIAL_STATUSES, AlarmStatus, lot_needs_quarantine
 from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
 
 # --- occupancy ------------------------------------------------------------------------------------------
@@ -128,26 +130,16 @@ def box_grid(box: Box) -> list[list[dict]]:
 
 
 def box_by_barcode(code: str) -> Box | None:
-    code = (code or "").strip()
-    if not code or len(code) > 40:
+    """The box a scanner read, with its rack and unit (one query on the unique barcode index)."""
+    code = scannable(code)
+    if not code:
         return None
-    qs = Box.objects.select_related("rack__unit")
-    found = list(qs.filter(barcode=code).order_by()[:1]) or list(qs.filter(barcode__iexact=code).order_by()[:1])
-    return found[0] if found else None
+    return first_match(Box.objects.select_related("rack__unit").filter(barcode=code))
 
 
 def vial_by_barcode(code: str) -> Vial | None:
-    """A vial by its barcode with where it is (box, rack, unit) and what it is (lot, line).
-
-    One query on the unique barcode index (no ORDER BY: at most one row); a second, case-insensitive
-    one only when a scanner sent the code in the wrong case.
-    """
-    code = (code or "").strip()
-    if not code or len(code) > 40:
-        return None
-    qs = Vial.objects.select_related("box__rack__unit", "lot__cell_line")
-    found = list(qs.filter(barcode=code).order_by()[:1]) or list(qs.filter(barcode__iexact=code).order_by()[:1])
-    return found[0] if found else None
+    """A vial by its barcode with where it is (box, rack, unit) and what it is (lot, line): one query."""
+    return lots_queries.vial_by_barcode(code, related=("box__rack__unit", "lot__cell_line"))
 
 
 def custody(vial: Vial):
@@ -230,7 +222,6 @@ def find_space(lot: Lot | None = None, *, count: int | None = None, quarantine: 
     MCB when ``MIRROR_STORAGE_MCB`` is on, splits the vials between the two units with most room.
     Prefers one unit and as few boxes as possible.
     """
-    from storage.services import STORABLE_VIAL_STATUSES, lot_needs_quarantine
 
     if quarantine is None:
         quarantine = lot_needs_quarantine(lot.status) if lot is not None else False
@@ -268,7 +259,6 @@ def find_space(lot: Lot | None = None, *, count: int | None = None, quarantine: 
 
 def lots_awaiting_storage(limit: int = 50):
     """Lots with vials in stock that have no position yet (just frozen), oldest freeze first."""
-    from storage.services import STORABLE_VIAL_STATUSES
 
     waiting = Vial.objects.filter(lot=OuterRef("pk"), box__isnull=True, status__in=STORABLE_VIAL_STATUSES)
     return (
@@ -281,7 +271,6 @@ def lots_awaiting_storage(limit: int = 50):
 
 def misplaced_lots(limit: int = 50) -> list[Lot]:
     """Released lots with vials still in a quarantine unit (and unreleased ones outside): to relocate."""
-    from storage.services import QUARANTINE_LOT_STATUSES
 
     in_q = Vial.objects.filter(lot=OuterRef("pk"), box__rack__unit__quarantine=True)
     out_q = Vial.objects.filter(lot=OuterRef("pk"), box__isnull=False, box__rack__unit__quarantine=False)
@@ -309,7 +298,6 @@ def unit_racks(unit: StorageUnit) -> list[tuple[Rack, Occupancy, int]]:
 
 def lot_storage(lot: Lot) -> dict:
     """Where a lot's vials are: per box (with unit and rack) the count and positions. Two queries."""
-    from storage.services import STORABLE_VIAL_STATUSES, lot_needs_quarantine
 
     rows = list(
         Vial.objects.filter(lot=lot, box__isnull=False).select_related("box__rack__unit")

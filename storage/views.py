@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import Counter
 
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,13 +17,15 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from bank.identifiers import normalise
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from lots.choices import LotStatus
 from lots.models import Lot
+from lots.queries import lot_for_scan
 from storage import queries, services
 from storage.charts import temperature_chart
-from storage.choices import AlarmStatus
+from storage.choices import AlarmStatus, lot_needs_quarantine
 from storage.forms import (
     COMMON_MOVE_REASONS,
     AcknowledgeForm,
@@ -243,7 +244,7 @@ def store(request):
     code = (request.GET.get("lot") or "").strip()
     error = None
     if code:
-        lot = Lot.objects.filter(Q(barcode__iexact=code) | Q(lot_number__iexact=code)).first()
+        lot = lot_for_scan(code)
         if lot is not None:
             return redirect("storage:store_lot", pk=lot.pk)
         error = _("No lot has the barcode or number “%(code)s”. Scan the lot label again.") % {"code": code}
@@ -256,13 +257,12 @@ def store(request):
 def _chosen_boxes(raw: str) -> tuple[list[Box], list[str]]:
     """Boxes named by barcodes or ids (comma separated), in the order given; unknown codes reported."""
     tokens = [t.strip() for t in (raw or "").replace(" ", ",").split(",") if t.strip()]
-    by_code = {b.barcode.upper(): b for b in Box.objects.filter(barcode__in=[t.upper() for t in tokens])
-               .select_related("rack__unit")}
+    by_code = {b.barcode: b for b in Box.objects.filter(barcode__in=tokens).select_related("rack__unit")}
     ids = [pk for t in tokens if (pk := whole_number(t)) is not None]
     by_id = {b.pk: b for b in Box.objects.filter(pk__in=ids).select_related("rack__unit")}
     boxes, unknown = [], []
     for token in tokens:
-        box = by_code.get(token.upper()) or by_id.get(whole_number(token))
+        box = by_code.get(normalise(token)) or by_id.get(whole_number(token))
         if box is None:
             unknown.append(token)
         elif box not in boxes:
@@ -320,7 +320,7 @@ def store_lot(request, pk: int):
         "lot": lot, "proposal": proposal, "plan": plan, "form": form, "unknown": unknown, "scan_error": scan_error,
         "boxes_param": ",".join(b.barcode for b in boxes), "box_ids": ",".join(str(b.pk) for b in boxes),
         "planned": sum(p["take"] for p in plan),
-        "wants_quarantine": services.lot_needs_quarantine(lot.status),
+        "wants_quarantine": lot_needs_quarantine(lot.status),
         "lot_boxes": queries.lot_storage(lot)["boxes"] if not proposal.needed else [],
     })
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -45,3 +47,37 @@ def exception_handler(exc, context):
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else "error"
     return response
+
+
+# --- errors Django answers itself, outside DRF's views --------------------------------------------------
+# No route matched, a crash that escaped the view, a method a plain Django view refuses, a request Django
+# could not take, a refused CSRF check: Django answers these with its HTML pages (or, with DEBUG, its debug
+# pages). Under /api/ they get the API's ``{"detail","code"}`` instead, from bank.middleware.APIErrorsMiddleware
+# and the CSRF failure view (bank.views.csrf_failure); pages keep their HTML.
+
+API_PREFIX = "/api/"
+
+
+def is_api_request(request) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def _defaults(status_code: int, request=None) -> tuple[str, str]:
+    if status_code == 400:
+        return str(exceptions.ParseError.default_detail), "bad_request"
+    if status_code == 403:
+        return _("Your role does not allow this action."), "permission_denied"
+    if status_code == 404:
+        return _("Not found."), "not_found"
+    if status_code == 405:
+        return str(exceptions.MethodNotAllowed(request.method if request else "").detail), "method_not_allowed"
+    if status_code >= 500:
+        return str(exceptions.APIException.default_detail), "server_error"
+    return HTTPStatus(status_code).phrase, "error"
+
+
+def error_response(status_code: int, detail: str | None = None, code: str | None = None, *,
+                   request=None) -> JsonResponse:
+    """The API's error body for a status that Django, not DRF, answered."""
+    default_detail, default_code = _defaults(status_code, request)
+    return JsonResponse({"detail": detail or default_detail, "code": code or default_code}, status=status_code)

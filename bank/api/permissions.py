@@ -19,6 +19,8 @@ class HasPerms(BasePermission):
     def has_permission(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
+        if request.method not in view.allowed_methods:
+            return True  # not a permission question: the view answers 405 method_not_allowed
         mapping = getattr(view, "required_perms", None)
         if mapping is None:
             return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from bank.signatures import manifestation, signatures_for
+from bank.signatures import manifestation, record_key, signatures_for
 
 
 class SignatureSerializer(serializers.Serializer):
@@ -22,14 +22,23 @@ class SignatureSerializer(serializers.Serializer):
 
 
 class SignaturesField(serializers.SerializerMethodField):
-    """Read-only list of the signatures on the serialized record."""
+    """Read-only list of the signatures on the serialized record.
+
+    A list reads the signatures of its whole page at once (``bank.signatures.signatures_by_record``, put in
+    the serializer context as ``signatures`` by ``bank.api.mixins.SignedPageMixin``); a single record, or
+    one the context does not hold, reads its own.
+    """
 
     def __init__(self, **kwargs):
         kwargs.setdefault("read_only", True)
         super().__init__(**kwargs)
 
     def to_representation(self, value):
-        return SignatureSerializer([manifestation(sig, value) for sig in signatures_for(value)], many=True).data
+        loaded = self.context.get("signatures")
+        signatures = loaded.get(record_key(value)) if loaded is not None else None
+        if signatures is None:
+            signatures = signatures_for(value)
+        return SignatureSerializer([manifestation(sig, value) for sig in signatures], many=True).data
 
 
 extend_schema_field(SignatureSerializer(many=True))(SignaturesField)

@@ -10,9 +10,11 @@ from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from bank.api.mixins import SignedPageMixin
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
 from distribution import queries, services
+from distribution.api import filters
 from distribution.api import serializers as s
 from distribution.models import Allocation, DistributionRequest, Recall, RecallNotice
 from donors.models import Donor
@@ -82,6 +84,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     permission_classes = [HasPerms]
     serializer_class = s.RequestSerializer
+    filterset_class = filters.RequestFilter
     queryset = DistributionRequest.objects.none()  # for the schema; get_queryset decides what a user sees
     required_perms = {
         "list": [VIEW_REQUEST], "retrieve": [VIEW_REQUEST], "create": ["distribution.add_distributionrequest"],
@@ -92,20 +95,16 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return DistributionRequest.objects.none()
-        qs = queries.requests_visible_to(self.request.user).prefetch_related(
+        return queries.requests_visible_to(self.request.user).prefetch_related(
             Prefetch("allocations", queryset=Allocation.objects.filter(released_at__isnull=True)
                      .select_related("vial"), to_attr="live_allocations"))
-        status_filter = self.request.query_params.get("status")
-        if self.action == "list" and status_filter:
-            qs = qs.filter(status=status_filter)
-        return qs
+
+    def filter_queryset(self, queryset):
+        # ?status= narrows the list only: an action on one request finds it whatever its status.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
 
     def _respond(self, obj, code=status.HTTP_200_OK):
         return Response(s.RequestSerializer(self.get_queryset().get(pk=obj.pk)).data, status=code)
-
-    @extend_schema(parameters=[OpenApiParameter("status", str, required=False)])
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=s.RequestCreateSerializer, responses={201: s.RequestSerializer, 400: None, **REFUSED})
     def create(self, request):
@@ -155,7 +154,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(request=s.PickSerializer, responses={200: s.PickLineSerializer(many=True), **REFUSED},
                    description="Confirm one scanned vial as picked; 409 wrong_vial when it is not on the list.")
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def pick(self, request, pk=None):
         data = s.PickSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -164,7 +163,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(s.PickLineSerializer(queries.pick_list(obj), many=True).data)
 
     @extend_schema(responses=s.PickLineSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path="pick-list")
+    @action(detail=True, methods=["get"], url_path="pick-list", filter_backends=[], pagination_class=None)
     def pick_list(self, request, pk=None):
         return Response(s.PickLineSerializer(queries.pick_list(self.get_object()), many=True).data)
 
@@ -230,12 +229,13 @@ class LotRecallView(GenericAPIView):
         return Response(s.RecallSerializer(_recalls().get(pk=recall.pk)).data, status=status.HTTP_201_CREATED)
 
 
-class RecallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RecallViewSet(SignedPageMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Recalls (of a lot, or of everything from a donor who withdrew consent) and their recipients."""
 
     permission_classes = [HasPerms]
     required_perms = {"list": ["distribution.view_recall"], "retrieve": ["distribution.view_recall"]}
     serializer_class = s.RecallSerializer
+    filterset_class = filters.RecallFilter
 
     def get_queryset(self):
         return _recalls().order_by("-initiated_at", "-id")

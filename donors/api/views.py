@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.generics import GenericAPIView
-from rest_framework.mixins import ListModelMixin
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from bank.api.errors import validation_payload
+from bank.api.mixins import PageContextMixin
 from bank.api.parsers import JSONParser
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
 from donors import services
 from donors.api import serializers as s
+from donors.api.filters import CollectionFilter, DonorFilter, EthicsApprovalFilter
 from donors.choices import HLA_LOCI
 from donors.models import (
     Collection,
@@ -57,27 +56,20 @@ def _input(serializer_class, request, **kwargs):
     return serializer.validated_data
 
 
-class DonorListView(ListModelMixin, GenericAPIView):
+class DonorListView(PageContextMixin, ListAPIView):
     """Donors by pseudonymous code (``?code=`` finds one); identity never appears in a list."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["donors.view_donor"], "POST": ["donors.add_donor", "donors.add_donoridentity"]}
     serializer_class = s.DonorSerializer
+    filterset_class = DonorFilter
 
     def get_queryset(self):
-        qs = donor_list()
-        code = (self.request.query_params.get("code") or "").strip()
-        if code:
-            qs = qs.filter(code__iexact=code)
-        return qs
+        return donor_list()
 
-    def get_serializer_context(self):
+    def page_context(self, page):
         # One panel for the whole page: eligibility of every row is judged without further queries.
-        return {**super().get_serializer_context(), "panel": PanelConfig.load()}
-
-    @extend_schema(parameters=[OpenApiParameter("code", str, description="exact donor code (case-insensitive)")])
-    def get(self, request):
-        return self.list(request)
+        return {"panel": PanelConfig.load()}
 
     @extend_schema(request=s.DonorCreateSerializer, responses={201: s.DonorDetailSerializer, **ERRORS})
     def post(self, request):
@@ -248,30 +240,16 @@ class DonorHLAView(GenericAPIView):
         return Response(s.HLASerializer(typing).data)
 
 
-class CollectionListView(ListModelMixin, GenericAPIView):
+class CollectionListView(ListAPIView):
     """Collections, newest first (``?donor=`` id, ``?code=``); POST receives a collection (technician or
     coordinator): 409 ``no_active_consent`` without an active consent."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["donors.view_collection"], "POST": ["donors.add_collection"]}
     serializer_class = s.CollectionSerializer
-
-    def get_queryset(self):
-        qs = Collection.objects.select_related("donor", "ethics_approval", "received_by").order_by(
-            "-collected_at", "-id")
-        params = self.request.query_params
-        if params.get("donor"):
-            try:
-                qs = qs.filter(donor_id=int(params["donor"]))
-            except ValueError:
-                raise exceptions.ValidationError({"donor": ["Enter a donor id."]})
-        if params.get("code"):
-            qs = qs.filter(code__iexact=params["code"].strip())
-        return qs
-
-    @extend_schema(parameters=[OpenApiParameter("donor", int), OpenApiParameter("code", str)])
-    def get(self, request):
-        return self.list(request)
+    filterset_class = CollectionFilter
+    queryset = Collection.objects.select_related("donor", "ethics_approval", "received_by").order_by(
+        "-collected_at", "-id")
 
     @extend_schema(request=s.CollectionCreateSerializer, responses={201: s.CollectionDetailSerializer, **ERRORS})
     def post(self, request):
@@ -293,28 +271,14 @@ class CollectionDetailView(GenericAPIView):
         return Response(s.CollectionDetailSerializer(collection).data)
 
 
-class EthicsApprovalListView(ListModelMixin, GenericAPIView):
-    """Ethics committee approvals; POST records one (coordinator)."""
+class EthicsApprovalListView(ListAPIView):
+    """Ethics committee approvals (``?valid_on=`` a day); POST records one (coordinator)."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["donors.view_ethicsapproval"], "POST": ["donors.add_ethicsapproval"]}
     serializer_class = s.EthicsApprovalSerializer
-
-    def get_queryset(self):
-        qs = EthicsApproval.objects.order_by("-valid_from", "-id")
-        valid_on = self.request.query_params.get("valid_on")
-        if valid_on:
-            try:
-                day = datetime.date.fromisoformat(valid_on)
-            except ValueError:
-                raise exceptions.ValidationError({"valid_on": ["Enter a date as YYYY-MM-DD."]})
-            qs = qs.filter(valid_from__lte=day, valid_to__gte=day)
-        return qs
-
-    @extend_schema(parameters=[OpenApiParameter("valid_on", str, description="YYYY-MM-DD: only approvals valid "
-                                                                             "on that day")])
-    def get(self, request):
-        return self.list(request)
+    filterset_class = EthicsApprovalFilter
+    queryset = EthicsApproval.objects.order_by("-valid_from", "-id")
 
     @extend_schema(request=s.EthicsApprovalInputSerializer, responses={201: s.EthicsApprovalSerializer, **ERRORS})
     def post(self, request):

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import django_filters
 
+from bank.identifiers import upper_equals
 from lots import queries
 from lots.choices import CellType, Grade, LotStatus, Tier, VialStatus
 from lots.models import CellLine, Lot, Vial
 
 
+def _upper_equals(queryset, name, value):
+    """Names that keep lower case (SCBi001-A) match in any case, on their upper-case unique index."""
+    return queryset.filter(upper_equals(name, value))
+
+
 class CellLineFilter(django_filters.FilterSet):
-    name = django_filters.CharFilter(lookup_expr="iexact", help_text="exact line name, e.g. SCBi001-A")
+    name = django_filters.CharFilter(method=_upper_equals, help_text="exact line name in any case, e.g. SCBi001-A")
     cell_type = django_filters.ChoiceFilter(choices=CellType.choices)
     grade = django_filters.ChoiceFilter(choices=Grade.choices)
-    donor_code = django_filters.CharFilter(field_name="donor__code", lookup_expr="iexact")
-    collection_code = django_filters.CharFilter(field_name="collection__code", lookup_expr="iexact")
+    donor_code = django_filters.CharFilter(field_name="donor__code")
+    collection_code = django_filters.CharFilter(field_name="collection__code")
 
     class Meta:
         model = CellLine
@@ -22,14 +28,14 @@ class CellLineFilter(django_filters.FilterSet):
 
 
 class LotFilter(django_filters.FilterSet):
-    lot_number = django_filters.CharFilter(lookup_expr="iexact")
+    lot_number = django_filters.CharFilter(method=_upper_equals)
     barcode = django_filters.CharFilter(method="filter_barcode",
                                         help_text="the lot's barcode, or the barcode of one of its vials")
     status = django_filters.MultipleChoiceFilter(choices=LotStatus.choices)
     tier = django_filters.ChoiceFilter(choices=Tier.choices)
-    line = django_filters.CharFilter(field_name="cell_line__name", lookup_expr="iexact",
+    line = django_filters.CharFilter(field_name="cell_line__name", method=_upper_equals,
                                      help_text="cell line name, e.g. SCBi001-A")
-    donor_code = django_filters.CharFilter(field_name="cell_line__donor__code", lookup_expr="iexact")
+    donor_code = django_filters.CharFilter(field_name="cell_line__donor__code")
     frozen_after = django_filters.DateFilter(field_name="frozen_on", lookup_expr="gte")
     frozen_before = django_filters.DateFilter(field_name="frozen_on", lookup_expr="lte")
 
@@ -44,7 +50,7 @@ class LotFilter(django_filters.FilterSet):
 
 class VialFilter(django_filters.FilterSet):
     barcode = django_filters.CharFilter(method="filter_barcode", help_text="scan lookup: the vial's barcode")
-    lot_number = django_filters.CharFilter(field_name="lot__lot_number", lookup_expr="iexact")
+    lot_number = django_filters.CharFilter(field_name="lot__lot_number", method=_upper_equals)
     status = django_filters.MultipleChoiceFilter(choices=VialStatus.choices)
     stored = django_filters.BooleanFilter(field_name="box", lookup_expr="isnull", exclude=True,
                                           help_text="true: only vials in a box; false: only vials not stored")
@@ -54,4 +60,4 @@ class VialFilter(django_filters.FilterSet):
         fields = ["barcode", "lot", "lot_number", "status", "stored", "box"]
 
     def filter_barcode(self, queryset, name, value):
-        return queryset.filter(barcode__in=queries.code_variants(value))
+        return queryset.filter(barcode=value)  # IdentifierField: normalised like the stored barcodes

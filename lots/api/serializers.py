@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bank.api import fields as bank_fields
-from bank.parsing import BIGINT_MAX
+from bank.registry import ask
 from donors.models import Collection
 from lots import queries
 from lots.choices import CellType, FreezingProgram, Grade, ReprogrammingMethod, Tier
@@ -61,12 +61,6 @@ class CellLineCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     established_on = bank_fields.DateField(required=False, allow_null=True)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-
-    def validate(self, attrs):
-        if attrs.get("collection") is None and attrs.get("parent_line") is None:
-            raise serializers.ValidationError(
-                {"collection": [_("Choose the collection the line was established from.")]})
-        return attrs
 
 
 # --- vials -----------------------------------------------------------------------------------------
@@ -143,7 +137,8 @@ class QCSummarySerializer(serializers.Serializer):
     specification_id = serializers.IntegerField(allow_null=True)
     tests = QCTestSummarySerializer(many=True)
     missing = serializers.ListField(child=serializers.CharField(), help_text="Required tests without a result.")
-    failed = serializers.ListField(child=serializers.CharField(), help_text="Tests whose latest result failed.")
+    failed = serializers.ListField(child=serializers.CharField(),
+                                   help_text="Required tests whose counted (latest, not re-check) result failed.")
     complete = serializers.BooleanField()
 
 
@@ -198,7 +193,10 @@ class LotDetailSerializer(LotSerializer):
 
     @extend_schema_field(QCSummarySerializer)
     def get_qc_summary(self, lot) -> dict:
-        return QCSummarySerializer(queries.qc_summary(lot)).data
+        # The QC app owns the verdict (bank.registry hook): the lots app never re-derives it.
+        summary = ask("lot_qc_summary", lot) or {"specification": None, "specification_id": None, "tests": [],
+                                                 "missing": [], "failed": [], "complete": False}
+        return QCSummarySerializer(summary).data
 
     @extend_schema_field(LabelLinksSerializer)
     def get_labels(self, lot) -> dict:
@@ -226,14 +224,11 @@ class LotCreateSerializer(serializers.Serializer):
     culture = serializers.PrimaryKeyRelatedField(
         queryset=Culture.objects.select_related("cell_line", "source_vial__lot").prefetch_related("passages"),
         required=False, allow_null=True, help_text="The culture harvested for this freeze (PD is copied).")
-    passage = serializers.IntegerField(min_value=0, max_value=32767,
-                                       error_messages={"min_value": _("The passage is 0 or more.")})
-    vial_count = serializers.IntegerField(min_value=1, max_value=2147483647,
-                                          error_messages={"min_value": _("Freeze at least one vial.")})
-    cells_per_vial = serializers.IntegerField(
-        min_value=1, max_value=BIGINT_MAX,
-        error_messages={"min_value": _("Enter the number of cells per vial (above zero).")})
-    volume_ml = serializers.DecimalField(max_digits=5, decimal_places=2)
+    # Values are only parsed here: lots.services.create_lot checks them (the page shows the same messages).
+    passage = serializers.IntegerField()
+    vial_count = serializers.IntegerField()
+    cells_per_vial = serializers.IntegerField()
+    volume_ml = serializers.DecimalField(max_digits=30, decimal_places=10, coerce_to_string=False)
     cryoprotectant = serializers.CharField(max_length=120)
     cryoprotectant_lot = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
     freezing_program = serializers.ChoiceField(
@@ -266,16 +261,13 @@ class ReagentSerializer(serializers.Serializer):
 
 
 class PassageCreateSerializer(serializers.Serializer):
-    number = serializers.IntegerField(min_value=0, max_value=32767, required=False, allow_null=True,
-                                      help_text="Leave out for the next number.")
+    # Values are only parsed here: lots.services.record_passage checks them (the page shows the same messages).
+    number = serializers.IntegerField(required=False, allow_null=True, help_text="Leave out for the next number.")
     passaged_on = bank_fields.DateField()
     split_ratio = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    seeded_cells = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, required=False, allow_null=True,
-                                            error_messages={"min_value": _("Enter a cell count above zero.")})
-    harvested_cells = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, required=False, allow_null=True,
-                                               error_messages={"min_value": _("Enter a cell count above zero.")})
-    viability_pct = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
-                                             required=False, allow_null=True)
+    seeded_cells = serializers.IntegerField(required=False, allow_null=True)
+    harvested_cells = serializers.IntegerField(required=False, allow_null=True)
+    viability_pct = serializers.DecimalField(max_digits=30, decimal_places=10, required=False, allow_null=True)
     medium = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     medium_lot = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
     reagents = ReagentSerializer(many=True, required=False, default=list)

@@ -15,6 +15,7 @@ from rest_framework import generics, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from bank.api.mixins import PageContextMixin
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
 from lots import queries, services
@@ -150,7 +151,7 @@ class PassageCreateView(generics.GenericAPIView):
 # --- lots ------------------------------------------------------------------------------------------
 
 
-class LotListView(generics.ListCreateAPIView):
+class LotListView(PageContextMixin, generics.ListCreateAPIView):
     """Lots (filter by lot number, barcode, status, tier, line); technicians freeze new ones.
 
     ``POST`` creates the lot in quarantine with its ``vial_count`` vials, each with a unique barcode,
@@ -166,17 +167,8 @@ class LotListView(generics.ListCreateAPIView):
     def get_queryset(self):
         return queries.lot_queryset().order_by("-frozen_on", "-id")
 
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        page = getattr(self, "_page", None)
-        if page is not None:
-            context["lineages"] = queries.lineages(page)
-            context["vial_counts"] = queries.vial_status_counts(lot.pk for lot in page)
-        return context
-
-    def paginate_queryset(self, queryset):
-        self._page = super().paginate_queryset(queryset)
-        return self._page
+    def page_context(self, page):
+        return {"lineages": queries.lineages(page), "vial_counts": queries.vial_status_counts(lot.pk for lot in page)}
 
     @extend_schema(request=s.LotCreateSerializer, responses={
         201: s.LotCreatedSerializer, **ERRORS,

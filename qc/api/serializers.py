@@ -156,8 +156,9 @@ class StabilityPlanSerializer(serializers.ModelSerializer):
 
 
 class StabilityPlanInputSerializer(serializers.Serializer):
+    # Values are only parsed here: qc.services.set_stability_plan checks them.
     interval_days = serializers.IntegerField()
-    min_viability_pct = serializers.DecimalField(max_digits=5, decimal_places=2)
+    min_viability_pct = serializers.DecimalField(max_digits=30, decimal_places=10)
 
 
 class RecheckSerializer(serializers.ModelSerializer):
@@ -190,7 +191,7 @@ class RecheckSerializer(serializers.ModelSerializer):
 
 
 class RecheckResultSerializer(serializers.Serializer):
-    viability_pct = serializers.DecimalField(max_digits=5, decimal_places=2)
+    viability_pct = serializers.DecimalField(max_digits=30, decimal_places=10)  # checked by the service
     tested_on = bank_fields.DateField()
     vial = serializers.CharField(max_length=40, required=False, allow_blank=True,
                                  help_text="barcode of the vial thawed (default: the one the re-check names)")

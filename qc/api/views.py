@@ -9,22 +9,23 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
-from rest_framework.generics import GenericAPIView
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from bank.api.filters import FilterBackend
+from bank.api.mixins import SignedPageMixin
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
-from bank.parsing import whole_number
-from lots.choices import CellType, Tier
 from lots.models import Lot
 from qc import services
+from qc.api import filters
 from qc.api import serializers as s
 from qc.certificate import certificate_pdf
 from qc.models import Deviation, LotDecision, QCResult, QCTest, Recheck, Specification, StabilityPlan
-from qc.queries import criteria_prefetch, recheck_list, release_readiness, spec_in_force, specs_in_force
+from qc.queries import criteria_prefetch, recheck_list, release_readiness
 
 REFUSED = {403: DomainErrorSerializer, 409: DomainErrorSerializer}
 
@@ -44,7 +45,7 @@ def _results_qs():
     )
 
 
-class QCTestListView(GenericAPIView):
+class QCTestListView(ListAPIView):
     """The test catalog with stable codes."""
 
     permission_classes = [HasPerms]
@@ -52,61 +53,49 @@ class QCTestListView(GenericAPIView):
     serializer_class = s.QCTestSerializer
     queryset = QCTest.objects.order_by("order", "code")
 
-    @extend_schema(operation_id="qc_tests_list", responses=s.QCTestSerializer(many=True))
-    def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+    @extend_schema(operation_id="qc_tests_list")
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
 
-class SpecificationListView(GenericAPIView):
+SPECIFICATION_PAGE = inline_serializer("SpecificationPage", {
+    "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+    "previous": serializers.URLField(allow_null=True), "results": s.SpecificationSerializer(many=True)})
+
+
+class SpecificationListView(ListAPIView):
     """The specification in force for a cell type and tier; QA publishes a new version with POST."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["qc.view_specification"], "POST": ["qc.add_specification"]}
     serializer_class = s.SpecificationSerializer
+    filterset_class = filters.SpecificationFilter
+    filter_backends = [FilterBackend]  # leaves the validated FilterSet on the view: one object or a page
+    queryset = (Specification.objects.select_related("published_by").prefetch_related(criteria_prefetch())
+                .order_by("cell_type", "tier", "-version"))
 
     @extend_schema(
         operation_id="qc_specifications_in_force",
-        parameters=[
-            OpenApiParameter("cell_type", str, enum=CellType.values, required=False),
-            OpenApiParameter("tier", str, enum=Tier.values, required=False),
-            OpenApiParameter("all_versions", bool, required=False,
-                             description="list every version (old ones included) instead of the versions in force"),
-        ],
-        responses={200: s.SpecificationSerializer, 404: OpenApiResponse(description="no specification")},
+        responses={200: PolymorphicProxySerializer("SpecificationInForce", [s.SpecificationSerializer,
+                                                                           SPECIFICATION_PAGE],
+                                                   resource_type_field_name=None, many=False),
+                   404: OpenApiResponse(description="no specification")},
         description="With both `cell_type` and `tier`: the version in force (one object). Otherwise a "
                     "paginated list of the versions in force (or of every version with `all_versions=true`).",
     )
-    def get(self, request):
-        cell_type = request.query_params.get("cell_type") or None
-        tier = request.query_params.get("tier") or None
-        errors = {}
-        if cell_type and cell_type not in CellType.values:
-            errors["cell_type"] = [_("Unknown cell type. Use one of: %(choices)s.")
-                                   % {"choices": ", ".join(CellType.values)}]
-        if tier and tier not in Tier.values:
-            errors["tier"] = [_("Unknown tier. Use one of: %(choices)s.") % {"choices": ", ".join(Tier.values)}]
-        if errors:
-            raise exceptions.ValidationError(errors)
-        all_versions = (request.query_params.get("all_versions") or "").lower() in ("1", "true")
-        if cell_type and tier and not all_versions:
-            spec = spec_in_force(cell_type, tier)
-            if spec is None:
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+    def list(self, request, *args, **kwargs):
+        specs = self.filter_queryset(self.get_queryset())
+        if self.filterset.one_in_force:
+            if not specs:
+                data = self.filterset.form.cleaned_data
                 raise exceptions.NotFound(_("There is no specification for %(cell_type)s %(tier)s.")
-                                          % {"cell_type": cell_type, "tier": tier})
-            return Response(s.SpecificationSerializer(spec).data)
-        if all_versions:
-            qs = Specification.objects.all()
-            if cell_type:
-                qs = qs.filter(cell_type=cell_type)
-            if tier:
-                qs = qs.filter(tier=tier)
-            items = list(qs.select_related("published_by").prefetch_related(criteria_prefetch())
-                         .order_by("cell_type", "tier", "-version"))
-        else:
-            items = specs_in_force(cell_type, tier)
-        page = self.paginate_queryset(items)
-        return self.get_paginated_response(s.SpecificationSerializer(page, many=True).data)
+                                          % {"cell_type": data["cell_type"], "tier": data["tier"]})
+            return Response(self.get_serializer(specs[0]).data)
+        page = self.paginate_queryset(specs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=s.SpecificationPublishSerializer, responses={201: s.SpecificationSerializer, **REFUSED})
     def post(self, request):
@@ -135,19 +124,21 @@ class SpecificationDetailView(GenericAPIView):
         return Response(s.SpecificationSerializer(spec).data)
 
 
-class LotResultsView(GenericAPIView):
+class LotResultsView(ListAPIView):
     """A lot's QC results (newest first); technicians and QA enter one with POST."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["qc.view_qcresult"], "POST": ["qc.add_qcresult"]}
     serializer_class = s.QCResultSerializer
-    queryset = QCResult.objects.none()  # for the schema; the view filters by lot
 
-    @extend_schema(operation_id="lots_qc_results_list", responses=s.QCResultSerializer(many=True))
-    def get(self, request, pk: int):
-        lot = _lot(pk)
-        page = self.paginate_queryset(_results_qs().filter(lot=lot).order_by("-entered_at", "-id"))
-        return self.get_paginated_response(s.QCResultSerializer(page, many=True).data)
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return QCResult.objects.none()
+        return _results_qs().filter(lot=_lot(self.kwargs["pk"])).order_by("-entered_at", "-id")
+
+    @extend_schema(operation_id="lots_qc_results_list")
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
     @extend_schema(request=s.QCResultInputSerializer, responses={201: s.QCResultSerializer, **REFUSED})
     def post(self, request, pk: int):
@@ -286,29 +277,20 @@ class StabilityPlanView(GenericAPIView):
         return Response(s.StabilityPlanSerializer(plan).data)
 
 
-class RecheckListView(GenericAPIView):
+class RecheckListView(ListAPIView):
     """Stability re-checks, soonest first: ``?status=due`` (or overdue, done, cancelled, open)."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["qc.view_recheck"]}
     serializer_class = s.RecheckSerializer
-    queryset = Recheck.objects.none()  # for the schema
+    filterset_class = filters.RecheckFilter
 
-    @extend_schema(operation_id="qc_rechecks_list", responses=s.RecheckSerializer(many=True),
-                   parameters=[OpenApiParameter("status", str, enum=[*s.RecheckStatus.values, "open"],
-                                                required=False),
-                               OpenApiParameter("lot", int, required=False)])
-    def get(self, request):
-        query = s.RecheckStatusQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        qs = recheck_list(query.validated_data.get("status"))
-        lot = request.query_params.get("lot")
-        if lot:
-            if (lot_id := whole_number(lot)) is None:
-                raise exceptions.ValidationError({"lot": [_("Enter a whole number.")]})
-            qs = qs.filter(lot_id=lot_id)
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response(s.RecheckSerializer(page, many=True).data)
+    def get_queryset(self):
+        return recheck_list()
+
+    @extend_schema(operation_id="qc_rechecks_list")
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
 
 class RecheckResultView(GenericAPIView):
@@ -336,31 +318,20 @@ def _deviations_qs():
     return Deviation.objects.select_related("lot", "opened_by", "closed_by")
 
 
-class DeviationListView(GenericAPIView):
+class DeviationListView(SignedPageMixin, ListAPIView):
     """Deviations, newest first (``?status=open``, ``?lot=``); a deviation can also be opened by hand."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["qc.view_deviation"], "POST": ["qc.add_deviation"]}
     serializer_class = s.DeviationSerializer
-    queryset = Deviation.objects.none()  # for the schema
+    filterset_class = filters.DeviationFilter
 
-    @extend_schema(operation_id="qc_deviations_list", responses=s.DeviationSerializer(many=True),
-                   parameters=[OpenApiParameter("status", str, enum=["open", "closed"], required=False),
-                               OpenApiParameter("lot", int, required=False)])
-    def get(self, request):
-        qs = _deviations_qs().order_by("-opened_at", "-id")
-        state = request.query_params.get("status")
-        if state:
-            if state not in ("open", "closed"):
-                raise exceptions.ValidationError({"status": [_("Use open or closed.")]})
-            qs = qs.filter(status=state)
-        lot = request.query_params.get("lot")
-        if lot:
-            if (lot_id := whole_number(lot)) is None:
-                raise exceptions.ValidationError({"lot": [_("Enter a whole number.")]})
-            qs = qs.filter(lot_id=lot_id)
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response(s.DeviationSerializer(page, many=True).data)
+    def get_queryset(self):
+        return _deviations_qs().order_by("-opened_at", "-id")
+
+    @extend_schema(operation_id="qc_deviations_list")
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
     @extend_schema(request=s.DeviationCreateSerializer, responses={201: s.DeviationSerializer, **REFUSED})
     def post(self, request):

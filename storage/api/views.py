@@ -10,14 +10,16 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
+from bank.api.mixins import PageContextMixin
 from bank.api.pagination import Pagination
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
 from lots.models import Lot, Vial
 from storage import queries, services
+from storage.api import filters
 from storage.api import serializers as s
 from storage.choices import AlarmKind
 from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
@@ -28,17 +30,6 @@ ERRORS = {
     404: OpenApiResponse(description="not found"),
 }
 CONFLICT = {409: OpenApiResponse(DomainErrorSerializer, description="refused by a rule; see code")}
-
-
-def _bool_param(value: str | None, name: str) -> bool | None:
-    if value in (None, ""):
-        return None
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise exceptions.ValidationError({name: ["Use true or false."]})
 
 
 def _int_param(value: str | None, name: str) -> int | None:
@@ -55,28 +46,30 @@ class StorageView(GenericAPIView):
     pagination_class = Pagination
 
 
+class StorageListView(PageContextMixin, ListAPIView):
+    """A list of the storage API: generic pagination, the app's FilterSet, per-page facts read in bulk."""
+
+    permission_classes = [HasPerms]
+    pagination_class = Pagination
+
+
 # --- units ------------------------------------------------------------------------------------------------
 
 
-class UnitListView(StorageView):
+class UnitListView(StorageListView):
     """Storage units (LN2 tanks, freezers) with their occupancy; admins lay out new ones."""
 
-    queryset = StorageUnit.objects.none()  # for the schema (pagination, model)
+    queryset = StorageUnit.objects.order_by("name")
     serializer_class = s.UnitSerializer
+    filterset_class = filters.UnitFilter
     required_perms = {"GET": ["storage.view_storageunit"], "POST": ["storage.add_storageunit"]}
 
-    @extend_schema(parameters=[OpenApiParameter("quarantine", bool, required=False),
-                               OpenApiParameter("active", bool, required=False)],
-                   responses={200: s.UnitSerializer(many=True), **ERRORS})
-    def get(self, request):
-        qs = StorageUnit.objects.order_by("name")
-        for name in ("quarantine", "active"):
-            value = _bool_param(request.query_params.get(name), name)
-            if value is not None:
-                qs = qs.filter(**{name: value})
-        page = self.paginate_queryset(qs)
-        context = {"occupancy": queries.occupancy_by_unit()}
-        return self.get_paginated_response(s.UnitSerializer(page, many=True, context=context).data)
+    def page_context(self, page):
+        return {"occupancy": queries.occupancy_by_unit()}
+
+    @extend_schema(responses={200: s.UnitSerializer(many=True), **ERRORS})
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
     @extend_schema(request=s.UnitCreateSerializer, responses={201: s.UnitSerializer, **ERRORS})
     def post(self, request):
@@ -108,18 +101,21 @@ class UnitDetailView(StorageView):
         return Response(s.UnitSerializer(unit, context={"occupancy": {unit.pk: queries.unit_occupancy(unit)}}).data)
 
 
-class UnitRacksView(StorageView):
+class UnitRacksView(StorageListView):
     """The racks (canisters) of a unit; admins add racks."""
 
-    queryset = Rack.objects.none()  # for the schema (pagination, model)
     serializer_class = s.RackSerializer
     required_perms = {"GET": ["storage.view_rack"], "POST": ["storage.add_rack"]}
 
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Rack.objects.none()
+        unit = get_object_or_404(StorageUnit, pk=self.kwargs["pk"])
+        return unit.racks.annotate(box_count=Count("boxes")).order_by("position", "name")
+
     @extend_schema(responses={200: s.RackSerializer(many=True), **ERRORS})
-    def get(self, request, pk: int):
-        unit = get_object_or_404(StorageUnit, pk=pk)
-        qs = unit.racks.annotate(box_count=Count("boxes")).order_by("position", "name")
-        return self.get_paginated_response(s.RackSerializer(self.paginate_queryset(qs), many=True).data)
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
     @extend_schema(request=s.RackCreateSerializer, responses={201: s.RackSerializer, **ERRORS, **CONFLICT})
     def post(self, request, pk: int):
@@ -130,34 +126,27 @@ class UnitRacksView(StorageView):
         return Response(s.RackSerializer(rack).data, status=status.HTTP_201_CREATED)
 
 
-class UnitReadingsView(StorageView):
+class UnitReadingsView(StorageListView):
     """Temperature readings of a unit. A sensor account (or admin) posts them; an out-of-range
     reading raises an ``excursion`` alarm at once (its id is in ``alarm``). A repeated post of the
     same ``recorded_at`` is answered 200 with the reading already stored."""
 
-    queryset = TemperatureReading.objects.none()  # for the schema (pagination, model)
     serializer_class = s.ReadingSerializer
+    filterset_class = filters.ReadingFilter
     required_perms = {"GET": ["storage.view_temperaturereading"], "POST": ["storage.add_temperaturereading"]}
 
-    @extend_schema(parameters=[OpenApiParameter("since", str, required=False, description="ISO 8601 time")],
-                   responses={200: s.ReadingSerializer(many=True), **ERRORS})
-    def get(self, request, pk: int):
-        unit = get_object_or_404(StorageUnit, pk=pk)
-        qs = TemperatureReading.objects.filter(unit=unit).order_by("-recorded_at", "-id")
-        since = request.query_params.get("since")
-        if since:
-            from django.utils.dateparse import parse_datetime
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return TemperatureReading.objects.none()
+        unit = get_object_or_404(StorageUnit, pk=self.kwargs["pk"])
+        return TemperatureReading.objects.filter(unit=unit).order_by("-recorded_at", "-id")
 
-            try:
-                parsed = parse_datetime(since)
-            except ValueError:  # well-formed but impossible, e.g. 2026-02-30T00:00
-                parsed = None
-            if parsed is None:
-                raise exceptions.ValidationError({"since": ["Use an ISO 8601 date and time."]})
-            qs = qs.filter(recorded_at__gte=parsed)
-        page = self.paginate_queryset(qs)
-        alarms = dict(Alarm.objects.filter(reading__in=page).values_list("reading_id", "id"))
-        return self.get_paginated_response(s.ReadingSerializer(page, many=True, context={"alarms": alarms}).data)
+    def page_context(self, page):
+        return {"alarms": dict(Alarm.objects.filter(reading__in=page).values_list("reading_id", "id"))}
+
+    @extend_schema(responses={200: s.ReadingSerializer(many=True), **ERRORS})
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
     @extend_schema(request=s.ReadingRequestSerializer,
                    responses={201: s.ReadingSerializer, 200: s.ReadingSerializer, **ERRORS})
@@ -197,21 +186,17 @@ class UnitEvacuateView(StorageView):
 # --- racks and boxes -----------------------------------------------------------------------------------------
 
 
-class RackListView(StorageView):
+class RackListView(StorageListView):
     """Every rack, with the number of boxes it holds (``?unit=`` filters)."""
 
-    queryset = Rack.objects.none()  # for the schema (pagination, model)
+    queryset = Rack.objects.annotate(box_count=Count("boxes")).order_by("unit_id", "position", "name")
     serializer_class = s.RackSerializer
+    filterset_class = filters.RackFilter
     required_perms = {"GET": ["storage.view_rack"]}
 
-    @extend_schema(parameters=[OpenApiParameter("unit", int, required=False)],
-                   responses={200: s.RackSerializer(many=True), **ERRORS})
-    def get(self, request):
-        qs = Rack.objects.annotate(box_count=Count("boxes")).order_by("unit_id", "position", "name")
-        unit = _int_param(request.query_params.get("unit"), "unit")
-        if unit is not None:
-            qs = qs.filter(unit_id=unit)
-        return self.get_paginated_response(s.RackSerializer(self.paginate_queryset(qs), many=True).data)
+    @extend_schema(responses={200: s.RackSerializer(many=True), **ERRORS})
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
 
 class RackDetailView(StorageView):
@@ -224,18 +209,21 @@ class RackDetailView(StorageView):
         return Response(s.RackSerializer(rack).data)
 
 
-class RackBoxesView(StorageView):
+class RackBoxesView(StorageListView):
     """The boxes of a rack; admins add a box (preset 9x9, 10x10, 5x5, or rows × cols) → with a new barcode."""
 
-    queryset = Box.objects.none()  # for the schema (pagination, model)
     serializer_class = s.BoxSerializer
     required_perms = {"GET": ["storage.view_box"], "POST": ["storage.add_box"]}
 
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Box.objects.none()
+        rack = get_object_or_404(Rack, pk=self.kwargs["pk"])
+        return rack.boxes.select_related("rack").order_by("position", "name")
+
     @extend_schema(responses={200: s.BoxSerializer(many=True), **ERRORS})
-    def get(self, request, pk: int):
-        rack = get_object_or_404(Rack, pk=pk)
-        qs = rack.boxes.select_related("rack").order_by("position", "name")
-        return self.get_paginated_response(s.BoxSerializer(self.paginate_queryset(qs), many=True).data)
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
     @extend_schema(request=s.BoxCreateSerializer, responses={201: s.BoxSerializer, **ERRORS, **CONFLICT})
     def post(self, request, pk: int):
@@ -246,29 +234,17 @@ class RackBoxesView(StorageView):
         return Response(s.BoxSerializer(box).data, status=status.HTTP_201_CREATED)
 
 
-class BoxListView(StorageView):
+class BoxListView(StorageListView):
     """Boxes; ``?barcode=`` finds the box a scanner read, ``?rack=`` / ``?unit=`` filter."""
 
-    queryset = Box.objects.none()  # for the schema (pagination, model)
+    queryset = Box.objects.select_related("rack").order_by("rack_id", "position", "name")
     serializer_class = s.BoxSerializer
+    filterset_class = filters.BoxFilter
     required_perms = {"GET": ["storage.view_box"]}
 
-    @extend_schema(parameters=[OpenApiParameter("barcode", str, required=False),
-                               OpenApiParameter("rack", int, required=False),
-                               OpenApiParameter("unit", int, required=False)],
-                   responses={200: s.BoxSerializer(many=True), **ERRORS})
-    def get(self, request):
-        qs = Box.objects.select_related("rack").order_by("rack_id", "position", "name")
-        barcode = (request.query_params.get("barcode") or "").strip()
-        if barcode:
-            qs = qs.filter(barcode=barcode)
-        rack = _int_param(request.query_params.get("rack"), "rack")
-        if rack is not None:
-            qs = qs.filter(rack_id=rack)
-        unit = _int_param(request.query_params.get("unit"), "unit")
-        if unit is not None:
-            qs = qs.filter(rack__unit_id=unit)
-        return self.get_paginated_response(s.BoxSerializer(self.paginate_queryset(qs), many=True).data)
+    @extend_schema(responses={200: s.BoxSerializer(many=True), **ERRORS})
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
 
 class BoxDetailView(StorageView):
@@ -386,18 +362,20 @@ class VialMoveView(StorageView):
         return Response(_stored([moved])[0])
 
 
-class VialCustodyView(StorageView):
+class VialCustodyView(StorageListView):
     """A vial's chain of custody: every placement, move and removal, oldest first."""
 
-    queryset = VialMove.objects.none()  # for the schema (pagination, model)
     serializer_class = s.VialMoveSerializer
     required_perms = {"GET": ["storage.view_vialmove"]}
 
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return VialMove.objects.none()
+        return queries.custody(get_object_or_404(Vial, pk=self.kwargs["pk"]))
+
     @extend_schema(responses={200: s.VialMoveSerializer(many=True), **ERRORS})
-    def get(self, request, pk: int):
-        vial = get_object_or_404(Vial, pk=pk)
-        page = self.paginate_queryset(queries.custody(vial))
-        return self.get_paginated_response(s.VialMoveSerializer(page, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
 
 # --- alarms -----------------------------------------------------------------------------------------------------
@@ -408,33 +386,19 @@ def _alarm_qs():
             .annotate(vial_count=Count("alarmvial")).order_by("-raised_at", "-id"))
 
 
-class AlarmListView(StorageView):
+class AlarmListView(StorageListView):
     """Excursion and silent-sensor alarms, newest first; ``?active=true`` for the ones not acknowledged."""
 
-    queryset = Alarm.objects.none()  # for the schema (pagination, model)
     serializer_class = s.AlarmSerializer
+    filterset_class = filters.AlarmFilter
     required_perms = {"GET": ["storage.view_alarm"]}
 
-    @extend_schema(parameters=[OpenApiParameter("active", bool, required=False),
-                               OpenApiParameter("unit", int, required=False),
-                               OpenApiParameter("kind", str, required=False, enum=AlarmKind.values)],
-                   responses={200: s.AlarmSerializer(many=True), **ERRORS})
-    def get(self, request):
-        qs = _alarm_qs()
-        active = _bool_param(request.query_params.get("active"), "active")
-        if active is True:
-            qs = qs.filter(status="active")
-        elif active is False:
-            qs = qs.exclude(status="active")
-        unit = _int_param(request.query_params.get("unit"), "unit")
-        if unit is not None:
-            qs = qs.filter(unit_id=unit)
-        kind = request.query_params.get("kind")
-        if kind:
-            if kind not in AlarmKind.values:
-                raise exceptions.ValidationError({"kind": [f"Use one of: {', '.join(AlarmKind.values)}."]})
-            qs = qs.filter(kind=kind)
-        return self.get_paginated_response(s.AlarmSerializer(self.paginate_queryset(qs), many=True).data)
+    def get_queryset(self):
+        return _alarm_qs()
+
+    @extend_schema(responses={200: s.AlarmSerializer(many=True), **ERRORS})
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
 
 class AlarmDetailView(StorageView):

@@ -1,4 +1,4 @@
-"""Every rule of the donors app through its services (donors/services.py)."""
+"""Every rule of the donors app through its services (the donors/services package)."""
 
 import datetime
 import re
@@ -24,6 +24,7 @@ from donors.models import (
     ScreeningWindow,
 )
 from donors.queries import active_consent, consent_state, eligibility_for
+from donors.services import registry
 from lots.models import Lot
 from tests.factories import (
     CollectionFactory,
@@ -77,7 +78,7 @@ def test_donor_codes_are_unique_and_not_sequential():
 def test_new_codes_skip_codes_in_use(monkeypatch):
     taken = DonorFactory(code="SBD-AAAAAAAA")
     draws = iter("A" * 8 + "B" * 8)
-    monkeypatch.setattr(services.secrets, "choice", lambda alphabet: next(draws))
+    monkeypatch.setattr(registry.secrets, "choice", lambda alphabet: next(draws))
     assert services.new_donor_codes(1) == ["SBD-BBBBBBBB"]
     assert taken.code == "SBD-AAAAAAAA"
 

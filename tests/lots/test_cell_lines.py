@@ -10,8 +10,9 @@ from django.db import connection
 from django.test import override_settings
 
 from bank.errors import Conflict
+from bank.models import Sequence
 from lots import naming, services
-from lots.models import CellLine, IdentifierSequence
+from lots.models import CellLine
 from tests.factories import CellLineFactory, CollectionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +71,7 @@ def test_names_skip_numbers_already_taken_by_a_registered_line(make_line, collec
 
 def test_names_are_never_reused(make_line):
     first = make_line(cell_type="iPSC")
-    assert IdentifierSequence.objects.get(key="SCBi").last_value == 1
+    assert Sequence.objects.get(key="name:SCBi").last_value == 1
     second = make_line(cell_type="iPSC")
     assert first.name != second.name
 
@@ -88,7 +89,7 @@ def test_bad_input_is_refused_with_a_clear_field_error(cell_type, grade, method,
         services.create_cell_line(collection=collection, cell_type=cell_type, grade=grade,
                                   reprogramming_method=method, actor=tech)
     assert field in bad.value.message_dict
-    assert CellLine.objects.count() == 0 and not IdentifierSequence.objects.exists()
+    assert CellLine.objects.count() == 0 and not Sequence.objects.filter(key__startswith="name:").exists()
 
 
 def test_unknown_cell_type_lists_the_valid_ones(collection, tech):

@@ -13,9 +13,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from bank.errors import Conflict
-from bank.models import BarcodeSequence
+from bank.models import Sequence
 from lots import services
-from lots.models import IdentifierSequence, Lot, Vial
+from lots.models import Lot, Vial
 from tests.factories import UserFactory, eligible_collection
 from tests.lots.conftest import lot_kwargs
 
@@ -29,8 +29,7 @@ def snapshot() -> dict:
         "vials": Vial.objects.count(),
         "lot_history": Lot.history.count(),
         "vial_history": Vial.history.count(),
-        "barcodes": list(BarcodeSequence.objects.order_by("kind").values_list("kind", "last_value")),
-        "sequences": list(IdentifierSequence.objects.order_by("key").values_list("key", "last_value")),
+        "sequences": list(Sequence.objects.order_by("key").values_list("key", "last_value")),
     }
 
 

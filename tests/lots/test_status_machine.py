@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 ALLOWED = [
     ("quarantine", "released"), ("quarantine", "rejected"), ("released", "on_hold"), ("on_hold", "released"),
-    ("released", "depleted"), ("released", "recalled"),
+    ("released", "depleted"), ("released", "recalled"), ("on_hold", "recalled"),  # a hold is when a recall comes
 ]
 ALL = ["quarantine", "released", "rejected", "on_hold", "depleted", "recalled"]
 

@@ -13,9 +13,8 @@ from django.db import connection
 
 from bank.errors import Conflict
 from lots.models import Vial
-from storage import services
-from storage.models import VialMove
-from storage.services import move_vial, store_lot
+from storage.models import Box, VialMove
+from storage.services import move_vial, placement, store_lot
 from tests.factories import BoxFactory, LotFactory, RackFactory, StorageUnitFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,13 +36,14 @@ def scene():
 
 def race(scene, monkeypatch, hold: float = 0.4) -> dict:
     """Both threads start together; whoever gets through the checks first holds its transaction open a while."""
-    real = services._move_record
+    # move_vial looks its helpers up in storage.services.placement: patch them there.
+    real = placement._move_record
 
     def slow_move_record(*args, **kwargs):
         time.sleep(hold)  # after the position was found free, before the write: the window of a race
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_move_record", slow_move_record)
+    monkeypatch.setattr(placement, "_move_record", slow_move_record)
     barrier = threading.Barrier(2)
     results: dict = {}
 
@@ -92,9 +92,9 @@ def test_same_free_position_one_wins_under_the_box_lock(scene, monkeypatch):
 def test_the_database_constraint_catches_what_a_missing_lock_would_let_through(scene, monkeypatch):
     # Take the box lock away: both threads then find the position free, and the named unique
     # constraint lots_vial_unique_position is what refuses the second write.
-    monkeypatch.setattr(services, "_lock_boxes", lambda ids: {b.pk: b for b in
-                                                               services.Box.objects.select_related("rack__unit")
-                                                               .filter(pk__in=list(ids))})
+    monkeypatch.setattr(placement, "_lock_boxes", lambda ids: {b.pk: b for b in
+                                                                Box.objects.select_related("rack__unit")
+                                                                .filter(pk__in=list(ids))})
     results = race(scene, monkeypatch)
     assert_one_winner(scene, results)
     assert "at the same moment" in results["detail"]  # refused by the database, rolled back cleanly

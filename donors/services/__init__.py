@@ -1,0 +1,112 @@
+"""Every write and state change of the donors app.
+
+Each function runs in ``transaction.atomic`` inside ``acting(actor, reason)`` so the audit trail
+names who did it and why. Bad input raises Django's ``ValidationError`` with field keys (API 400,
+form errors); a state that forbids the action raises ``bank.errors.Conflict`` with an API.md code.
+Nothing is half-saved: validation runs before the first write, and every write is in one transaction.
+
+Privacy: the donor's identity lives only in ``DonorIdentity``; no message, notification or history
+reason written here names anything but the pseudonymous donor code.
+
+One module per sub-domain; import from the package (``from donors.services import register_donor``),
+which re-exports every public name:
+
+- ``_input.py``: the small validators every module uses (``_Errors``, ``_text``, ``_require_reason``,
+  ``_as_date``, ``_as_datetime``, ``_not_future_date``).
+- ``registry.py``: donor registration and corrections, identity, donor codes (``register_donor``,
+  ``update_donor``, ``new_donor_codes``, ``normalise_national_id``).
+- ``consent.py``: consents and their withdrawal (``record_consent``, ``withdraw_consent``, ``Withdrawal``).
+- ``ethics.py``: ethics approvals (``create_ethics_approval``, ``update_ethics_approval``).
+- ``screening.py``: screening samples and results, corrections, the marker panel and sampling windows
+  (``record_screening``, ``correct_result``, ``configure_marker``, ``add_marker``, ``configure_window``).
+- ``hla.py``: HLA typing (``parse_allele``, ``clean_hla``, ``set_hla``).
+- ``collections.py``: receiving collections (``record_collection``, ``transport_limit_hours``).
+- ``csv_import.py``: the all-or-nothing CSV import (``import_donors_csv``, ``ImportRejected``, ``ImportResult``).
+"""
+
+from .collections import CLOCK_SKEW, record_collection, transport_limit_hours
+from .consent import Withdrawal, record_consent, withdraw_consent
+from .csv_import import (
+    FALSE_WORDS,
+    IMPORT_MAX_ROWS,
+    IMPORT_OPTIONAL,
+    IMPORT_REQUIRED,
+    TRUE_WORDS,
+    ImportRejected,
+    ImportResult,
+    import_columns,
+    import_donors_csv,
+)
+from .ethics import create_ethics_approval, update_ethics_approval
+from .hla import ALLELE_RE, clean_hla, parse_allele, set_hla
+from .registry import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    DONOR_FIELDS,
+    IDENTITY_FIELDS,
+    NATIONAL_ID_RE,
+    PHONE_RE,
+    donor_code_prefix,
+    new_donor_codes,
+    normalise_national_id,
+    register_donor,
+    update_donor,
+)
+from .screening import (
+    MARKER_CODE_RE,
+    add_marker,
+    configure_marker,
+    configure_window,
+    correct_result,
+    default_maternal_sample,
+    record_screening,
+)
+
+__all__ = [
+    # collections.py
+    "CLOCK_SKEW",
+    "record_collection",
+    "transport_limit_hours",
+    # consent.py
+    "Withdrawal",
+    "record_consent",
+    "withdraw_consent",
+    # csv_import.py
+    "FALSE_WORDS",
+    "IMPORT_MAX_ROWS",
+    "IMPORT_OPTIONAL",
+    "IMPORT_REQUIRED",
+    "TRUE_WORDS",
+    "ImportRejected",
+    "ImportResult",
+    "import_columns",
+    "import_donors_csv",
+    # ethics.py
+    "create_ethics_approval",
+    "update_ethics_approval",
+    # hla.py
+    "ALLELE_RE",
+    "clean_hla",
+    "parse_allele",
+    "set_hla",
+    # registry.py
+    "CODE_ALPHABET",
+    "CODE_LENGTH",
+    "DONOR_FIELDS",
+    "IDENTITY_FIELDS",
+    "NATIONAL_ID_RE",
+    "PHONE_RE",
+    "donor_code_prefix",
+    "new_donor_codes",
+    "normalise_national_id",
+    "register_donor",
+    "update_donor",
+    # screening.py
+    "MARKER_CODE_RE",
+    "add_marker",
+    "configure_marker",
+    "configure_window",
+    "correct_result",
+    "default_maternal_sample",
+    "record_screening",
+]

@@ -1,0 +1,244 @@
+"""Alarms: temperature excursions (with the vials then in the unit), silent sensors, acknowledgement
+with an e-signature, and notifying technicians and QA once per alarm."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bank.audit import acting, bulk_create_audited, current_actor, current_reason
+from bank.errors import Conflict
+from bank.models import SignatureMeaning
+from bank.signatures import record_signature, verify_password
+from lots.models import Vial
+from storage.choices import AlarmKind, AlarmStatus
+from storage.models import Alarm, AlarmVial, Box, Rack, StorageUnit, TemperatureReading
+
+log = logging.getLogger(__name__)
+
+
+def _distance(unit: StorageUnit, temperature: Decimal) -> Decimal:
+    if temperature > unit.max_temperature_c:
+        return temperature - unit.max_temperature_c
+    if temperature < unit.min_temperature_c:
+        return unit.min_temperature_c - temperature
+    return Decimal(0)
+
+
+def _excursion(unit: StorageUnit, readings: list[TemperatureReading], *, actor) -> Alarm | None:
+    """Raise (or extend) the excursion alarm of ``unit`` for out-of-range ``readings`` (unit locked)."""
+    worst = max(readings, key=lambda r: _distance(unit, r.temperature_c))
+    active = Alarm.objects.filter(unit=unit, kind=AlarmKind.EXCURSION, status=AlarmStatus.ACTIVE).first()
+    if active is not None:
+        if active.peak_temperature_c is None or _distance(unit, worst.temperature_c) > _distance(
+                unit, active.peak_temperature_c):
+            active.peak_temperature_c = worst.temperature_c
+            active.save(update_fields=["peak_temperature_c"])
+        return None
+    first = readings[0]
+    last = (
+        Alarm.objects.filter(unit=unit, kind=AlarmKind.EXCURSION).select_related("reading")
+        .order_by("-raised_at", "-id").first()
+    )
+    if last is not None:
+        since = last.reading.recorded_at if last.reading_id else last.raised_at
+        back_in_range = TemperatureReading.objects.filter(
+            unit=unit, recorded_at__gt=since, recorded_at__lt=first.recorded_at,
+            temperature_c__gte=unit.min_temperature_c, temperature_c__lte=unit.max_temperature_c,
+        ).exists()
+        if not back_in_range:
+            return None  # the same episode (already acknowledged), or an old reading arriving late
+    alarm = Alarm.objects.create(
+        unit=unit, kind=AlarmKind.EXCURSION, reading=first, peak_temperature_c=worst.temperature_c,
+        message=_("%(unit)s read %(t)s °C at %(at)s; the allowed range is %(min)s to %(max)s °C.") % {
+            "unit": unit.name, "t": first.temperature_c,
+            "at": timezone.localtime(first.recorded_at).strftime("%Y-%m-%d %H:%M"),
+            "min": unit.min_temperature_c, "max": unit.max_temperature_c,
+        },
+    )
+    _record_vials_in_unit(alarm, unit)
+    _notify_later([alarm.pk])
+    return alarm
+
+
+def _record_vials_in_unit(alarm: Alarm, unit: StorageUnit) -> None:
+    """AlarmVial rows (and their history rows) for every vial in ``unit`` now.
+
+    A full tank holds tens of thousands of vials, and the sensor's request waits for this: on
+    PostgreSQL one INSERT … SELECT writes the rows and their history rows (the same rows
+    ``bulk_create_audited`` would write, with the acting user and reason) in well under a second.
+    """
+    if connection.vendor != "postgresql":
+        inside = Vial.objects.filter(box__rack__unit=unit).values_list("pk", "box_id", "row", "col").order_by("pk")
+        bulk_create_audited(AlarmVial, [AlarmVial(alarm=alarm, vial_id=pk, box_id=box, row=row, col=col)
+                                        for pk, box, row, col in inside], batch_size=2000)
+        return
+    actor = current_actor()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH recorded AS (
+                INSERT INTO {AlarmVial._meta.db_table} (alarm_id, vial_id, box_id, "row", col)
+                SELECT %s, v.id, v.box_id, v."row", v.col
+                FROM {Vial._meta.db_table} v
+                JOIN {Box._meta.db_table} b ON b.id = v.box_id
+                JOIN {Rack._meta.db_table} r ON r.id = b.rack_id
+                WHERE r.unit_id = %s
+                ORDER BY v.id
+                RETURNING id, alarm_id, vial_id, box_id, "row", col
+            )
+            INSERT INTO {AlarmVial.history.model._meta.db_table}
+                (id, alarm_id, vial_id, box_id, "row", col, history_date, history_change_reason, history_type,
+                 history_user_id)
+            SELECT id, alarm_id, vial_id, box_id, "row", col, %s, %s, '+', %s FROM recorded
+            """,  # noqa: S608 — table names come from the models, values are parameters
+            [alarm.pk, unit.pk, timezone.now(), current_reason()[:100] or None, getattr(actor, "pk", None)],
+        )
+
+
+def silent_units():
+    """Units in service whose sensor has been silent longer than allowed and that have no alarm for it yet.
+
+    Silent means no reading (or, for a unit never heard from, no reading since it was laid out) for the
+    unit's ``sensor_silent_minutes`` or the bank's ``SENSOR_SILENT_MINUTES``. One alarm per silence:
+    none while one is active, and none again until a new reading has arrived.
+    """
+    now = timezone.now()
+    default = settings.SENSOR_SILENT_MINUTES
+    # Deadlines are computed here, not in SQL: SQLite (the embedded default) has no interval arithmetic,
+    # and a bank has at most a few hundred units in service.
+    candidates = [
+        pk
+        for pk, last, created, minutes in StorageUnit.objects.filter(active=True).values_list(
+            "pk", "last_reading_at", "created_at", "sensor_silent_minutes"
+        )
+        if (last or created) + datetime.timedelta(minutes=minutes or default) < now
+    ]
+    silent_alarms = Alarm.objects.filter(unit=OuterRef("pk"), kind=AlarmKind.SENSOR_SILENT)
+    return (
+        StorageUnit.objects.filter(pk__in=candidates)
+        .annotate(heard=Coalesce(F("last_reading_at"), F("created_at")))
+        .exclude(Exists(silent_alarms.filter(status=AlarmStatus.ACTIVE)))
+        .exclude(Exists(silent_alarms.filter(raised_at__gte=OuterRef("heard"))))
+    )
+
+
+def raise_silent_sensor_alarms(*, actor=None) -> list[Alarm]:
+    """Raise a ``sensor_silent`` alarm for every unit whose sensor is silent (the beat task calls this).
+
+    Candidate units are locked with SKIP LOCKED (a unit taking a reading right now is not silent) and
+    checked again under the lock; the partial unique constraint forbids a second active alarm anyway.
+    """
+    with transaction.atomic(), acting(actor, current_reason() or _("sensor watch")):
+        units = list(silent_units().select_for_update(skip_locked=True, of=("self",)).order_by("pk"))
+        if not units:
+            return []
+        now = timezone.now()
+        alarms = [
+            Alarm(
+                unit=unit, kind=AlarmKind.SENSOR_SILENT, raised_at=now,
+                message=(
+                    _("No reading from %(unit)s since %(at)s (allowed: %(n)d minutes). Check the sensor and the "
+                      "tank.") % {"unit": unit.name, "at": timezone.localtime(unit.last_reading_at)
+                                  .strftime("%Y-%m-%d %H:%M"), "n": unit.silent_minutes}
+                    if unit.last_reading_at else
+                    _("No reading has ever arrived from %(unit)s (allowed: %(n)d minutes). Connect its sensor.")
+                    % {"unit": unit.name, "n": unit.silent_minutes}
+                ),
+            )
+            for unit in units
+        ]
+        created = bulk_create_audited(Alarm, alarms)
+        _notify_later([a.pk for a in created])
+    return created
+
+
+def acknowledge_alarm(alarm: Alarm, *, actor, password: str, reason: str,
+                      meaning: str = SignatureMeaning.ACKNOWLEDGEMENT) -> Alarm:
+    """Acknowledge an active alarm with a reason and an electronic signature.
+
+    403 ``signature_invalid`` (wrong password, checked before anything is written and counted like a
+    failed login), 409 ``alarm_not_active`` when someone acknowledged it already.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Say what was found and done: the reason is part of the record.")]})
+    verify_password(actor, password)
+    with transaction.atomic(), acting(actor, reason):
+        locked = Alarm.objects.select_for_update().get(pk=alarm.pk)
+        if locked.status != AlarmStatus.ACTIVE:
+            raise Conflict(_("This alarm was already acknowledged."), code="alarm_not_active")
+        locked.status = AlarmStatus.ACKNOWLEDGED
+        locked.acknowledged_at = timezone.now()
+        locked.acknowledged_by = actor
+        locked.acknowledgement_reason = reason
+        locked.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "acknowledgement_reason"])
+        record_signature(locked, signer=actor, meaning=meaning, statement=reason)
+    return locked
+
+
+# --- alarm notifications ---------------------------------------------------------------------------------
+
+
+def _notify_later(alarm_ids: list[int]) -> None:
+    """After commit, hand the notifications to a Celery worker; if the broker is unreachable, send now."""
+    if not alarm_ids:
+        return
+
+    def enqueue() -> None:
+        from storage.tasks import notify_alarms
+
+        try:
+            notify_alarms.delay(alarm_ids)
+        except Exception:  # broker down: an alarm must still reach people
+            log.exception("could not enqueue alarm notifications; sending them in-process")
+            send_alarm_notifications(alarm_ids)
+
+    transaction.on_commit(enqueue)
+
+
+def send_alarm_notifications(alarm_ids: Iterable[int] | None = None, *, older_than: datetime.timedelta | None = None
+                             ) -> list[Alarm]:
+    """Tell technicians and QA about alarms not yet notified (in-app and e-mail); each alarm once.
+
+    The alarms are claimed with SKIP LOCKED and marked ``notified_at`` in the same transaction, so a
+    retried task or the scheduler's sweep never notifies twice. Without ids: every active alarm left
+    unnotified for longer than ``older_than`` (a lost message).
+    """
+    from bank.models import Notification
+    from bank.notifications import notify_role
+
+    qs = Alarm.objects.filter(notified_at__isnull=True)
+    if alarm_ids is not None:
+        qs = qs.filter(pk__in=list(alarm_ids))
+    else:
+        qs = qs.filter(status=AlarmStatus.ACTIVE, raised_at__lt=timezone.now() - (older_than or datetime.timedelta()))
+    with transaction.atomic():
+        alarms = list(qs.select_for_update(skip_locked=True, of=("self",)).select_related("unit").order_by("pk"))
+        if not alarms:
+            return []
+        Alarm.objects.filter(pk__in=[a.pk for a in alarms]).update(notified_at=timezone.now())
+        for kind in AlarmKind.values:
+            of_kind = [a for a in alarms if a.kind == kind]
+            if not of_kind:
+                continue
+            units = ", ".join(a.unit.name for a in of_kind)
+            subject = (_("Temperature excursion: %(units)s") if kind == AlarmKind.EXCURSION
+                       else _("Sensor silent: %(units)s")) % {"units": units}
+            body = "\n".join(a.message for a in of_kind)
+            body += "\n\n" + _("Check the unit, then acknowledge the alarm with a reason and your signature.")
+            link = reverse("storage:alarm", args=[of_kind[0].pk]) if len(of_kind) == 1 else reverse("storage:alarms")
+            notify_role("technician", "qa", subject=subject[:200], body=body, link=link,
+                        level=Notification.Level.ALARM)
+    return alarms

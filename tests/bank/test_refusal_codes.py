@@ -1,0 +1,769 @@
+"""Every refusal code is provoked through the API, listed in one table (ARCHITECTURE.md, "One source per rule").
+
+``TABLE`` has an entry per code: a scenario builds the smallest state that refuses (factories and services),
+then makes ONE call through the REST API and returns the response; the test checks the status and ``code``.
+The completeness tests collect the codes of ../shared/API.md, of the project's code and of Django REST
+framework (tests/bank/refusals.py) and fail when one has no entry — or when an entry names a code that no
+longer exists. Codes of features not built yet are ``PENDING`` (a strict xfail turns red once the code
+appears, to force its entry); field-validation codes that never reach the API as a ``code`` are listed, with
+why, in ``NOT_REFUSALS``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from bank.models import SignatureMeaning
+from distribution import services as distribution_services
+from distribution.models import Allocation, MaterialTransferAgreement
+from lots.services import change_lot_status
+from qc import services as qc_services
+from qc.models import Deviation, Recheck, Specification, StabilityPlan
+from tests.bank import refusals
+from tests.distribution.factories import add_lot, add_result, make_line, place, submit
+from tests.factories import (
+    BoxFactory,
+    CellLineFactory,
+    CollectionFactory,
+    ConsentFactory,
+    DonorFactory,
+    DonorIdentityFactory,
+    EthicsApprovalFactory,
+    LotFactory,
+    RackFactory,
+    ScreeningResultFactory,
+    StorageUnitFactory,
+    full_negative_panel,
+)
+from tests.qc.factories import enter_panel, qc_lot
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class Ctx:
+    """What a scenario may use: one user per role, API clients, pytest-django settings, monkeypatch."""
+
+    users: dict
+    settings: object
+    monkeypatch: pytest.MonkeyPatch
+    password: str
+
+    def api(self, role: str | None) -> APIClient:
+        client = APIClient()
+        if role is not None:
+            client.force_authenticate(self.users[role])
+        return client
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A code, the answer that carries it and the scenario that provokes it (its one call is ``endpoint``)."""
+
+    code: str
+    status: int
+    endpoint: str
+    scenario: Callable[[Ctx], object]
+    variant: str = ""
+    # Set when no endpoint reaches the code: the scenario posts a page's form and the page shows this text.
+    page_message: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.code}-{self.variant}" if self.variant else self.code
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A code of the contract whose feature is not built yet (API.md "Additions")."""
+
+    code: str
+    issue: str
+    built: Callable[[], bool] | None = None
+
+    def is_built(self) -> bool:
+        return self.built() if self.built is not None else self.code in refusals.project_codes()
+
+
+def today() -> datetime.date:
+    return timezone.localdate()
+
+
+def release(lot, ctx: Ctx, role: str = "qa", password: str | None = None):
+    return ctx.api(role).post(f"/api/v1/lots/{lot.pk}/release/",
+                              {"password": password or ctx.password, "meaning": SignatureMeaning.RELEASE.value},
+                              format="json")
+
+
+def basic_lot(**kwargs):
+    """A quarantine NSC MCB of an eligible, consenting donor: its specification has three tests."""
+    kwargs.setdefault("vial_count", 2)
+    return qc_lot(line_cell_type="NSC", line_reprogramming_method="", **kwargs)
+
+
+def requested(ctx: Ctx, *, vials: int = 1, use: str = "research", stock: int = 2, **line):
+    """A researcher's submitted request on a line with ``stock`` distributable, stored vials."""
+    line = make_line(**line)
+    lot = add_lot(line, vials=stock)
+    return submit(ctx.users["researcher"], line, vials, use=use), lot
+
+
+def approved(ctx: Ctx, **kwargs):
+    request, lot = requested(ctx, **kwargs)
+    return distribution_services.approve_request(request, actor=ctx.users["qa"]), lot
+
+
+def ship(ctx: Ctx, request):
+    return ctx.api("technician").post(f"/api/v1/requests/{request.pk}/ship/", {
+        "courier": "SF Express", "tracking_number": "SF1", "shipped_on": today().isoformat()}, format="json")
+
+
+def request_body(line, vials: int = 1) -> dict:
+    # institution_type is ignored today and required once fees are built (API.md "Sharing and compliance").
+    return {"cell_line": line.pk, "vials": vials, "intended_use": "research", "project_title": "Neurons",
+            "mta_accepted": True, "institution_type": "public"}
+
+
+def storage(quarantine: bool = False, *, rows: int = 3, cols: int = 3, **unit):
+    return BoxFactory(rack=RackFactory(unit=StorageUnitFactory(quarantine=quarantine, **unit)), rows=rows, cols=cols)
+
+
+def store(ctx: Ctx, lot, *boxes):
+    return ctx.api("technician").post(f"/api/v1/lots/{lot.pk}/store/", {"boxes": [b.pk for b in boxes]},
+                                      format="json")
+
+
+# --- donors -----------------------------------------------------------------------------------------------------
+
+
+def no_active_consent(ctx: Ctx):
+    donor = DonorFactory()
+    # An approval valid today, so the consent rule answers even once collections need one (no_ethics_approval).
+    year = datetime.timedelta(days=365)
+    EthicsApprovalFactory(valid_from=today() - year, valid_to=today() + year)
+    collected = timezone.now() - datetime.timedelta(days=1)
+    return ctx.api("technician").post("/api/v1/collections/", {
+        "donor": donor.pk, "tissue": "skin", "collected_at": collected.isoformat(),
+        "received_at": (collected + datetime.timedelta(hours=4)).isoformat(), "transport_temperature_c": 4.0,
+    }, format="json")
+
+
+def consent_withdrawn(ctx: Ctx):
+    donor = DonorFactory(consent_withdrawn_at=timezone.now())
+    return ctx.api("coordinator").post(f"/api/v1/donors/{donor.pk}/consents/", {
+        "form_version": "ICF-2026-v2", "signed_on": today().isoformat(), "scopes": ["research"]}, format="json")
+
+
+def already_withdrawn(ctx: Ctx):
+    consent = ConsentFactory(withdrawn_at=timezone.now())
+    return ctx.api("coordinator").post(f"/api/v1/consents/{consent.pk}/withdraw/", {"reason": "asked again"},
+                                       format="json")
+
+
+def already_corrected(ctx: Ctx):
+    original = full_negative_panel(CollectionFactory()).results.get(marker="hbsag")
+    ScreeningResultFactory(screening=original.screening, marker="hbsag", result="positive", corrects=original,
+                           correction_reason="lab re-test")
+    return ctx.api("coordinator").post(f"/api/v1/screening-results/{original.pk}/correct/",
+                                       {"result": "positive", "reason": "typo"}, format="json")
+
+
+def import_conflict(ctx: Ctx):
+    # Race-only: another registration commits the same national ID between the import's duplicate check and its
+    # insert. Simulated deterministically: that registration happens while the import draws its donor codes, so
+    # the database's unique constraint refuses the import's row (a real IntegrityError).
+    from donors.services import csv_import  # the import looks new_donor_codes up in its own module
+
+    national_id = "110101199001019999"
+    drawn = csv_import.new_donor_codes
+
+    def codes_while_another_registers(count):
+        DonorIdentityFactory(national_id=national_id)
+        return drawn(count)
+
+    ctx.monkeypatch.setattr(csv_import, "new_donor_codes", codes_while_another_registers)
+    text = "sex,birth_year,donor_type,diagnosis,full_name,national_id,phone\n" \
+           f"F,1990,healthy,,Wang Fang,{national_id},+86 138 0000 0000\n"
+    upload = SimpleUploadedFile("donors.csv", text.encode(), content_type="text/csv")
+    return ctx.api("coordinator").post("/api/v1/donors/import/", {"file": upload}, format="multipart")
+
+
+# --- lots -------------------------------------------------------------------------------------------------------
+
+
+def parent_not_released(ctx: Ctx):
+    mcb = LotFactory(vials=False)  # in quarantine
+    return ctx.api("technician").post("/api/v1/lots/", {
+        "cell_line": mcb.cell_line_id, "tier": "WCB", "parent_lot": mcb.pk, "passage": 20, "vial_count": 1,
+        "cells_per_vial": 1_000_000, "volume_ml": "1.0", "cryoprotectant": "CryoStor CS10",
+        "frozen_on": today().isoformat()}, format="json")
+
+
+def vial_unavailable(ctx: Ctx):
+    lot = LotFactory(status="released", vial_count=1)
+    vial = lot.vials.get()
+    vial.status = "shipped"
+    vial.save(update_fields=["status"])
+    return ctx.api("technician").post(f"/api/v1/vials/{vial.pk}/move/",
+                                      {"box": storage().pk, "row": 1, "col": 1, "reason": "tidy"}, format="json")
+
+
+# --- storage ----------------------------------------------------------------------------------------------------
+
+
+def insufficient_space(ctx: Ctx):
+    return store(ctx, LotFactory(status="released", vial_count=2), storage(rows=1, cols=1))
+
+
+def quarantine_segregation(ctx: Ctx):
+    return store(ctx, LotFactory(vial_count=1), storage(quarantine=False))
+
+
+def mirror_storage(ctx: Ctx):
+    ctx.settings.MIRROR_STORAGE_MCB = True
+    return store(ctx, LotFactory(status="released", tier="MCB", vial_count=2), storage())
+
+
+def nothing_to_store(ctx: Ctx):
+    return store(ctx, LotFactory(status="released", vials=False), storage())
+
+
+def unit_out_of_service(ctx: Ctx):
+    return store(ctx, LotFactory(status="released", vial_count=1), storage(active=False))
+
+
+def position_occupied(ctx: Ctx):
+    lot = LotFactory(status="released", vial_count=2)
+    first, second = lot.vials.order_by("number")
+    box = place([first])
+    return ctx.api("technician").post(f"/api/v1/vials/{second.pk}/move/",
+                                      {"box": box.pk, "row": first.row, "col": first.col, "reason": "tidy"},
+                                      format="json")
+
+
+def unit_not_empty(ctx: Ctx):
+    box = storage()
+    place(LotFactory(status="released", vial_count=1).vials.all(), box)
+    return ctx.api("admin").patch(f"/api/v1/storage/units/{box.rack.unit_id}/",
+                                  {"quarantine": True, "reason": "becomes the quarantine tank"}, format="json")
+
+
+def rack_full(ctx: Ctx):
+    rack = RackFactory(capacity=1)
+    BoxFactory(rack=rack)
+    return ctx.api("admin").post(f"/api/v1/storage/racks/{rack.pk}/boxes/", {"name": "B2", "rows": 9, "cols": 9},
+                                 format="json")
+
+
+def box_name_taken(ctx: Ctx):
+    unit = StorageUnitFactory()
+    box = BoxFactory(rack=RackFactory(unit=unit), name="B1")
+    other = RackFactory(unit=unit)
+    BoxFactory(rack=other, name="B1")
+    return ctx.api("technician").post(f"/api/v1/storage/boxes/{box.pk}/move/",
+                                      {"rack": other.pk, "reason": "reorganised"}, format="json")
+
+
+def nothing_to_evacuate(ctx: Ctx):
+    empty, target = StorageUnitFactory(), RackFactory().unit
+    return ctx.api("technician").post(f"/api/v1/storage/units/{empty.pk}/evacuate/",
+                                      {"unit": target.pk, "reason": "LN2 leak"}, format="json")
+
+
+def alarm_not_active(ctx: Ctx):
+    from storage.models import Alarm
+
+    alarm = Alarm.objects.create(unit=StorageUnitFactory(), kind="excursion", status="acknowledged")
+    return ctx.api("technician").post(f"/api/v1/storage/alarms/{alarm.pk}/acknowledge/",
+                                      {"reason": "lid closed", "password": ctx.password}, format="json")
+
+
+# --- QC and release ---------------------------------------------------------------------------------------------
+
+
+def signature_invalid(ctx: Ctx):
+    return release(basic_lot(), ctx, password="not-my-password")
+
+
+def segregation_of_duties(ctx: Ctx):
+    lot = basic_lot()
+    enter_panel(lot, ctx.users["qa"])
+    return release(lot, ctx)
+
+
+def qc_incomplete(ctx: Ctx):
+    return release(basic_lot(), ctx)
+
+
+def qc_failed(ctx: Ctx):
+    lot = basic_lot()
+    enter_panel(lot, ctx.users["technician"], override={"viability": {"value": Decimal("40")}})
+    return release(lot, ctx)
+
+
+def open_deviation(ctx: Ctx):
+    lot = basic_lot()
+    enter_panel(lot, ctx.users["technician"])
+    qc_services.open_deviation(lot, actor=ctx.users["technician"], summary="Incubator door left open")
+    return release(lot, ctx)
+
+
+def donor_not_eligible(ctx: Ctx):
+    lot = basic_lot(line_collection=CollectionFactory())  # no screening: eligibility incomplete
+    enter_panel(lot, ctx.users["technician"])
+    return release(lot, ctx)
+
+
+def consent_withdrawn_at_release(ctx: Ctx):
+    lot = basic_lot()
+    enter_panel(lot, ctx.users["technician"])
+    donor = lot.cell_line.donor
+    donor.consent_withdrawn_at = timezone.now()
+    donor.save(update_fields=["consent_withdrawn_at"])
+    return release(lot, ctx)
+
+
+def permission_denied_for_a_signer_without_the_qa_role(ctx: Ctx):
+    # The admin holds every permission, but only a QA officer signs a release (a service-level Forbidden).
+    return release(basic_lot(), ctx, role="admin")
+
+
+def no_specification(ctx: Ctx):
+    lot = LotFactory(tier="unit", vial_count=1)  # an iPSC "unit": no specification is published for it
+    return ctx.api("technician").post(f"/api/v1/lots/{lot.pk}/qc-results/", {
+        "test": "sterility", "outcome": "negative", "tested_on": today().isoformat()}, format="json")
+
+
+def lot_rejected(ctx: Ctx):
+    lot = LotFactory(status="rejected", vial_count=1)
+    return ctx.api("technician").post(f"/api/v1/lots/{lot.pk}/qc-results/", {
+        "test": "sterility", "outcome": "negative", "tested_on": today().isoformat()}, format="json")
+
+
+def not_released(ctx: Ctx):
+    return ctx.api("qa").get(f"/api/v1/lots/{LotFactory(vials=False).pk}/certificate.pdf")
+
+
+def stability_plan(ctx: Ctx, lot):
+    return ctx.api("qa").put(f"/api/v1/lots/{lot.pk}/stability-plan/",
+                             {"interval_days": 180, "min_viability_pct": "75"}, format="json")
+
+
+def lot_not_released(ctx: Ctx):
+    return stability_plan(ctx, LotFactory(vials=False))
+
+
+def last_vial(ctx: Ctx):
+    return stability_plan(ctx, LotFactory(status="released", tier="unit", vial_count=1))
+
+
+def retest_required(ctx: Ctx):
+    lot = LotFactory(status="on_hold", vial_count=1)
+    low = add_result(lot, "viability", value=40, passed=False)  # entered by another technician
+    return ctx.api("qa").post(f"/api/v1/lots/{lot.pk}/lift-hold/", {"password": ctx.password, "cited_result": low.pk},
+                              format="json")
+
+
+def deviation_closed(ctx: Ctx):
+    deviation = qc_services.open_deviation(LotFactory(vials=False), actor=ctx.users["technician"], summary="Spill")
+    Deviation.objects.filter(pk=deviation.pk).update(status="closed", closed_at=timezone.now())
+    return ctx.api("qa").patch(f"/api/v1/qc/deviations/{deviation.pk}/", {"capa": "retrain"}, format="json")
+
+
+def deviation_incomplete(ctx: Ctx):
+    deviation = qc_services.open_deviation(LotFactory(vials=False), actor=ctx.users["technician"], summary="Spill")
+    return ctx.api("qa").post(f"/api/v1/qc/deviations/{deviation.pk}/close/", {"password": ctx.password},
+                              format="json")
+
+
+def recheck_closed(ctx: Ctx):
+    lot = LotFactory(status="released", vial_count=2)
+    plan = StabilityPlan.objects.create(lot=lot, interval_days=365, min_viability_pct=Decimal("70"),
+                                        next_due_on=today())
+    recheck = Recheck.objects.create(plan=plan, lot=lot, due_on=today(), status="done")
+    return ctx.api("technician").post(f"/api/v1/qc/rechecks/{recheck.pk}/result/",
+                                      {"viability_pct": "85", "tested_on": today().isoformat()}, format="json")
+
+
+def version_conflict(ctx: Ctx):
+    # Race-only: two QA officers publish the next version of a specification at the same moment. Simulated
+    # deterministically: the other publication is inserted just before this one, so the database's unique
+    # constraint (cell type, tier, version) refuses it with a real IntegrityError.
+    manager = Specification.objects
+    create = manager.create
+
+    def create_after_the_other_one(**fields):
+        Specification(**{**fields, "notes": "published by the other QA officer"}).save()
+        return create(**fields)
+
+    ctx.monkeypatch.setattr(manager, "create", create_after_the_other_one)
+    return ctx.api("qa").post("/api/v1/qc/specifications/", {
+        "cell_type": "NSC", "tier": "MCB",
+        "criteria": [{"test": "sterility", "expected": "negative"}, {"test": "viability", "min": 75}]},
+        format="json")
+
+
+# --- distribution -----------------------------------------------------------------------------------------------
+
+
+def no_mta(ctx: Ctx):
+    line = make_line()
+    add_lot(line, vials=1)
+    MaterialTransferAgreement.objects.update(active=False)
+    return ctx.api("researcher").post("/api/v1/requests/", request_body(line), format="json")
+
+
+def no_mta_to_read(ctx: Ctx):
+    MaterialTransferAgreement.objects.update(active=False)
+    return ctx.api("researcher").get("/api/v1/mta/")
+
+
+def not_released_for_distribution(ctx: Ctx):
+    line = make_line()
+    add_lot(line, vials=1, status="quarantine", tier="MCB")
+    return ctx.api("researcher").post("/api/v1/requests/", request_body(line), format="json")
+
+
+def insufficient_stock(ctx: Ctx):
+    line = make_line()
+    add_lot(line, vials=1)
+    return ctx.api("researcher").post("/api/v1/requests/", request_body(line, vials=5), format="json")
+
+
+def approve(ctx: Ctx, request):
+    return ctx.api("qa").post(f"/api/v1/requests/{request.pk}/approve/", {}, format="json")
+
+
+def consent_scope(ctx: Ctx):
+    return approve(ctx, requested(ctx, use="commercial", scopes=["research"])[0])
+
+
+def grade_mismatch(ctx: Ctx):
+    return approve(ctx, requested(ctx, use="clinical", grade="research")[0])
+
+
+def invalid_transition(ctx: Ctx):
+    return approve(ctx, approved(ctx)[0])
+
+
+def invalid_transition_of_a_lot(ctx: Ctx):
+    lot = LotFactory(vials=False)  # in quarantine: only a released (or held) lot is recalled
+    return ctx.api("qa").post(f"/api/v1/lots/{lot.pk}/recall/", {"reason": "sterility", "password": ctx.password},
+                              format="json")
+
+
+def not_requester(ctx: Ctx):
+    request, _lot = requested(ctx)
+    return ctx.api("qa").post(f"/api/v1/requests/{request.pk}/cancel/", {}, format="json")
+
+
+def wrong_vial(ctx: Ctx):
+    request, _lot = approved(ctx)
+    return ctx.api("technician").post(f"/api/v1/requests/{request.pk}/pick/", {"barcode": "SBV-NOT-ON-THE-LIST"},
+                                      format="json")
+
+
+def lot_blocked(ctx: Ctx):
+    request, lot = approved(ctx)
+    # After approval the lot goes on hold (a failed stability re-check does this): its reserved vials stay put.
+    change_lot_status(lot, "on_hold", actor=ctx.users["qa"], reason="failed stability re-check")
+    return ship(ctx, request)
+
+
+def allocation_incomplete(ctx: Ctx):
+    # No endpoint leaves an approved request short of vials today (a recall replaces them or rejects the
+    # request): the allocation is released directly, the state this defensive check guards against.
+    request, _lot = approved(ctx, vials=2)
+    Allocation.objects.filter(pk=request.allocations.order_by("pk").first().pk).update(released_at=timezone.now())
+    return ship(ctx, request)
+
+
+def picks_incomplete(ctx: Ctx):
+    # Page only: the API ships without scanning (POST /requests/{id}/ship/), the pick page's "Ship" button
+    # requires every vial scanned first. Posted through the page with the Django test client.
+    request, _lot = approved(ctx)
+    client = Client()
+    client.force_login(ctx.users["technician"])
+    return client.post(f"/distribution/requests/{request.pk}/ship/", {
+        "courier": "SF Express", "tracking_number": "SF1", "shipper_type": "dry_shipper",
+        "shipped_on": today().isoformat()})
+
+
+# --- the API itself (Django REST framework and the bank's exception handler) ----------------------------------------
+
+
+def not_authenticated(ctx: Ctx):
+    return ctx.api(None).get("/api/v1/lots/")
+
+
+def authentication_failed(ctx: Ctx):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token 0000000000000000000000000000000000000000")
+    return client.get("/api/v1/lots/")
+
+
+def permission_denied(ctx: Ctx):
+    return ctx.api("researcher").get("/api/v1/lots/")
+
+
+def not_found(ctx: Ctx):
+    return ctx.api("technician").get("/api/v1/lots/987654321/")
+
+
+def method_not_allowed(ctx: Ctx):
+    return ctx.api("technician").delete("/api/v1/me/")
+
+
+def not_acceptable(ctx: Ctx):
+    return ctx.api("technician").get("/api/v1/me/", HTTP_ACCEPT="application/xml")
+
+
+def unsupported_media_type(ctx: Ctx):
+    return ctx.api("technician").post("/api/v1/qc/deviations/", "<deviation/>", content_type="application/xml")
+
+
+def parse_error(ctx: Ctx):
+    return ctx.api("technician").post("/api/v1/qc/deviations/", '{"lot": 1, "summary": ',
+                                      content_type="application/json")
+
+
+def protected(ctx: Ctx):
+    # No endpoint deletes anything (regulated records are retired by status), so this is the exception handler's
+    # safety net. Simulated: the service behind an endpoint tries to delete a unit its racks protect, raising a
+    # real ProtectedError, which must come back as 409 ``protected``, not a 500.
+    from storage import services as storage_services
+
+    unit = RackFactory().unit
+    ctx.monkeypatch.setattr(storage_services, "evacuate_unit", lambda unit, target, **kwargs: unit.delete())
+    return ctx.api("technician").post(f"/api/v1/storage/units/{unit.pk}/evacuate/",
+                                      {"unit": StorageUnitFactory().pk, "reason": "LN2 leak"}, format="json")
+
+
+# --- the table --------------------------------------------------------------------------------------------------
+
+TABLE = [
+    # donors
+    Refusal("no_active_consent", 409, "POST /collections/", no_active_consent),
+    Refusal("consent_withdrawn", 409, "POST /donors/{id}/consents/", consent_withdrawn),
+    Refusal("consent_withdrawn", 409, "POST /lots/{id}/release/", consent_withdrawn_at_release, "release"),
+    Refusal("already_withdrawn", 409, "POST /consents/{id}/withdraw/", already_withdrawn),
+    Refusal("already_corrected", 409, "POST /screening-results/{id}/correct/", already_corrected),
+    Refusal("import_conflict", 409, "POST /donors/import/ (race simulated)", import_conflict),
+    # lots
+    Refusal("parent_not_released", 409, "POST /lots/", parent_not_released),
+    Refusal("vial_unavailable", 409, "POST /vials/{id}/move/", vial_unavailable),
+    # storage
+    Refusal("insufficient_space", 409, "POST /lots/{id}/store/", insufficient_space),
+    Refusal("quarantine_segregation", 409, "POST /lots/{id}/store/", quarantine_segregation),
+    Refusal("mirror_storage", 409, "POST /lots/{id}/store/ (MIRROR_STORAGE_MCB=True)", mirror_storage),
+    Refusal("nothing_to_store", 409, "POST /lots/{id}/store/", nothing_to_store),
+    Refusal("unit_out_of_service", 409, "POST /lots/{id}/store/", unit_out_of_service),
+    Refusal("position_occupied", 409, "POST /vials/{id}/move/", position_occupied),
+    Refusal("unit_not_empty", 409, "PATCH /storage/units/{id}/", unit_not_empty),
+    Refusal("rack_full", 409, "POST /storage/racks/{id}/boxes/", rack_full),
+    Refusal("box_name_taken", 409, "POST /storage/boxes/{id}/move/", box_name_taken),
+    Refusal("nothing_to_evacuate", 409, "POST /storage/units/{id}/evacuate/", nothing_to_evacuate),
+    Refusal("alarm_not_active", 409, "POST /storage/alarms/{id}/acknowledge/", alarm_not_active),
+    # QC and release (API.md's order: role, signature_invalid, segregation_of_duties, qc_incomplete, ...)
+    Refusal("signature_invalid", 403, "POST /lots/{id}/release/", signature_invalid),
+    Refusal("segregation_of_duties", 403, "POST /lots/{id}/release/", segregation_of_duties),
+    Refusal("qc_incomplete", 409, "POST /lots/{id}/release/", qc_incomplete),
+    Refusal("qc_failed", 409, "POST /lots/{id}/release/", qc_failed),
+    Refusal("open_deviation", 409, "POST /lots/{id}/release/", open_deviation),
+    Refusal("donor_not_eligible", 409, "POST /lots/{id}/release/", donor_not_eligible),
+    Refusal("no_specification", 409, "POST /lots/{id}/qc-results/", no_specification),
+    Refusal("lot_rejected", 409, "POST /lots/{id}/qc-results/", lot_rejected),
+    Refusal("not_released", 409, "GET /lots/{id}/certificate.pdf", not_released),
+    Refusal("not_released", 409, "POST /requests/", not_released_for_distribution, "request"),
+    Refusal("lot_not_released", 409, "PUT /lots/{id}/stability-plan/", lot_not_released),
+    Refusal("last_vial", 409, "PUT /lots/{id}/stability-plan/", last_vial),
+    Refusal("retest_required", 409, "POST /lots/{id}/lift-hold/", retest_required),
+    Refusal("deviation_closed", 409, "PATCH /qc/deviations/{id}/", deviation_closed),
+    Refusal("deviation_incomplete", 409, "POST /qc/deviations/{id}/close/", deviation_incomplete),
+    Refusal("recheck_closed", 409, "POST /qc/rechecks/{id}/result/", recheck_closed),
+    Refusal("version_conflict", 409, "POST /qc/specifications/ (race simulated)", version_conflict),
+    # distribution
+    Refusal("no_mta", 409, "POST /requests/", no_mta),
+    Refusal("no_mta", 404, "GET /mta/", no_mta_to_read, "read"),
+    Refusal("insufficient_stock", 409, "POST /requests/", insufficient_stock),
+    Refusal("consent_scope", 409, "POST /requests/{id}/approve/", consent_scope),
+    Refusal("grade_mismatch", 409, "POST /requests/{id}/approve/", grade_mismatch),
+    Refusal("invalid_transition", 409, "POST /requests/{id}/approve/ (approved already)", invalid_transition),
+    Refusal("invalid_transition", 409, "POST /lots/{id}/recall/ (lot in quarantine)", invalid_transition_of_a_lot,
+            "lot"),
+    Refusal("not_requester", 403, "POST /requests/{id}/cancel/ (by QA)", not_requester),
+    Refusal("wrong_vial", 409, "POST /requests/{id}/pick/", wrong_vial),
+    Refusal("lot_blocked", 409, "POST /requests/{id}/ship/", lot_blocked),
+    Refusal("allocation_incomplete", 409, "POST /requests/{id}/ship/", allocation_incomplete),
+    Refusal("picks_incomplete", 400, "page POST /distribution/requests/{id}/ship/", picks_incomplete,
+            page_message="Scan every vial before shipping"),
+    # the API itself
+    Refusal("not_authenticated", 401, "GET /lots/ (no credentials)", not_authenticated),
+    Refusal("authentication_failed", 401, "GET /lots/ (unknown token)", authentication_failed),
+    Refusal("permission_denied", 403, "GET /lots/ (researcher)", permission_denied),
+    Refusal("permission_denied", 403, "POST /lots/{id}/release/ (admin without the qa role)",
+            permission_denied_for_a_signer_without_the_qa_role, "signer"),
+    Refusal("not_found", 404, "GET /lots/{id}/", not_found),
+    Refusal("method_not_allowed", 405, "DELETE /me/", method_not_allowed),
+    Refusal("not_acceptable", 406, "GET /me/ (Accept: application/xml)", not_acceptable),
+    Refusal("unsupported_media_type", 415, "POST /qc/deviations/ (XML body)", unsupported_media_type),
+    Refusal("parse_error", 400, "POST /qc/deviations/ (broken JSON)", parse_error),
+    Refusal("protected", 409, "POST /storage/units/{id}/evacuate/ (delete simulated)", protected),
+]
+
+# API.md "Additions (issues #8 and later)", by section.
+ACCOUNTS = 'API.md Additions: "Accounts and sensors"'
+SHARING = 'API.md Additions: "Sharing and compliance"'
+HAPLOBANK = 'API.md Additions: "Haplobank"'
+QUALITY = 'API.md Additions: "Quality management"'
+
+PENDING = [
+    Pending("account_locked", ACCOUNTS),
+    Pending("sensor_not_bound", ACCOUNTS),
+    # DRF always knows "throttled"; it is built once an API view throttles (POST /auth/token/ answers 429).
+    Pending("throttled", ACCOUNTS, built=refusals.throttling_configured),
+    Pending("export_approval_required", SHARING),
+    # Ethics approvals exist (POST /ethics-approvals/, cited by a collection), but a collection without one is
+    # not refused yet.
+    Pending("no_ethics_approval", SHARING),
+    Pending("frequencies_exceed_one", HAPLOBANK),
+    Pending("training_required", QUALITY),
+    Pending("equipment_not_calibrated", QUALITY),
+    Pending("material_not_released", QUALITY),
+    Pending("material_expired", QUALITY),
+]
+
+# Codes that appear in the code but are not refusals of the API (no answer carries them as its ``code``).
+NOT_REFUSALS = {
+    # Django ValidationError codes of generated names: they reach the API as a 400 ``non_field_errors`` message
+    # (no ``code``); see test_name_exhaustion_is_a_400_without_a_code.
+    "numbers_exhausted": "lots.naming.allocate: the 999 hPSCreg numbers of an institute are used up",
+    "subclones_exhausted": "lots.naming.next_subclone: every subclone letter A..ZZ of a line is taken",
+    # Unreachable: the name checked is the one the bank just generated from a validated institute code.
+    "invalid_hpscreg_name": "lots.naming.validate_hpscreg_name: a guard on the generated name",
+    # A query parameter outside its choices (bank/api/filters.py): a 400 {"param": [message]} field error.
+    "invalid_choice": "django ChoiceField validation of a filter parameter",
+    # An ORM lookup of the QC catalog (QCTest.objects.get(code="viability")), not an error code.
+    "viability": "the code of the viability QC test",
+    # DomainError's fallbacks, never answered: every Conflict/Forbidden names its code (see
+    # test_every_domain_error_names_its_code).
+    "conflict": "bank.errors.Conflict.default_code",
+    "forbidden": "bank.errors.Forbidden.default_code",
+    # DRF: ValidationError answers 400 {"field": [messages]} without a code; APIException's "error" is its generic
+    # fallback (and the bank's handler's code for a compound error detail), raised by no view.
+    "invalid": "rest_framework.exceptions.ValidationError.default_code",
+    "error": "rest_framework.exceptions.APIException.default_code",
+}
+
+
+def all_codes() -> set[str]:
+    return set(refusals.contract_codes()) | set(refusals.project_codes()) | set(refusals.drf_codes())
+
+
+# --- the tests --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ctx(users, settings, monkeypatch, password) -> Ctx:
+    return Ctx(users=users, settings=settings, monkeypatch=monkeypatch, password=password)
+
+
+@pytest.mark.parametrize("entry", TABLE, ids=[entry.id for entry in TABLE])
+def test_the_refusal_is_provoked_through_the_api(entry: Refusal, ctx):
+    response = entry.scenario(ctx)
+    if entry.page_message:
+        body = response.content.decode()
+        assert response.status_code == entry.status, body[:2000]
+        assert entry.page_message in body
+        return
+    body = response.json()
+    assert (response.status_code, body.get("code")) == (entry.status, entry.code), body
+    assert body.get("detail"), body
+
+
+def test_every_code_has_an_entry():
+    """A code of API.md, of the project's code or of DRF without an entry (or a pending or non-refusal listing)."""
+    covered = {e.code for e in TABLE} | {p.code for p in PENDING} | set(NOT_REFUSALS)
+    missing = sorted(all_codes() - covered)
+    sources = refusals.project_code_sources()
+    assert not missing, "codes without a TABLE entry: " + "; ".join(
+        f"{code} ({', '.join(s.where for s in sources.get(code, ())) or 'API.md or DRF'})" for code in missing)
+
+
+def test_every_entry_names_a_code_that_exists():
+    known = all_codes()
+    stale = sorted({e.code for e in TABLE} - known)
+    assert not stale, f"TABLE entries for codes that no longer exist anywhere: {stale}"
+    unnamed = sorted({p.code for p in PENDING} - set(refusals.contract_codes()) - set(refusals.drf_codes()))
+    assert not unnamed, f"PENDING codes the contract does not name: {unnamed}"
+    gone = sorted(set(NOT_REFUSALS) - set(refusals.project_codes()) - set(refusals.drf_codes()))
+    assert not gone, f"NOT_REFUSALS codes that no longer exist: {gone}"
+
+
+def test_the_lists_do_not_overlap():
+    table, pending = {e.code for e in TABLE}, {p.code for p in PENDING}
+    assert not table & pending and not table & set(NOT_REFUSALS) and not pending & set(NOT_REFUSALS)
+    assert len({e.id for e in TABLE}) == len(TABLE) and len(pending) == len(PENDING)
+
+
+@pytest.mark.parametrize("code", sorted(NOT_REFUSALS))
+def test_a_code_listed_as_no_refusal_is_never_raised_as_one(code):
+    """A field-validation code turned into Conflict/Forbidden(code=...) is an API refusal: it needs a TABLE entry."""
+    raised = refusals.raised_as_domain_error(code)
+    assert not raised, f"{code} is now a refusal ({', '.join(s.where for s in raised)}): give it a TABLE entry"
+
+
+def test_every_domain_error_names_its_code():
+    assert refusals.domain_errors_without_code() == []
+
+
+def test_the_contract_parser_reads_exactly_the_reviewed_codes():
+    sample = ("- `POST /x/` `{\"a\"}` → 409 `first_code` (with `field_name`), `second_code`; else 403\n"
+              "  `third_code`. `not_a_code` is a field. A status `fourth_word` before any number.")
+    assert refusals.codes_in_contract(sample) == {"first_code", "second_code", "third_code"}
+    if refusals.API_MD.exists():  # ../shared/API.md beside the project (the reviewed list stands in otherwise)
+        found = refusals.codes_in_contract(refusals.API_MD.read_text(encoding="utf-8"))
+        assert found == refusals.API_MD_CODES, (
+            f"API.md changed: new {sorted(found - refusals.API_MD_CODES)}, gone {sorted(refusals.API_MD_CODES - found)}"
+            " — review the list in tests/bank/refusals.py and give every new code a TABLE entry")
+
+
+@pytest.mark.parametrize("entry", [
+    pytest.param(p, id=p.code, marks=pytest.mark.xfail(
+        strict=True, reason=f"{p.issue}: not built yet. When this passes, the code exists: move it from PENDING "
+                            "to TABLE with a scenario that provokes it through the API."))
+    for p in PENDING
+])
+def test_a_pending_code_is_not_built_yet(entry: Pending):
+    assert entry.is_built()
+
+
+@pytest.mark.parametrize("code", ["numbers_exhausted", "subclones_exhausted"])
+def test_name_exhaustion_is_a_400_without_a_code(code, users, api, settings, monkeypatch):
+    """The naming codes of NOT_REFUSALS reach the API as a 400 ``non_field_errors`` message, never a 500."""
+    from bank.models import Sequence
+    from lots import naming
+
+    line = CellLineFactory()
+    body = {"collection": line.collection_id, "cell_type": "iPSC", "grade": "research",
+            "reprogramming_method": "sendai"}
+    if code == "numbers_exhausted":
+        Sequence.objects.create(key=f"name:{settings.INSTITUTE_CODE}{naming.HPSCREG_KIND['iPSC']}",
+                                last_value=naming.HPSCREG_MAX_NUMBER)
+        message = "used up"
+    else:  # a subclone of a line whose letters are all taken (the alphabet shortened to the one letter it has)
+        monkeypatch.setattr(naming, "subclone_letters", lambda: iter([line.subclone]))
+        body["parent_line"] = line.pk
+        message = "subclone letter"
+    response = api(users["technician"]).post("/api/v1/cell-lines/", body, format="json")
+    assert response.status_code == 400 and "code" not in response.json(), response.json()
+    assert message in " ".join(response.json()["non_field_errors"])
