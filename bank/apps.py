@@ -18,12 +18,32 @@ class BankConfig(AppConfig):
         # Runs after every app's migrations: roles get their permissions, history becomes append-only.
         post_migrate.connect(sync_role_permissions, dispatch_uid="bank.roles.sync")
         post_migrate.connect(install_append_only_triggers, dispatch_uid="bank.audit.triggers")
+        # Part 11 integrity (issue 11): every history row gets a link in the tamper-evident audit chain (PostgreSQL);
+        # the system check wants AUDIT_CHAIN_KEY in production.
+        import bank.integrity_checks  # noqa: F401
+        from bank.audit_chain import install_audit_chain
+
+        post_migrate.connect(install_audit_chain, dispatch_uid="bank.audit_chain.install")
         from bank.seeds import reseed_empty_tables
 
         post_migrate.connect(reseed_empty_tables, dispatch_uid="bank.seeds.reseed")
+        from bank.operations_admin import register as register_operations_admin
+
+        register_operations_admin()  # the outbox and the heartbeats in the admin (issue 11, operations)
         from bank.roles import ADMIN, COORDINATOR, QA, RESEARCHER, TECHNICIAN
 
         register_nav("dashboard", _("Dashboard"), "dashboard", order=0)
         register_nav("api", _("API"), "api-docs", order=900,
                      roles=(COORDINATOR, TECHNICIAN, QA, RESEARCHER, ADMIN))
-        register_nav("users", _("Users"), "admin:auth_user_changelist", order=950, roles=(ADMIN,))
+        register_nav("users", _("Users"), "accounts_users", order=950, roles=(ADMIN,))
+        # Authentication and access (issue 11): a login starts the session's clocks (bank.access).
+        from django.contrib.auth.signals import user_logged_in
+
+        from bank.access import on_login
+
+        user_logged_in.connect(on_login, dispatch_uid="bank.access.on_login")
+        from bank.integrity_views import audit_panel_context
+        from bank.registry import register_panel
+
+        register_panel("audit", "bank/partials/audit_panel.html", audit_panel_context,
+                       perms=("bank.view_audit_trail",), order=940)

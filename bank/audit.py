@@ -128,6 +128,14 @@ def _display(value) -> Any:
     return str(value)
 
 
+def _masked(value) -> Any:
+    """A value of an ``AUDIT_MASKED_FIELDS`` column (a ciphertext): the trail says that it changed, not what it
+    holds (issue 11, privacy: donors.DonorIdentity)."""
+    from django.utils.translation import gettext
+
+    return value if value in (None, "") else gettext("(encrypted)")
+
+
 def history_entries(records: Iterable) -> list[dict[str, Any]]:
     """Turn historical rows into audit entries with their field changes, in the order given.
 
@@ -157,6 +165,7 @@ def history_entries(records: Iterable) -> list[dict[str, Any]]:
     wanted = [v for v in prev_of.values() if v]
     previous = {p.history_id: p for p in history_model.objects.filter(history_id__in=wanted)}
     hidden = set(getattr(history_model.instance_type, "AUDIT_HIDDEN_FIELDS", ()))
+    masked = set(getattr(history_model.instance_type, "AUDIT_MASKED_FIELDS", ()))
     fields = [f for f in history_model.instance_type._meta.concrete_fields if f.name not in hidden]
     entries = []
     for record in records:
@@ -171,6 +180,8 @@ def history_entries(records: Iterable) -> list[dict[str, Any]]:
                 old = getattr(before, field.attname, None)
                 if old != new:
                     changes[field.name] = [_display(old), _display(new)]
+        for name in masked & changes.keys():
+            changes[name] = [_masked(value) for value in changes[name]]
         user = record.history_user
         entries.append(
             {

@@ -1,20 +1,9 @@
 """Bank-wide forms."""
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from bank.models import SignatureMeaning
-
-
-class LoginForm(AuthenticationForm):
-    error_messages = {
-        "invalid_login": _(
-            "Please enter a correct username and password. Both are case-sensitive; accounts lock "
-            "for a while after repeated failures."
-        ),
-        "inactive": _("This account is inactive. Ask an administrator."),
-    }
 
 
 class SignatureForm(forms.Form):

@@ -49,6 +49,11 @@ class Signature(models.Model):
     object_id = models.PositiveBigIntegerField()
     record = GenericForeignKey("content_type", "object_id")
     content_hash = models.CharField(_("content hash"), max_length=64)
+    # What the signer reviewed (21 CFR 11.70): e.g. for a release every counted result with its value, the
+    # specification version, the deviations and their state, donor eligibility and consent. The signature
+    # binds it: any later change to what it lists shows the signature as no longer matching.
+    manifest = models.JSONField(_("manifest"), default=dict, blank=True)
+    manifest_hash = models.CharField(_("manifest hash"), max_length=64, blank=True)
 
     history = audit_history()
 
@@ -74,29 +79,80 @@ class Signature(models.Model):
 
 
 class AuthEvent(models.Model):
-    """A login or signature attempt, kept for lockout (21 CFR 11.300(d)) and for review."""
+    """A login, signature or password-check attempt, kept for lockout (21 CFR 11.300(d)) and for review.
+
+    Lockout is per username *and* client address (``client_ip``): a stranger failing from elsewhere can
+    never lock a QA officer out of their own bench. An admin's unlock is an event too (``actor``, ``reason``).
+    """
 
     class Kind(models.TextChoices):
         LOGIN_OK = "login_ok", _("Login succeeded")
         LOGIN_FAILED = "login_failed", _("Login failed")
         SIGNATURE_OK = "signature_ok", _("Signature succeeded")
         SIGNATURE_FAILED = "signature_failed", _("Signature failed")
+        PASSWORD_FAILED = "password_failed", _("Password check failed")
+        LOCKED_OUT = "locked_out", _("Refused while locked")
+        UNLOCKED = "unlocked", _("Unlocked by an admin")
 
     username = models.CharField(_("username"), max_length=150)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     at = models.DateTimeField(_("at"), default=timezone.now)
     source = models.CharField(_("source"), max_length=40, blank=True)
+    client_ip = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+", verbose_name=_("by"))
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
 
     history = audit_history()
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["username", "-at"], name="bank_authevent_user_at_idx")]
+        indexes = [
+            models.Index(fields=["username", "-at"], name="bank_authevent_user_at_idx"),
+            models.Index(fields=["username", "client_ip", "-at"], name="bank_authevent_user_ip_at_idx"),
+        ]
         verbose_name = _("authentication event")
         verbose_name_plural = _("authentication events")
 
     def __str__(self) -> str:
         return f"{self.username} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class AccountChange(models.Model):
+    """A regulated change to an account — roles, activation, unlock, password, tokens revoked, stray
+    permissions removed, second factor — with who made it, when and why (21 CFR 11.10(d), (g))."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Account created")
+        ROLES = "roles", _("Roles changed")
+        ACTIVATION = "activation", _("Activated or deactivated")
+        UNLOCK = "unlock", _("Unlocked")
+        PASSWORD = "password", _("Password changed")
+        TOKENS_REVOKED = "tokens_revoked", _("API tokens revoked")
+        PERMISSIONS = "permissions", _("Per-user permissions removed")
+        SECOND_FACTOR = "second_factor", _("Second factor changed")
+        SENSORS = "sensors", _("Sensor bound to units")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="account_changes",
+                             verbose_name=_("account"))
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+", verbose_name=_("by"))
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    before = models.JSONField(_("before"), default=dict, blank=True)
+    after = models.JSONField(_("after"), default=dict, blank=True)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["user", "-at"], name="bank_accountchange_user_at_idx")]
+        verbose_name = _("account change")
+        verbose_name_plural = _("account changes")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.kind} {self.at:%Y-%m-%d %H:%M}"
 
 
 class Sequence(models.Model):
@@ -152,3 +208,102 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+# --- The tamper-evident audit chain (21 CFR 11.10(c), (e)) ----------------------------------------------
+# These two tables are the ledger of the history tables, not audited records themselves: they carry no
+# history of their own (bank.audit_chain writes them; a database trigger adds a link per history row).
+
+
+class AuditLink(models.Model):
+    """One history row's place in the chain: its content hash (written by a trigger as the row is inserted)
+    and, once sealed in insertion order, the hash linking it to the link before it."""
+
+    table = models.CharField(_("history table"), max_length=63)
+    history_id = models.BigIntegerField(_("history row"))
+    row_hash = models.CharField(_("row hash"), max_length=64)
+    chain_hash = models.CharField(_("chain hash"), max_length=64, blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["table", "history_id"], name="bank_auditlink_unique_row")]
+        indexes = [models.Index(fields=["id"], condition=models.Q(chain_hash=""), name="bank_auditlink_unsealed_idx")]
+        verbose_name = _("audit chain link")
+        verbose_name_plural = _("audit chain links")
+
+    def __str__(self) -> str:
+        return f"{self.table}#{self.history_id}"
+
+
+class AuditCheckpoint(models.Model):
+    """The chain's head at a moment, keyed with a secret held outside the database (AUDIT_CHAIN_KEY): a
+    superuser who rewrites history and re-hashes the chain cannot forge the checkpoints."""
+
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    last_link_id = models.BigIntegerField(_("last link"))
+    chain_hash = models.CharField(_("chain hash"), max_length=64)
+    signature = models.CharField(_("keyed hash"), max_length=64)
+    key_id = models.CharField(_("key id"), max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("audit checkpoint")
+        verbose_name_plural = _("audit checkpoints")
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.at:%Y-%m-%d %H:%M} @ {self.last_link_id}"
+
+
+# --- Work outside the request --------------------------------------------------------------------------
+
+
+class OutboxMessage(models.Model):
+    """Something to tell another system — an e-mail, a Celery task — written in the same transaction as the
+    change it follows, and delivered by a worker with retry and backoff (a beat sweep picks up stragglers).
+    Nothing is lost while Redis or SMTP is down, and no web request waits on them. Operational rows: no history."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        TASK = "task", _("Task")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        DEAD = "dead", _("Gave up")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    payload = models.JSONField(_("payload"), default=dict)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    available_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["available_at", "id"], condition=models.Q(status="pending"),
+                                name="bank_outbox_pending_idx")]
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.status}"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of the Celery worker and of beat: when either stops, alarms cannot be raised,
+    and the readiness endpoint and a banner for admin and QA say so."""
+
+    name = models.CharField(_("name"), max_length=40, primary_key=True)
+    seen_at = models.DateTimeField(_("seen at"), default=timezone.now)
+    detail = models.CharField(_("detail"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"

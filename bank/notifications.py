@@ -1,4 +1,5 @@
-"""Notifications: an in-app message per recipient and an e-mail sent after the transaction commits."""
+"""Notifications: an in-app message per recipient and an e-mail, both written in the caller's transaction
+(the e-mail as an outbox message the worker sends after the commit)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from bank.audit import acting, bulk_create_audited
 from bank.models import Notification
+from bank.outbox import enqueue_email
 
 
 def users_with_role(*roles: str):
@@ -36,14 +37,12 @@ def notify(recipients: Iterable, *, subject: str, body: str = "", link: str = ""
     )
     addresses = sorted({user.email for user in recipients if user.email})
     if email and addresses:
-        subject_text, body_text = str(subject), str(body)
+        body_text = str(body)
         if link:
             body_text = f"{body_text}\n\n{absolute_link(link)}"
-
-        def _send() -> None:
-            send_mail(f"[{settings.BANK_NAME}] {subject_text}", body_text, None, addresses, fail_silently=True)
-
-        transaction.on_commit(_send)
+        # Written in the caller's transaction, sent by the worker after the commit (bank.outbox): a mail
+        # server or broker that is down delays the e-mail, never the change, and never loses it.
+        enqueue_email(addresses, f"[{settings.BANK_NAME}] {subject}", body_text)
     return notes
 
 

@@ -57,6 +57,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ,
         *_perms("donors", "add change", "donor donoridentity ethicsapproval hlatyping"),
         "donors.view_donoridentity",
+        "donors.erase_donoridentity",  # issue 11, privacy: erasure on the donor's request (crypto-shredding)
         *_perms("donors", "add", "consent screening screeningresult collection"),
         "donors.withdraw_consent",
         "distribution.view_trace",
@@ -73,6 +74,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     QA: [
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
         "storage.change_alarm",
+        "bank.view_auditcheckpoint",  # issue 11: the audit chain's integrity page and verification (QA and admin)
         *_perms("qc", "add", "specification criterion qcresult deviation lotdecision stabilityplan"),
         "qc.change_deviation", "qc.close_deviation", "qc.release_lot", "qc.change_stabilityplan", "qc.change_recheck",
         "distribution.review_request", "distribution.add_recall", "distribution.view_catalog",
@@ -107,6 +109,12 @@ def has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
+def is_sensor_account(user) -> bool:
+    """A temperature sensor's account: it posts readings through the API with a token, and opens no page."""
+    roles = user_roles(user)
+    return SENSOR in roles and ADMIN not in roles
+
+
 def primary_role(user) -> str | None:
     roles = user_roles(user)
     for role in (ADMIN, QA, COORDINATOR, TECHNICIAN, RESEARCHER, SENSOR):
@@ -127,7 +135,9 @@ def missing_permissions() -> list[str]:
 
 
 def sync_role_permissions(**kwargs) -> None:
-    """post_migrate receiver: give each role group exactly its permissions (idempotent)."""
+    """post_migrate receiver: give each role group exactly its permissions, and take away every permission
+    granted to a user directly (idempotent): only roles grant permissions, so what a user may do is always
+    what their roles say, and every change of it is a role change in the audit trail."""
     from django.contrib.auth.models import Group, Permission
 
     using = kwargs.get("using", "default")
@@ -137,7 +147,7 @@ def sync_role_permissions(**kwargs) -> None:
             "pk", "content_type__app_label", "codename"
         )
     }
-    project_apps = ("bank", "donors", "lots", "storage", "qc", "distribution", "auth", "authtoken")
+    project_apps = ("bank", "donors", "lots", "storage", "qc", "distribution", "auth")
     for role in ROLES:
         group, _created = Group.objects.using(using).get_or_create(name=role)
         if role == ADMIN:
@@ -145,3 +155,35 @@ def sync_role_permissions(**kwargs) -> None:
         else:
             wanted = [by_name[p] for p in ROLE_PERMISSIONS[role] if p in by_name]
         group.permissions.set(wanted)
+    remove_user_permissions(using=using)
+
+
+def remove_user_permissions(*, using: str = "default", actor=None) -> list:
+    """Clear every per-user permission grant, recording an ``AccountChange`` (``permissions``) for each user
+    cleaned. Returns the users cleaned."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from bank.audit import acting
+    from bank.models import AccountChange
+
+    User = get_user_model()
+    through = User.user_permissions.through
+    grants: dict[int, list[str]] = {}
+    for user_id, app, code in (through.objects.using(using)
+                               .values_list("user_id", "permission__content_type__app_label",
+                                            "permission__codename").order_by("user_id", "permission_id")):
+        grants.setdefault(user_id, []).append(f"{app}.{code}")
+    if not grants:
+        return []
+    reason = str(_("Only roles grant permissions: per-user grants removed by the role sync"))
+    cleaned = list(User.objects.using(using).filter(pk__in=grants).order_by("pk"))
+    with transaction.atomic(using=using), acting(actor, reason):
+        for user in cleaned:
+            AccountChange.objects.using(using).create(
+                user=user, actor=actor, kind=AccountChange.Kind.PERMISSIONS,
+                before={"permissions": grants[user.pk]}, after={"permissions": []}, reason=reason[:300])
+        through.objects.using(using).filter(user_id__in=grants).delete()
+    for user in cleaned:
+        log.warning("removed per-user permissions of %s: %s", user.get_username(), ", ".join(grants[user.pk]))
+    return cleaned

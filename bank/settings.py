@@ -5,6 +5,9 @@ broker under ``var/``. ``DATABASE_URL`` switches to PostgreSQL and ``REDIS_URL``
 broker, results and cache. ``DEBUG=false`` is production mode and demands a real secret key and hosts.
 """
 
+import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -39,7 +42,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -55,6 +61,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY, issue 11 operations)
+    "django_permissions_policy.PermissionsPolicyMiddleware",  # Permissions-Policy (PERMISSIONS_POLICY)
     "bank.middleware.APIErrorsMiddleware",
     "bank.middleware.RejectUnstorableInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -131,12 +139,19 @@ CELERY_BEAT_SCHEDULE: dict = {
     "qc-open-due-rechecks": {"task": "qc.tasks.open_due_rechecks", "schedule": crontab(minute=0, hour=22)},
     # Storage: raise sensor_silent for tanks whose sensor stopped posting (and sweep unsent alarm mail).
     "storage-check-silent-sensors": {"task": "storage.tasks.check_silent_sensors", "schedule": 60.0},
+    # --- issue 11 entries: each area adds its own line below, one per line -----------------------------
+    "bank-worker-heartbeat": {"task": "bank.tasks.worker_heartbeat", "schedule": 30.0, "options": {"expires": 25}},
+    "bank-sweep-outbox": {"task": "bank.tasks.sweep_outbox", "schedule": 30.0, "options": {"expires": 25}},
+    "bank-prune-outbox": {"task": "bank.tasks.prune_outbox", "schedule": crontab(minute=30, hour=19)},
+    "bank-seal-audit-chain": {"task": "bank.tasks.seal_audit_chain", "schedule": 60.0, "options": {"expires": 55}},
+    "bank-audit-checkpoint": {"task": "bank.tasks.audit_checkpoint", "schedule": crontab(minute=15, hour=16)},
+    "bank-purge-expired-tokens": {"task": "bank.tasks.purge_expired_tokens", "schedule": crontab(minute=45, hour=18)},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "bank.auth.MinimumLengthValidator"},  # PASSWORD_MIN_LENGTH (issue 11 block below)
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -147,7 +162,6 @@ LOGOUT_REDIRECT_URL = "login"
 # 21 CFR 11.300(d): repeated failed logins or signatures lock the account for a while.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15, minimum=1)
-SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -184,8 +198,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "stembank@localhost")
 # --- Production hardening -------------------------------------------------------------------
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz(/ready)?$"]  # container health checks speak plain HTTP
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -207,7 +220,7 @@ LOGGING = {
 REST_FRAMEWORK = {
     # Token first: an anonymous API call then gets 401 with WWW-Authenticate, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "bank.api.authentication.TokenAuthentication",  # django-rest-knox: hashed, expiring tokens
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -283,3 +296,166 @@ RECHECK_OVERDUE_DAYS = env_int("RECHECK_OVERDUE_DAYS", 30, minimum=1)
 MIN_MCB_STOCK = env_int("MIN_MCB_STOCK", 0, minimum=0)
 REQUEST_FEE_PER_VIAL = env_str("REQUEST_FEE_PER_VIAL", "0")
 REQUEST_FEE_CURRENCY = env_str("REQUEST_FEE_CURRENCY", "CNY")
+
+# --- Privacy (issue 11) ---
+# The master key that wraps every donor's own data key (name, national ID and phone are encrypted at rest):
+# 32 random bytes in URL-safe base64, made by `python manage.py rotate_identity_key --new-key`. Set it, or
+# DONOR_IDENTITY_KEY_FILE naming a file that holds it; keep it out of the database and its backups. Production
+# refuses to start without it (system check donors.E001). The embedded demo generates a key file under VAR_DIR
+# on first use instead (DONOR_IDENTITY_DEMO_KEY_FILE, never in production).
+DONOR_IDENTITY_KEY = env_str("DONOR_IDENTITY_KEY", "")
+# Former master keys, comma-separated: they still open the data keys they wrapped until
+# `python manage.py rotate_identity_key` has re-wrapped every one under DONOR_IDENTITY_KEY.
+DONOR_IDENTITY_RETIRED_KEYS = env_list("DONOR_IDENTITY_RETIRED_KEYS", [])
+DONOR_IDENTITY_DEMO_KEY_FILE = "" if PRODUCTION else str(VAR_DIR / "donor-identity.key")
+
+# --- Authentication and access (issue 11) ---
+# Lockout (21 CFR 11.300(d)): LOGIN_FAILURE_LIMIT failed logins, signatures or password checks within
+# LOGIN_FAILURE_WINDOW_MINUTES lock the username *at the client address they came from* for
+# LOGIN_LOCKOUT_MINUTES; each further lockout of that pair doubles it, up to LOGIN_LOCKOUT_MAX_MINUTES. A pair
+# starts afresh after a success there, an admin's unlock, or LOGIN_LOCKOUT_MEMORY_HOURS without a lockout.
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+LOGIN_LOCKOUT_MAX_MINUTES = env_int("LOGIN_LOCKOUT_MAX_MINUTES", 24 * 60, minimum=1)
+LOGIN_LOCKOUT_MEMORY_HOURS = env_int("LOGIN_LOCKOUT_MEMORY_HOURS", 24, minimum=1)
+if LOGIN_LOCKOUT_MAX_MINUTES > LOGIN_LOCKOUT_MEMORY_HOURS * 60:
+    raise ImproperlyConfigured("LOGIN_LOCKOUT_MAX_MINUTES must not exceed LOGIN_LOCKOUT_MEMORY_HOURS: a lock is "
+                               "remembered only that long, and a longer one would end early.")
+# The client address is REMOTE_ADDR. Behind N reverse proxies that append to X-Forwarded-For (nginx, a load
+# balancer), set N: the address is then the N-th from the right of that header. 0 ignores the header, which
+# any client can forge. BEHIND_PROXY (below) makes the default 1.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if env_bool("BEHIND_PROXY", False) else 0, minimum=0)
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+# Passwords: Django's validators and this minimum length (the embedded demo keeps 8 for its demo accounts).
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 12 if PRODUCTION else 8, minimum=8)
+# Browser sessions (pages and the API's session authentication; API tokens are not affected): signed out after
+# SESSION_IDLE_TIMEOUT_MINUTES without activity (the page warns SESSION_IDLE_WARNING_SECONDS before), and
+# SESSION_ABSOLUTE_HOURS after login whatever the activity.
+SESSION_IDLE_TIMEOUT_MINUTES = env_int("SESSION_IDLE_TIMEOUT_MINUTES", 15, minimum=1)
+SESSION_IDLE_WARNING_SECONDS = env_int("SESSION_IDLE_WARNING_SECONDS", 60, minimum=10)
+SESSION_ABSOLUTE_HOURS = env_int("SESSION_ABSOLUTE_HOURS", 8, minimum=1)
+if "SESSION_COOKIE_AGE" in os.environ:
+    raise ImproperlyConfigured("SESSION_COOKIE_AGE is no longer read: set SESSION_ABSOLUTE_HOURS (and "
+                               "SESSION_IDLE_TIMEOUT_MINUTES).")
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_HOURS * 3600
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "bank.access.ClientAddressMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "bank.access.SessionLimitsMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "django_otp.middleware.OTPMiddleware")
+# API tokens (django-rest-knox): stored hashed, expire after API_TOKEN_TTL_HOURS (a sensor's after
+# SENSOR_TOKEN_TTL_HOURS: a tank gateway is set up once); a password or role change revokes them.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 30, minimum=1)
+SENSOR_TOKEN_TTL_HOURS = env_int("SENSOR_TOKEN_TTL_HOURS", 24 * 365, minimum=1)
+REST_KNOX = {"TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS), "AUTO_REFRESH": False, "AUTH_HEADER_PREFIX": "Token"}
+# Throttling (bank.api.throttling): POST /auth/token/ and the login page per client address, e-signature
+# endpoints per user.
+API_THROTTLE_RATES = {
+    "token": env_str("API_THROTTLE_TOKEN_RATE", "10/min"),
+    "login": env_str("LOGIN_THROTTLE_RATE", "30/min"),
+    "signature": env_str("API_THROTTLE_SIGNATURE_RATE", "30/min"),
+}
+for _scope, _rate in API_THROTTLE_RATES.items():
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(f"API throttle rate {_scope!r} must look like 10/min (number/s|min|hour|day).")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["bank.api.throttling.ScopedThrottle"]
+CACHES["throttle"] = (
+    {**CACHES["default"], "KEY_PREFIX": "throttle"} if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+)
+# Second factor (TOTP, django-otp): roles that must give an authenticator code after their password, e.g.
+# "admin,qa". Empty (the default): nobody is asked unless they enrolled themselves.
+REQUIRE_SECOND_FACTOR_ROLES = env_list("REQUIRE_SECOND_FACTOR_ROLES", [])
+if set(REQUIRE_SECOND_FACTOR_ROLES) - {"coordinator", "technician", "qa", "researcher", "admin"}:
+    raise ImproperlyConfigured("REQUIRE_SECOND_FACTOR_ROLES takes roles among coordinator, technician, qa, "
+                               "researcher, admin (sensors use tokens).")
+OTP_TOTP_ISSUER = BANK_NAME
+
+# --- Operations (issue 11) ---
+# Redis (broker and cache) or the mail server being down must never hold a web request: a sensor's POST or a
+# page answers at once. Broker connects and publishes time out after BROKER_TIMEOUT_SECONDS and a publish
+# from a request is never retried (bank.outbox keeps the message; the worker delivers it once Redis is back).
+BROKER_TIMEOUT_SECONDS = env_float("BROKER_TIMEOUT_SECONDS", 1.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+if REDIS_URL:
+    _REDIS_TIMEOUTS = {"socket_connect_timeout": BROKER_TIMEOUT_SECONDS, "socket_timeout": BROKER_TIMEOUT_SECONDS}
+    # max_retries 0: a failed connection attempt is reported at once, not retried for seconds (the worker's own
+    # reconnection loop follows broker_connection_retry and is not affected).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {**_REDIS_TIMEOUTS, "max_retries": 0}
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_TIMEOUT_SECONDS
+    CELERY_REDIS_SOCKET_TIMEOUT = BROKER_TIMEOUT_SECONDS
+    # A cache outage answers as a miss (bank/cache.py), never as a 500: every Redis cache (default, throttle).
+    for _cache in CACHES.values():
+        if _cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+            _cache.update(BACKEND="bank.cache.ResilientRedisCache",
+                          OPTIONS={**_REDIS_TIMEOUTS, **_cache.get("OPTIONS", {})})
+CELERY_BEAT_SCHEDULER = "bank.beat:HeartbeatScheduler"  # beat records its heartbeat on every tick
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)  # seconds; the worker sends, but must not hang on SMTP
+
+# The transactional outbox (bank.outbox): e-mails and jobs written in the transaction of the change they follow.
+OUTBOX_HANDOFF = env_bool("OUTBOX_HANDOFF", True)  # after commit, ask a worker to deliver at once
+OUTBOX_HANDOFF_PAUSE_SECONDS = env_int("OUTBOX_HANDOFF_PAUSE_SECONDS", 30, minimum=1)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
+OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 30, minimum=1)
+OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 3600, minimum=1)
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300, minimum=30)
+OUTBOX_BATCH_SIZE = 50
+OUTBOX_SWEEP_LIMIT = env_int("OUTBOX_SWEEP_LIMIT", 500, minimum=1)
+OUTBOX_STALE_MINUTES = env_int("OUTBOX_STALE_MINUTES", 10, minimum=1)
+OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 30, minimum=1)
+
+# Heartbeats of the worker and beat (bank.health): older than this, readiness answers 503 and admins and QA
+# see a banner saying alarms are not being raised.
+HEARTBEAT_INTERVAL_SECONDS = 30
+HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 180, minimum=60)
+
+# Backups (manage.py backup / restore): a timestamped directory per backup under BACKUP_DIR, the newest
+# BACKUP_KEEP kept. Key files (settings ending in KEY_FILE) never go into a backup.
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_KEEP = env_int("BACKUP_KEEP", 14, minimum=1)
+
+# Response headers. Scripts and styles only from the bank's own static files; style="" attributes are the one
+# inline thing allowed (templates and Swagger UI use them; <style> elements stay forbidden).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# The bench reads barcodes with keyboard-wedge scanners: no page needs a camera, a microphone or a location.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "browsing-topics", "camera",
+        "display-capture", "encrypted-media", "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer",
+        "microphone", "midi", "payment", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+}
+# Trust the X-Forwarded-Proto header (request.is_secure()) only behind a TLS proxy that sets it and strips it
+# from clients: anywhere else a client could claim HTTPS.
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Part 11 integrity (issue 11) ---
+# The tamper-evident audit chain (bank.audit_chain, PostgreSQL only). Its daily checkpoints are keyed (HMAC-SHA256)
+# with a secret held outside the database; required in production on PostgreSQL (a system check error when
+# missing). Outside production a key file VAR_DIR/audit-chain.key is generated on first use.
+AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY", "")
+# Keys of earlier checkpoints after a rotation (comma-separated), so they still verify.
+AUDIT_CHAIN_PREVIOUS_KEYS = env_list("AUDIT_CHAIN_PREVIOUS_KEYS", [])
+# Links chained per transaction by the sealer, and read per batch by verify_audit.
+AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000, minimum=100)
+AUDIT_VERIFY_BATCH = env_int("AUDIT_VERIFY_BATCH", 10000, minimum=100)
+# An audit export as PDF holds at most this many entries (CSV streams any number).
+AUDIT_EXPORT_PDF_MAX_ENTRIES = env_int("AUDIT_EXPORT_PDF_MAX_ENTRIES", 5000, minimum=10)

@@ -1,8 +1,8 @@
-"""Bank-wide pages: login, dashboard, the header scan field, audit trails, notifications, errors."""
+"""Bank-wide pages: dashboard, the header scan field, audit trails, notifications, errors (login and the
+account pages: ``bank.account_views``)."""
 
 from __future__ import annotations
 
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -17,16 +17,9 @@ from bank import notifications as notes
 from bank.api.errors import error_response, is_api_request
 from bank.audit import audited_models, can_read_history, history_entries, object_history
 from bank.barcodes import code128_svg
-from bank.forms import LoginForm
 from bank.models import Notification
 from bank.registry import panels_for, resolve_scan
 from bank.roles import ROLES, user_roles
-
-
-class LoginView(auth_views.LoginView):
-    template_name = "bank/login.html"
-    authentication_form = LoginForm
-    redirect_authenticated_user = True
 
 
 @login_required

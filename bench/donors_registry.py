@@ -117,6 +117,10 @@ def run(total: int) -> None:
     print(f"GET /api/v1/donors/?code=…: median {ms:.1f} ms, {queries} queries")
     ms, queries = timed(lambda: api.get(f"/api/v1/donors/{some.pk}/"))
     print(f"GET /api/v1/donors/{{id}}/: median {ms:.1f} ms, {queries} queries")
+    reader = APIClient()
+    reader.force_authenticate(coordinator)
+    ms, queries = timed(lambda: reader.get(f"/api/v1/donors/{some.pk}/"))
+    print(f"GET /api/v1/donors/{{id}}/ as coordinator (identity shown): median {ms:.1f} ms, {queries} queries")
 
     client = Client()
     client.force_login(qa)

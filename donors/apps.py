@@ -7,9 +7,14 @@ class DonorsConfig(AppConfig):
     verbose_name = _("Donors")
 
     def ready(self) -> None:
+        from django.core import checks
+
         from bank.registry import register_nav, register_panel, register_scanner
         from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN
+        from donors import checks as donor_checks
         from donors import views
+
+        checks.register(donor_checks.check_identity_key)
 
         # Researchers never see donors: the role list and the permission both keep them out.
         register_nav("donors", _("Donors"), "donors:list", perms=("donors.view_donor",),

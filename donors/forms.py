@@ -86,6 +86,21 @@ class WithdrawForm(forms.Form):
                                          "and distribution."))
 
 
+class EraseIdentityForm(forms.Form):
+    """Erasure of a donor's identity: why, an explicit confirmation and the password again (it cannot be undone)."""
+
+    reason = forms.CharField(
+        label=_("Reason and how the request was received"),
+        widget=forms.Textarea(attrs={"rows": 3, "autofocus": True}),
+        help_text=_("e.g. Donor's written erasure request of 2026-03-01, received by mail. Do not write the person's "
+                    "name, national ID or phone: the reason stays in the audit trail."))
+    confirm = forms.BooleanField(label=_("I understand that the name, national ID and phone of this donor will be "
+                                         "unreadable for good, for everyone, and cannot be restored."))
+    password = forms.CharField(label=_("Your password"), strip=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                               help_text=_("Entering your password signs this erasure."))
+
+
 class ScreeningForm(forms.Form):
     """One screening sample and a result field for every marker of the panel."""
 

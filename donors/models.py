@@ -1,10 +1,13 @@
 """Donors: the pseudonymous registry, restricted identity, consent, ethics, screening, HLA, collections.
 
 Only ``Donor.code`` identifies a donor to anyone but coordinators and admins; the identifying
-fields live in ``DonorIdentity``, readable only with ``donors.view_donoridentity``.
+fields live in ``DonorIdentity``, readable only with ``donors.view_donoridentity`` and stored encrypted under the
+donor's own data key (``DonorKey``, see ``donors.crypto``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
+from bank.errors import Conflict
 from bank.identifiers import IdentifierField
 from donors.choices import (
     HLA_LOCI,
@@ -60,23 +64,171 @@ class Donor(models.Model):
         return self.code
 
 
-class DonorIdentity(models.Model):
-    """Who the donor is. Readable only with donors.view_donoridentity (coordinators and admins)."""
+class DonorKey(models.Model):
+    """The donor's own data key, stored only wrapped (encrypted) by the master key named by ``key_id``.
 
-    donor = models.OneToOneField(Donor, on_delete=models.PROTECT, related_name="identity")
-    full_name = models.CharField(_("full name"), max_length=200)
-    national_id = models.CharField(_("national ID"), max_length=40, unique=True)
-    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    Destroying ``wrapped_key`` is the erasure of the donor's identity (crypto-shredding): every ciphertext of
+    ``DonorIdentity`` — in its table and in every one of its history rows — becomes unreadable for good.
+    Exception to "history copies every column": this model's history leaves ``wrapped_key`` out (it keeps
+    when the key was made, re-wrapped and destroyed, never the key), else the history would keep a copy of
+    the key and no erasure could ever be complete.
+    """
 
-    history = audit_history()
+    donor = models.OneToOneField(Donor, on_delete=models.PROTECT, related_name="data_key")
+    key_id = models.CharField(_("master key id"), max_length=16)
+    wrapped_key = models.BinaryField(_("wrapped data key"), null=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    destroyed_at = models.DateTimeField(_("destroyed at"), null=True, blank=True)
+
+    AUDIT_HIDDEN_FIELDS = ("wrapped_key",)
+
+    history = audit_history(excluded_fields=["wrapped_key"])
 
     class Meta:
         ordering = ["donor_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(destroyed_at__isnull=True, wrapped_key__isnull=False)
+                | models.Q(destroyed_at__isnull=False, wrapped_key__isnull=True),
+                name="donors_donorkey_destroyed_means_no_key",
+            ),
+        ]
+        verbose_name = _("donor data key")
+        verbose_name_plural = _("donor data keys")
+
+    def __str__(self) -> str:
+        return f"{self.donor.code} data key ({self.key_id})"
+
+    @property
+    def is_destroyed(self) -> bool:
+        return self.wrapped_key is None
+
+    @classmethod
+    def open_for(cls, donor_id: int) -> bytes:
+        """The data key of donor ``donor_id`` in clear; ``IdentityKeyUnavailable`` when there is none."""
+        from donors import crypto
+
+        key = cls.objects.filter(donor_id=donor_id).first()
+        if key is None:
+            raise crypto.IdentityKeyUnavailable(_("This identity has no data key: it cannot be read."),
+                                                code="identity_key_unavailable")
+        return key.open()
+
+    def open(self) -> bytes:
+        """The donor's data key in clear (for this process only; never stored or logged)."""
+        from donors import crypto
+
+        if self.wrapped_key is None:
+            raise crypto.IdentityKeyUnavailable(
+                _("The data key of donor %(code)s was destroyed: the identity was erased.") % {
+                    "code": self.donor.code}, code="identity_key_unavailable")
+        return crypto.unwrap_data_key(self.key_id, self.wrapped_key, donor_id=self.donor_id)
+
+
+@dataclass(frozen=True)
+class RevealedIdentity:
+    """A donor's identity in clear, for the one person allowed to see it on the one page that shows it."""
+
+    full_name: str
+    national_id: str
+    phone: str
+
+
+class DonorIdentity(models.Model):
+    """Who the donor is, encrypted at rest. Readable only with donors.view_donoridentity (coordinators, admins).
+
+    The three ``*_encrypted`` columns hold AES-GCM ciphertexts under the donor's own data key (``DonorKey``);
+    ``reveal()`` opens them. ``national_id_index`` is a keyed hash of the normalised national ID that keeps it
+    unique without decrypting anything; it is left out of the history (and cleared by an erasure), so no audit
+    row can ever be matched to a national ID. After an erasure the row keeps only its tombstone.
+    """
+
+    ENCRYPTED_FIELDS = {"full_name": "full_name_encrypted", "national_id": "national_id_encrypted",
+                        "phone": "phone_encrypted"}
+    # bank.audit shows that these changed, never their (encrypted) values.
+    AUDIT_MASKED_FIELDS = tuple(ENCRYPTED_FIELDS.values())
+    AUDIT_HIDDEN_FIELDS = ("national_id_index",)
+
+    donor = models.OneToOneField(Donor, on_delete=models.PROTECT, related_name="identity")
+    full_name_encrypted = models.TextField(_("full name (encrypted)"), blank=True, editable=False)
+    national_id_encrypted = models.TextField(_("national ID (encrypted)"), blank=True, editable=False)
+    phone_encrypted = models.TextField(_("phone (encrypted)"), blank=True, editable=False)
+    national_id_index = models.CharField(_("national ID index"), max_length=64, null=True, blank=True,
+                                         editable=False)
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
+    erased_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True,
+                                  verbose_name=_("erased by"))
+    erasure_reason = models.TextField(_("reason for the erasure"), blank=True)
+
+    history = audit_history(excluded_fields=["national_id_index"])
+
+    class Meta:
+        ordering = ["donor_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["national_id_index"], name="donors_donoridentity_national_id_unique"),
+            models.CheckConstraint(
+                condition=models.Q(erased_at__isnull=True)
+                | models.Q(national_id_index__isnull=True, full_name_encrypted="", national_id_encrypted="",
+                           phone_encrypted=""),
+                name="donors_donoridentity_erased_keeps_nothing",
+            ),
+        ]
         verbose_name = _("donor identity")
         verbose_name_plural = _("donor identities")
+        permissions = [("erase_donoridentity", _("Can erase a donor's identity (crypto-shredding)"))]
 
     def __str__(self) -> str:
         return f"{self.donor.code} identity"
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+    def reveal(self, data_key: bytes | None = None) -> RevealedIdentity:
+        """The identity in clear (``data_key`` if the caller unwrapped it already).
+
+        Raises ``IdentityErased`` after an erasure and ``crypto.IdentityKeyUnavailable`` when the master key
+        is missing or wrong. Cached on the instance for as long as its ciphertexts do not change.
+        """
+        from donors import crypto
+
+        sealed = tuple(getattr(self, column) for column in self.ENCRYPTED_FIELDS.values())
+        cached = getattr(self, "_revealed", None)
+        if cached is not None and cached[0] == sealed:
+            return cached[1]
+        if self.is_erased:
+            raise IdentityErased(self, code="identity_erased")
+        if data_key is None:
+            data_key = DonorKey.open_for(self.donor_id)
+        values = {name: crypto.unseal(data_key, getattr(self, column), donor_id=self.donor_id, field_name=name)
+                  for name, column in self.ENCRYPTED_FIELDS.items()}
+        revealed = RevealedIdentity(**values)
+        self._revealed = (sealed, revealed)
+        return revealed
+
+    # Read-only conveniences for code that needs one value (each opens the identity once, then it is cached).
+    @property
+    def full_name(self) -> str:
+        return self.reveal().full_name
+
+    @property
+    def national_id(self) -> str:
+        return self.reveal().national_id
+
+    @property
+    def phone(self) -> str:
+        return self.reveal().phone
+
+
+class IdentityErased(Conflict):
+    """The identity was erased: its data key is gone and nothing can bring it back (409 ``identity_erased``)."""
+
+    def __init__(self, identity: DonorIdentity, *, code: str = "identity_erased"):
+        self.identity = identity
+        super().__init__(_("The identity of donor %(code)s was erased on %(date)s; it can no longer be read or "
+                           "changed.") % {"code": identity.donor.code,
+                                          "date": f"{timezone.localtime(identity.erased_at):%Y-%m-%d}"},
+                         code=code)
 
 
 class EthicsApproval(models.Model):

@@ -214,13 +214,68 @@ def can_view_identity(user) -> bool:
     return bool(user and user.is_authenticated and user.has_perm(IDENTITY_PERMISSION))
 
 
-def identity_for(donor: Donor, user):
-    """The donor's identity for a user allowed to see it, else None (never read for anyone else)."""
+@dataclass(frozen=True)
+class IdentityView:
+    """What a coordinator or admin is shown of a donor's identity: the identity in clear, or its erasure
+    (when, by whom, why), or why it cannot be read now (``problem``: the identity key is missing or wrong)."""
+
+    full_name: str = ""
+    national_id: str = ""
+    phone: str = ""
+    erased_at: datetime.datetime | None = None
+    erased_by: object = None
+    erasure_reason: str = ""
+    problem: str = ""
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+    @property
+    def readable(self) -> bool:
+        return not self.is_erased and not self.problem
+
+
+def open_identity(identity) -> IdentityView:
+    """Open one identity (fetched with ``donor__data_key`` and ``erased_by``): the one place that decrypts for
+    a page or the API. Lists never call it."""
+    from donors import crypto
+
+    if identity.is_erased:
+        return IdentityView(erased_at=identity.erased_at, erased_by=identity.erased_by,
+                            erasure_reason=identity.erasure_reason)
+    try:
+        key = getattr(identity.donor, "data_key", None)
+        revealed = identity.reveal(key.open() if key is not None else None)
+    except crypto.IdentityKeyUnavailable as exc:
+        return IdentityView(problem=exc.detail)
+    return IdentityView(full_name=revealed.full_name, national_id=revealed.national_id, phone=revealed.phone)
+
+
+def identity_key_problem() -> str:
+    """Why identities cannot be stored or read right now ("" when the identity key is usable): the intake and
+    import pages say so before anyone types a whole form."""
+    from donors import crypto
+
+    try:
+        crypto.keyring()
+    except crypto.IdentityKeyUnavailable as exc:
+        return exc.detail
+    return ""
+
+
+def identity_for(donor: Donor, user) -> IdentityView | None:
+    """The donor's identity for a user allowed to see it, else None (never read for anyone else).
+
+    One query (identity, data key, eraser); the identity is decrypted here and nowhere else for the pages.
+    """
     if not can_view_identity(user):
         return None
     from donors.models import DonorIdentity
 
-    return DonorIdentity.objects.filter(donor=donor).first()
+    identity = (DonorIdentity.objects.select_related("donor__data_key", "erased_by").filter(donor_id=donor.pk)
+                .first())
+    return open_identity(identity) if identity is not None else None
 
 
 def donor_list(search: str = "") -> QuerySet[Donor]:

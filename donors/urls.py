@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/", views.donor_create, name="create"),
     path("<int:pk>/", views.donor_detail, name="detail"),
     path("<int:pk>/edit/", views.donor_edit, name="edit"),
+    path("<int:pk>/erase-identity/", views.identity_erase, name="identity-erase"),
     path("<int:pk>/consents/new/", views.consent_create, name="consent-create"),
     path("<int:pk>/screenings/new/", views.screening_create, name="screening-create"),
     path("<int:pk>/hla/", views.hla_edit, name="hla"),

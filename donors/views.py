@@ -28,6 +28,7 @@ from donors.forms import (
     CorrectionForm,
     DonorEditForm,
     DonorForm,
+    EraseIdentityForm,
     EthicsApprovalEditForm,
     EthicsApprovalForm,
     HLAForm,
@@ -59,6 +60,7 @@ from donors.queries import (
     donor_list,
     eligibility_for,
     identity_for,
+    identity_key_problem,
 )
 
 TAB_KEYS = ("consent", "screening", "hla", "collections", "history")
@@ -96,7 +98,8 @@ def donor_create(request):
             messages.success(request, _("Donor %(code)s registered. Record the signed consent next.") % {
                 "code": donor.code})
             return redirect(reverse("donors:consent-create", args=[donor.pk]))
-    return render(request, "donors/donor_form.html", {"form": form})
+    key_problem = identity_key_problem() if request.method == "GET" else ""  # a POST shows it as the form's error
+    return render(request, "donors/donor_form.html", {"form": form, "key_problem": key_problem})
 
 
 @perms_required("donors.change_donor")
@@ -105,8 +108,13 @@ def donor_edit(request, pk: int):
     donor = get_object_or_404(Donor, pk=pk)
     with_identity = request.user.has_perm("donors.change_donoridentity") and can_view_identity(request.user)
     identity = identity_for(donor, request.user) if with_identity else None
+    if identity is not None and not identity.readable:
+        # An erased identity cannot be entered again; one that cannot be opened now cannot be corrected now.
+        with_identity = False
+        if identity.problem and request.method == "GET":
+            messages.error(request, identity.problem)
     initial = {name: getattr(donor, name) for name in services.DONOR_FIELDS}
-    if identity is not None:
+    if identity is not None and with_identity:
         initial.update({name: getattr(identity, name) for name in services.IDENTITY_FIELDS})
     form = DonorEditForm(request.POST or None, initial=initial, with_identity=with_identity)
     if request.method == "POST" and form.is_valid():
@@ -116,7 +124,40 @@ def donor_edit(request, pk: int):
         if ok:
             messages.success(request, _("Donor %(code)s updated.") % {"code": donor.code})
             return redirect(donor_url(donor))
-    return render(request, "donors/donor_form.html", {"form": form, "donor": donor})
+    return render(request, "donors/donor_form.html", {"form": form, "donor": donor, "identity": identity})
+
+
+@perms_required("donors.erase_donoridentity", "donors.view_donoridentity")
+@require_http_methods(["GET", "POST"])
+def identity_erase(request, pk: int):
+    """Erase the donor's identity on their request (crypto-shredding): what stays and what goes, a reason, the
+    password again. Only a confirmed POST erases."""
+    donor = get_object_or_404(Donor, pk=pk)
+    identity = identity_for(donor, request.user)
+    if identity is None or identity.is_erased:
+        if identity is None:
+            messages.error(request, _("Donor %(code)s has no identity on file: there is nothing to erase.") % {
+                "code": donor.code})
+        else:
+            messages.info(request, _("The identity of donor %(code)s was already erased.") % {"code": donor.code})
+        return redirect(donor_url(donor))
+    form = EraseIdentityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        _erased, ok = call_service(request, form, services.erase_identity, donor, actor=request.user,
+                                   reason=form.cleaned_data["reason"], password=form.cleaned_data["password"])
+        if ok:
+            messages.success(request, _("The identity of donor %(code)s is erased. The donor code, consents, "
+                                        "screening, collections, lots and the audit trail remain.") % {
+                "code": donor.code})
+            return redirect(donor_url(donor))
+    if request.method == "POST" and "reason" not in form.errors:
+        # The reason stands: the cursor goes where the correction is typed (most often the password).
+        form.fields["reason"].widget.attrs.pop("autofocus", None)
+        form.fields["password"].widget.attrs["autofocus"] = True
+    return render(request, "donors/identity_erase.html", {
+        "donor": donor, "form": form, "lots": list(derived_lots(donor)),
+        "consents": donor.consents.count(), "collections": donor.collections.count(),
+    })
 
 
 def donor_url(donor: Donor, tab: str = "") -> str:
@@ -520,6 +561,7 @@ def import_page(request):
     return render(request, "donors/import.html", {
         "form": form, "rejected": rejected, "result": result, "columns": services.import_columns(),
         "required_columns": services.IMPORT_REQUIRED, "scopes": ConsentScope.values,
+        "key_problem": identity_key_problem() if request.method == "GET" else "",
     })
 
 

@@ -89,8 +89,33 @@ def certificate_content(lot: Lot) -> dict:
             "name": shown["printed_name"], "signer": shown["signer"],
             "signed_at": timezone.localtime(shown["signed_at"]).strftime("%Y-%m-%d %H:%M:%S %Z"),
             "meaning": str(shown["meaning_display"]), "statement": shown["statement"],
+            "matches": shown["matches"], "content_matches": shown["content_matches"],
+            "manifest_matches": shown["manifest_matches"], "manifest_hash": shown["manifest_hash"],
+            "reviewed": _manifest_summary(shown["manifest"]), "differences": shown["differences"],
         }
     return {"lot": lot, "facts": facts, "rows": rows, "signature": sig}
+
+
+def _manifest_summary(manifest: dict | None) -> list[tuple[str, str]]:
+    """What the release signature covers, in a few lines for the CoA (the manifest of qc.queries.lot_manifest)."""
+    if not manifest:
+        return []
+    spec = manifest.get("specification")
+    results = manifest.get("results", {})
+    counted = [f"{code} #{entry['result']}" for code, entry in results.items() if entry.get("result")]
+    counted += [f"{code} #{entry['result']}" for code, entry in manifest.get("other_results", {}).items()]
+    deviations = manifest.get("deviations", {})
+    donor = manifest.get("donor", {})
+    markers = donor.get("missing_markers", []) + donor.get("positive_markers", [])
+    return [
+        (_("Specification"), f"{spec['cell_type']} {spec['tier']} — {_('version')} {spec['version']}" if spec else "—"),
+        (_("Results reviewed"), f"{len(counted)}: " + ", ".join(counted) if counted else "0"),
+        (_("Deviations"), ", ".join(f"{number} ({entry['status']})" for number, entry in deviations.items())
+         or _("none")),
+        (_("Donor"), _("eligibility %(status)s%(markers)s; consent %(consent)s") % {
+            "status": donor.get("eligibility", "—"), "markers": f" ({', '.join(markers)})" if markers else "",
+            "consent": donor.get("consent", "—")}),
+    ]
 
 
 def certificate_pdf(lot: Lot) -> bytes:
@@ -129,8 +154,22 @@ def certificate_pdf(lot: Lot) -> bytes:
                     (_("Meaning"), sig["meaning"])]
         if sig["statement"]:
             sig_rows.append((_("Statement"), sig["statement"]))
+        for label, value in sig["reviewed"]:
+            sig_rows.append((_("Reviewed: %(what)s") % {"what": label}, value))
+        if sig["manifest_hash"]:
+            sig_rows.append((_("Manifest SHA-256"), sig["manifest_hash"]))
+        if sig["matches"]:
+            state = (_("Matches: the decision and everything reviewed are unchanged since signing.")
+                     if sig["manifest_hash"] else _("Matches: the decision is unchanged since signing."))
+        elif not sig["content_matches"]:
+            state = _("NO LONGER MATCHES: the decision record changed after it was signed.")
+        else:
+            state = _("NO LONGER MATCHES: what was reviewed has changed since signing: %(changes)s") % {
+                "changes": "; ".join(f"{d['path']}: {d['signed']} → {d['now']}" for d in sig["differences"][:12])}
+        sig_rows.append((_("Signature check"), state))
+        border = colors.HexColor("#1d7a3e") if sig["matches"] else colors.HexColor("#b3261e")
         sig_table = Table([[p(k, small), p(v)] for k, v in sig_rows], colWidths=[40 * mm, 130 * mm])
-        sig_table.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 1, colors.HexColor("#1d7a3e")),
+        sig_table.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 1, border),
                                        ("VALIGN", (0, 0), (-1, -1), "TOP")]))
         story.append(sig_table)
     story += [

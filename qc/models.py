@@ -260,6 +260,19 @@ class LotDecision(models.Model):
     def __str__(self) -> str:
         return f"{self.lot} {self.decision}"
 
+    # What the decision's e-signature covers besides this row (bank.signatures): the manifest of what QA
+    # reviewed, rebuilt by qc.queries whenever a page or the API asks whether the signature still matches.
+    def signature_manifest(self) -> dict | None:
+        from qc.queries import decision_manifest
+
+        return decision_manifest(self)
+
+    @classmethod
+    def signature_manifests(cls, decisions) -> dict:
+        from qc.queries import decision_manifests
+
+        return decision_manifests(list(decisions))
+
 
 class StabilityPlan(models.Model):
     """The viability re-check programme of a released lot (default every 365 days)."""

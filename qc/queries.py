@@ -36,6 +36,7 @@ from qc.models import (
     Recheck,
     Specification,
     StabilityPlan,
+    format_number,
 )
 
 # Short names of the release refusals for lists (the full message is in the blocker's detail).
@@ -517,3 +518,101 @@ def qa_dashboard(limit: int = 50) -> Dashboard:
         on_hold=on_hold,
         hold_reasons=holds,
     )
+
+
+# --- what a QA decision's signature covers (21 CFR 11.70) -----------------------------------------------
+
+# Decisions whose e-signature covers a manifest of what QA reviewed. A hold is set by a failed re-check
+# (unsigned); a recall signs a reason, not the release panel.
+MANIFEST_DECISIONS = (Decision.RELEASE, Decision.REJECT, Decision.LIFT_HOLD)
+MANIFEST_VERSION = 1
+
+
+def _utc(value: datetime.datetime | None) -> str | None:
+    return value.astimezone(datetime.UTC).isoformat() if value is not None else None
+
+
+def _manifest_result(result: QCResult) -> dict:
+    return {"result": result.pk, "value": format_number(result.value) if result.value is not None else None,
+            "outcome": result.outcome or None, "unit": result.unit or None, "tested_on": result.tested_on,
+            "passed": result.passed}
+
+
+def lot_manifest(readiness: Readiness, deviations: list[Deviation]) -> dict:
+    """What QA reviews before deciding on a lot, as a signature manifest: the lot's facts that bear on its
+    release (not its status, which the decision itself sets), the specification that judges it, every counted
+    result with its value or outcome, unit, test date and id, every deviation of the lot with its state, and the
+    donor's eligibility and consent on the collection the line came from. Built from ``readiness_for`` — the
+    same reads as the release and the review page — so a retest that now counts, a deviation opened or closed,
+    or a change of eligibility or consent changes it."""
+    lot, line = readiness.lot, readiness.lot.cell_line
+    spec = readiness.specification if readiness.assigned else None
+    results: dict[str, dict] = {}
+    if spec is not None:
+        for row in readiness.rows:
+            entry = {"criterion": row.criterion.describe(), "required": row.blocking}
+            if row.latest is not None:
+                entry.update(_manifest_result(row.latest))
+            else:
+                entry["result"] = None
+            results[row.test.code] = entry
+    other: dict[str, dict] = {}
+    for result in readiness.extra_results:  # newest first per test: the first one counts
+        other.setdefault(result.test.code, _manifest_result(result))
+    eligibility = readiness.eligibility
+    return {
+        "version": MANIFEST_VERSION,
+        "lot": {
+            "id": lot.pk, "lot_number": lot.lot_number, "tier": lot.tier, "cell_line": line.name,
+            "cell_type": line.cell_type, "grade": line.grade, "reprogramming_method": line.reprogramming_method,
+            "parent_lot": lot.parent_lot_id, "passage": lot.passage,
+            "population_doublings": format_number(lot.population_doublings) or None,
+            "vial_count": lot.vial_count, "cells_per_vial": lot.cells_per_vial,
+            "volume_ml": format_number(lot.volume_ml), "cryoprotectant": lot.cryoprotectant,
+            "cryoprotectant_lot": lot.cryoprotectant_lot or None, "frozen_on": lot.frozen_on,
+            "operator": lot.operator_id, "consent_withdrawn_flagged": lot.consent_withdrawn_flagged_at is not None,
+            "ancestor_recalled": lot.ancestor_recalled_at is not None,
+        },
+        "specification": ({"id": spec.pk, "version": spec.version, "cell_type": spec.cell_type, "tier": spec.tier}
+                          if spec is not None else None),
+        "results": results,
+        "other_results": other,
+        "deviations": {d.number: {"id": d.pk, "status": d.status, "result": d.result_id,
+                                  "closed_at": _utc(d.closed_at)} for d in deviations},
+        "donor": {
+            "collection": line.collection_id, "eligibility": eligibility.status,
+            "missing_markers": list(eligibility.missing_markers), "positive_markers": sorted(eligibility.positive),
+            "consent": readiness.consent, "consent_withdrawn": readiness.consent_withdrawn,
+        },
+    }
+
+
+def decision_manifests(decisions: list[LotDecision]) -> dict[int, dict | None]:
+    """``{decision id: manifest}`` for release, rejection and lift-hold decisions (None for the others), in a
+    constant number of queries whatever their number: the lots (1), their readiness (see ``readiness_for``),
+    their deviations (1) and the cited re-tests (1)."""
+    wanted = [d for d in decisions if d.decision in MANIFEST_DECISIONS]
+    out: dict[int, dict | None] = {d.pk: None for d in decisions}
+    if not wanted:
+        return out
+    lots = list(Lot.objects.filter(pk__in={d.lot_id for d in wanted}).select_related("cell_line"))
+    readiness = readiness_for(lots)
+    deviations: dict[int, list[Deviation]] = defaultdict(list)
+    for dev in Deviation.objects.filter(lot__in=lots).order_by("number"):
+        deviations[dev.lot_id].append(dev)
+    cited = {r.pk: r for r in QCResult.objects.filter(
+        pk__in={d.cited_result_id for d in wanted if d.cited_result_id}).select_related("test")}
+    for decision in wanted:
+        manifest = lot_manifest(readiness[decision.lot_id], deviations.get(decision.lot_id, []))
+        manifest["decision"] = decision.decision
+        if decision.decision == Decision.LIFT_HOLD:
+            result = cited.get(decision.cited_result_id)
+            manifest["cited_result"] = ({"test": result.test.code, **_manifest_result(result)}
+                                        if result is not None else None)
+        out[decision.pk] = manifest
+    return out
+
+
+def decision_manifest(decision: LotDecision) -> dict | None:
+    """The manifest a QA decision's signature covers (see ``lot_manifest``), or None for decisions without one."""
+    return decision_manifests([decision])[decision.pk]

@@ -123,6 +123,10 @@ def load(ctx: dict) -> None:
         services.move_vial(vial, last_box, *free[-1], actor=users["technician2"], reason="Consolidating boxes")
         services.move_vial(vial, home, row, col, actor=technician, reason="Wrong position corrected")
 
+    # The tank gateway's account posts for the four monitored units, and only for them (sensor_not_bound).
+    monitored = [units["LN2-01"], units["LN2-02"], q_unit, units["FRZ-80-01"]]
+    for unit in monitored:
+        services.bind_sensors(unit, [sensor.username], actor=admin, reason="demo bank: tank gateway installed")
     # A day of readings: one every 10 minutes per unit.
     rng = random.Random(5)  # noqa: S311 — demo data
     now = timezone.now().replace(second=0, microsecond=0)

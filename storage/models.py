@@ -82,6 +82,27 @@ class StorageUnit(models.Model):
         return self.min_temperature_c <= temperature_c <= self.max_temperature_c
 
 
+class SensorBinding(models.Model):
+    """A sensor account allowed to post readings for a unit (``PUT /storage/units/{id}/sensors/``): a sensor
+    bound elsewhere cannot fake an excursion here or mask a dead sensor."""
+
+    unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="sensor_bindings")
+    sensor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="sensor_bindings")
+    bound_at = models.DateTimeField(_("bound at"), default=timezone.now)
+    bound_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["unit", "sensor"]
+        constraints = [models.UniqueConstraint(fields=["unit", "sensor"], name="storage_sensorbinding_unique")]
+        verbose_name = _("sensor binding")
+        verbose_name_plural = _("sensor bindings")
+
+    def __str__(self) -> str:
+        return f"{self.sensor} → {self.unit}"
+
+
 class Rack(models.Model):
     """A rack or canister inside a unit."""
 

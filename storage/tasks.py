@@ -11,7 +11,8 @@ from celery import shared_task
 
 from bank.tasks import task_context
 
-# An alarm whose notification message was lost (broker restart) is swept up after this long.
+# Alarms are notified in the transaction that raises them; one left unnotified all the same (raised by a
+# path that does not notify, or before an upgrade) is swept up after this long.
 NOTIFY_SWEEP_AFTER = datetime.timedelta(minutes=2)
 
 
@@ -29,7 +30,9 @@ def check_silent_sensors() -> dict:
 
 @shared_task(name="storage.tasks.notify_alarms")
 def notify_alarms(alarm_ids: list[int]) -> list[int]:
-    """Tell technicians and QA about new alarms (in-app and e-mail). Each alarm is notified once."""
+    """Tell technicians and QA about alarms not yet notified (in-app and e-mail). Each alarm is notified once.
+
+    New alarms are notified as they are raised; this task serves messages queued before that, and scripts."""
     from storage.services import send_alarm_notifications
 
     with task_context("storage.tasks.notify_alarms"):

@@ -52,6 +52,9 @@ def _require_services() -> None:
 
 def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from tests import throttles
+
+    settings.CACHES["throttle"]["KEY_PREFIX"] = throttles.key_prefix()  # per test process (tests/throttles.py)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Close DB connections after every Celery task, so worker threads leave none behind.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -67,6 +70,14 @@ def _default_language():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """API throttle counters (Redis) outlive a test's transaction: each test starts with none."""
+    from tests import throttles
+
+    throttles.reset()
 
 
 # --- users and clients --------------------------------------------------------------------------

@@ -73,6 +73,8 @@ class DonorFactory(factory.django.DjangoModelFactory):
 
 
 class DonorIdentityFactory(factory.django.DjangoModelFactory):
+    """An identity sealed under a new data key of its donor (issue 11: stored encrypted), from clear values."""
+
     class Meta:
         model = DonorIdentity
 
@@ -80,6 +82,13 @@ class DonorIdentityFactory(factory.django.DjangoModelFactory):
     full_name = factory.Faker("name")
     national_id = factory.Sequence(lambda n: f"11010119900101{n:04d}")
     phone = "+86 138 0000 0000"
+
+    @classmethod
+    def _create(cls, model_class, donor, full_name, national_id, phone, **kwargs):
+        from donors.services import normalise_national_id, store_identity
+
+        return store_identity(donor, {"full_name": full_name, "national_id": normalise_national_id(national_id),
+                                      "phone": phone})
 
 
 class ConsentFactory(factory.django.DjangoModelFactory):

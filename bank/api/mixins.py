@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bank.signatures import signatures_by_record
+from bank.signatures import current_manifests, record_key, signatures_by_record
 
 
 class PageContextMixin:
@@ -30,7 +30,12 @@ class PageContextMixin:
 
 
 class SignedPageMixin(PageContextMixin):
-    """A list whose rows show their electronic signatures (``SignaturesField``): one query for the page."""
+    """A list whose rows show their electronic signatures (``SignaturesField``): one query for the page, plus —
+    for records whose signatures cover a manifest (a lot decision) — the manifests of the page built at once."""
 
     def page_context(self, page) -> dict:
-        return {**super().page_context(page), "signatures": signatures_by_record(page)}
+        signatures = signatures_by_record(page)
+        with_manifest = [record for record in page
+                         if any(sig.manifest_hash for sig in signatures.get(record_key(record), []))]
+        return {**super().page_context(page), "signatures": signatures,
+                "signature_manifests": current_manifests(with_manifest)}

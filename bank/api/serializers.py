@@ -5,11 +5,18 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from bank.signatures import manifestation, record_key, signatures_for
+from bank.signatures import manifestation, record_key, signable_manifest, signatures_for
+
+
+class ManifestDifferenceSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="dotted path in the manifest, e.g. results.viability.value")
+    signed = serializers.JSONField(allow_null=True)
+    now = serializers.JSONField(allow_null=True)
 
 
 class SignatureSerializer(serializers.Serializer):
-    """The manifestation of an electronic signature (21 CFR 11.50): name, date/time, meaning."""
+    """The manifestation of an electronic signature (21 CFR 11.50): name, date/time, meaning; whether it still
+    matches the record and the manifest of what the signer reviewed (21 CFR 11.70)."""
 
     id = serializers.IntegerField()
     signer = serializers.CharField()
@@ -18,7 +25,14 @@ class SignatureSerializer(serializers.Serializer):
     meaning = serializers.CharField()
     meaning_display = serializers.CharField()
     statement = serializers.CharField()
-    matches = serializers.BooleanField(help_text="False once the signed record changed after signing.")
+    matches = serializers.BooleanField(
+        help_text="False once the signed record, or what its signer reviewed (the manifest), changed after signing.")
+    content_matches = serializers.BooleanField(help_text="The signed record itself is unchanged.")
+    manifest_matches = serializers.BooleanField(
+        allow_null=True, help_text="What the signer reviewed is unchanged (null: the signature covers no manifest).")
+    manifest = serializers.JSONField(allow_null=True, help_text="What the signer reviewed, as signed.")
+    manifest_hash = serializers.CharField(allow_null=True, help_text="SHA-256 of the manifest's canonical JSON.")
+    differences = ManifestDifferenceSerializer(many=True, help_text="What changed in the manifest since signing.")
 
 
 class SignaturesField(serializers.SerializerMethodField):
@@ -38,7 +52,15 @@ class SignaturesField(serializers.SerializerMethodField):
         signatures = loaded.get(record_key(value)) if loaded is not None else None
         if signatures is None:
             signatures = signatures_for(value)
-        return SignatureSerializer([manifestation(sig, value) for sig in signatures], many=True).data
+        signatures = list(signatures)
+        extra = {}
+        if any(sig.manifest_hash for sig in signatures):
+            # A list page built every manifest at once (SignedPageMixin); a single record builds its own.
+            manifests = self.context.get("signature_manifests")
+            key = record_key(value)
+            extra["current_manifest"] = (manifests[key] if manifests is not None and key in manifests
+                                         else signable_manifest(value))
+        return SignatureSerializer([manifestation(sig, value, **extra) for sig in signatures], many=True).data
 
 
 extend_schema_field(SignatureSerializer(many=True))(SignaturesField)

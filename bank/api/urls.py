@@ -1,18 +1,27 @@
 """/api/v1/ — the bank-wide endpoints and every app's API."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
-from bank.api import views
+from bank.api import accounts, health, integrity, views
 
 urlpatterns = [
-    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("auth/token/", accounts.TokenView.as_view(), name="api-token"),
+    path("auth/tokens/", accounts.TokenListView.as_view(), name="api-tokens"),
+    path("auth/tokens/<str:token_id>/", accounts.TokenDetailView.as_view(), name="api-token-detail"),
+    path("accounts/<str:username>/unlock/", accounts.UnlockView.as_view(), name="api-account-unlock"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("audit/", views.AuditView.as_view(), name="api-audit"),
+    # Part 11 integrity (issue 11): audit exports and the tamper-evident chain.
+    path("audit/export.csv", integrity.AuditExportCSVView.as_view(), name="api-audit-export-csv"),
+    path("audit/export.pdf", integrity.AuditExportPDFView.as_view(), name="api-audit-export-pdf"),
+    path("audit/chain/", integrity.AuditChainView.as_view(), name="api-audit-chain"),
+    path("audit/chain/verify/", integrity.AuditChainVerifyView.as_view(), name="api-audit-chain-verify"),
     path("notifications/", views.NotificationListView.as_view(), name="api-notifications"),
     path("notifications/read/", views.NotificationReadView.as_view(), name="api-notifications-read"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", health.DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("health/", health.HealthView.as_view(), name="api-health"),
     path("", include("donors.api.urls")),
     path("", include("lots.api.urls")),
     path("", include("storage.api.urls")),

@@ -1,14 +1,12 @@
-"""Bank-wide API endpoints: token login, who am I, the audit trail, notifications."""
+"""Bank-wide API endpoints: who am I, the audit trail, notifications (tokens: ``bank.api.accounts``)."""
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.generics import ListAPIView
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,39 +15,6 @@ from bank.api.serializers import AuditEntrySerializer
 from bank.audit import audited_models, can_read_history, history_entries, object_history
 from bank.models import Notification
 from bank.roles import user_roles
-
-
-class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
-
-
-class TokenView(APIView):
-    """Exchange a username and password for an API token."""
-
-    permission_classes = [AllowAny]
-    authentication_classes = []
-    throttle_classes = []
-
-    @extend_schema(
-        request=TokenRequestSerializer,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
-    )
-    def post(self, request):
-        data = TokenRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
-        )
-        if user is None or not user.is_active:
-            raise exceptions.AuthenticationFailed(
-                _("Unable to log in with these credentials (accounts lock after repeated failures).")
-            )
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
-
-    def get_authenticate_header(self, request):
-        return 'Token realm="api"'
 
 
 class MeView(APIView):

@@ -3,16 +3,20 @@
 from django import template
 from django.urls import reverse
 
-from bank.signatures import manifestation, signatures_for
+from bank.signatures import manifestation, signable_manifest, signatures_for
 
 register = template.Library()
 
 
 @register.inclusion_tag("bank/partials/signatures.html")
 def signatures(record, signature_list=None):
-    """The manifestation of every signature on ``record``: printed name, date/time, meaning."""
-    sigs = signature_list if signature_list is not None else signatures_for(record)
-    return {"signatures": [manifestation(sig, record) for sig in sigs]}
+    """The manifestation of every signature on ``record``: printed name, date/time, meaning, and whether it
+    still matches the record and what its signer reviewed (the manifest is rebuilt once for the record)."""
+    sigs = list(signature_list if signature_list is not None else signatures_for(record))
+    extra = {}
+    if any(sig.manifest_hash for sig in sigs):
+        extra["current_manifest"] = signable_manifest(record)
+    return {"signatures": [manifestation(sig, record, **extra) for sig in sigs]}
 
 
 @register.simple_tag(takes_context=True)

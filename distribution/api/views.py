@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from bank.api.mixins import SignedPageMixin
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
+from bank.api.throttling import SIGNATURE
 from distribution import queries, services
 from distribution.api import filters
 from distribution.api import serializers as s
@@ -218,6 +219,7 @@ class LotRecallView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"POST": ["distribution.add_recall"]}
     serializer_class = s.RecallSerializer
+    throttle_scope = SIGNATURE  # bank.api.throttling: an e-signature checks a password
 
     @extend_schema(request=s.RecallCreateSerializer, responses={201: s.RecallSerializer, 400: None, **REFUSED},
                    description="403 signature_invalid; 409 invalid_transition when the lot is not released.")

@@ -1,7 +1,8 @@
 """Serializers of the donors API: they shape input and output only (rules live in donors.services).
 
 Identity (full name, national ID, phone) is only ever serialized by ``DonorDetailSerializer`` and only
-for a request whose user holds ``donors.view_donoridentity``; list serializers have no identity field.
+for a request whose user holds ``donors.view_donoridentity``; list serializers have no identity field. It is
+decrypted for that one answer (``donors.queries.identity_for``); lists never decrypt anything.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from rest_framework import serializers
 
 from bank.api import fields as bank_fields
 from donors.choices import HLA_LOCI, ConsentScope, DonorType, HLAMethod, HLAResolution, ScreeningOutcome, Sex, Tissue
+from donors.crypto import IdentityKeyUnavailable
 from donors.models import (
     Collection,
     Consent,
@@ -22,7 +24,7 @@ from donors.models import (
     ScreeningResult,
     ScreeningWindow,
 )
-from donors.queries import PanelConfig, can_view_identity, consent_state, eligibility_for
+from donors.queries import PanelConfig, can_view_identity, consent_state, eligibility_for, identity_for
 
 # --- input ----------------------------------------------------------------------------------------
 
@@ -66,6 +68,13 @@ class ConsentCreateSerializer(serializers.Serializer):
 
 class WithdrawSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="Why and how the donor withdrew (kept in the audit trail).")
+
+
+class EraseIdentitySerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why and how the erasure request was received (kept in the audit "
+                                             "trail; must not name the person).")
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"},
+                                     help_text="The acting user's password again: it signs the erasure.")
 
 
 class ResultInputSerializer(serializers.Serializer):
@@ -309,6 +318,14 @@ class DonorSerializer(serializers.ModelSerializer):
         return consent_state(obj)
 
 
+class IdentityErasureSerializer(serializers.Serializer):
+    donor = serializers.IntegerField()
+    donor_code = serializers.CharField()
+    erased_at = serializers.DateTimeField()
+    erased_by = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+
+
 class DonorDetailSerializer(DonorSerializer):
     """One donor with consents, screenings, HLA and collections; identity only for those allowed to see it."""
 
@@ -317,9 +334,11 @@ class DonorDetailSerializer(DonorSerializer):
     collections = CollectionSerializer(many=True, read_only=True)
     hla = serializers.SerializerMethodField()
     identity = serializers.SerializerMethodField()
+    identity_erased = serializers.SerializerMethodField()
 
     class Meta(DonorSerializer.Meta):
-        fields = [*DonorSerializer.Meta.fields, "consents", "screenings", "hla", "collections", "identity"]
+        fields = [*DonorSerializer.Meta.fields, "consents", "screenings", "hla", "collections", "identity",
+                  "identity_erased"]
 
     def get_fields(self):
         fields = super().get_fields()
@@ -327,7 +346,14 @@ class DonorDetailSerializer(DonorSerializer):
         if request is None or not can_view_identity(request.user):
             # Not even read: the identity of a donor leaves the server only for coordinators and admins.
             fields.pop("identity", None)
+            fields.pop("identity_erased", None)
         return fields
+
+    def _identity(self, obj):
+        opened = self.context.setdefault("_identity", {})
+        if obj.pk not in opened:
+            opened[obj.pk] = identity_for(obj, self.context["request"].user)
+        return opened[obj.pk]
 
     @extend_schema_field(HLAOutputSchema(allow_null=True))
     def get_hla(self, obj):
@@ -337,15 +363,31 @@ class DonorDetailSerializer(DonorSerializer):
             return None
         return HLASerializer(typing, context=self.context).data
 
-    @extend_schema_field(IdentitySerializer(allow_null=True, help_text="Only for coordinators and admins."))
+    @extend_schema_field(IdentitySerializer(allow_null=True, help_text="Only for coordinators and admins; null "
+                                                                     "when none is on file or it was erased."))
     def get_identity(self, obj):
-        from donors.models import DonorIdentity
-
-        try:
-            identity = obj.identity
-        except DonorIdentity.DoesNotExist:
+        identity = self._identity(obj)
+        if identity is None or identity.is_erased:
             return None
+        if identity.problem:
+            # Never a silent null: a client must know the identity exists but cannot be read (503).
+            raise IdentityKeyUnavailable(identity.problem, code="identity_key_unavailable")
         return {"full_name": identity.full_name, "national_id": identity.national_id, "phone": identity.phone}
+
+    @extend_schema_field(IdentityErasureSerializer(allow_null=True, help_text="Only for coordinators and admins: "
+                                                                               "the tombstone of an erased identity."))
+    def get_identity_erased(self, obj):
+        identity = self._identity(obj)
+        if identity is None or not identity.is_erased:
+            return None
+        return IdentityErasureSerializer(identity_erasure(obj, identity)).data
+
+
+def identity_erasure(donor, identity) -> dict:
+    """The tombstone of an erased identity as the API shows it (never any erased value)."""
+    return {"donor": donor.pk, "donor_code": donor.code, "erased_at": identity.erased_at,
+            "erased_by": identity.erased_by.get_username() if identity.erased_by else None,
+            "reason": identity.erasure_reason}
 
 
 class WithdrawalSerializer(serializers.Serializer):

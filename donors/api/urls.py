@@ -8,6 +8,7 @@ urlpatterns = [
     path("donors/", views.DonorListView.as_view(), name="api-donors"),
     path("donors/import/", views.DonorImportView.as_view(), name="api-donors-import"),
     path("donors/<int:pk>/", views.DonorDetailView.as_view(), name="api-donor"),
+    path("donors/<int:pk>/erase-identity/", views.DonorEraseIdentityView.as_view(), name="api-donor-erase-identity"),
     path("donors/<int:pk>/consents/", views.DonorConsentsView.as_view(), name="api-donor-consents"),
     path("donors/<int:pk>/screenings/", views.DonorScreeningsView.as_view(), name="api-donor-screenings"),
     path("donors/<int:pk>/hla/", views.DonorHLAView.as_view(), name="api-donor-hla"),

@@ -19,6 +19,7 @@ from donors import services
 from donors.api import serializers as s
 from donors.api.filters import CollectionFilter, DonorFilter, EthicsApprovalFilter
 from donors.choices import HLA_LOCI
+from donors.crypto import IdentityKeyUnavailable
 from donors.models import (
     Collection,
     Consent,
@@ -29,7 +30,14 @@ from donors.models import (
     ScreeningResult,
     ScreeningWindow,
 )
-from donors.queries import PanelConfig, derived_lots, donor_detail_queryset, donor_list
+from donors.queries import (
+    PanelConfig,
+    can_view_identity,
+    derived_lots,
+    donor_detail_queryset,
+    donor_list,
+    identity_for,
+)
 
 IDENTITY_KEYS = set(services.IDENTITY_FIELDS)
 ERRORS = {400: OpenApiResponse(description="Bad input: {field: [message]}"),
@@ -48,6 +56,12 @@ def run(func, *args, **kwargs):
         if nested:
             payload["identity"] = nested
         raise exceptions.ValidationError(payload)
+
+
+def identity_key_check(donor: Donor, user) -> None:
+    identity = identity_for(donor, user)
+    if identity is not None and identity.problem:
+        raise IdentityKeyUnavailable(identity.problem, code="identity_key_unavailable")
 
 
 def _input(serializer_class, request, **kwargs):
@@ -101,8 +115,29 @@ class DonorDetailView(GenericAPIView):
         if identity is not None and not request.user.has_perm("donors.change_donoridentity"):
             raise exceptions.PermissionDenied()
         reason = data.pop("reason")
+        if can_view_identity(request.user):
+            # The answer shows the identity: say now, before changing anything, if it cannot be read.
+            identity_key_check(donor, request.user)
         run(services.update_donor, donor, actor=request.user, reason=reason, identity=identity, **data)
         return Response(s.DonorDetailSerializer(self.get_object(), context=self.get_serializer_context()).data)
+
+
+class DonorEraseIdentityView(GenericAPIView):
+    """Erase the donor's identity on their request (crypto-shredding; coordinator or admin, password again):
+    the name, national ID and phone become unreadable for good, in the table and in every history row; the
+    donor code, consents, screening, lots and the audit trail stay. 409 ``no_identity``, ``identity_erased``."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"POST": ["donors.erase_donoridentity", "donors.view_donoridentity"]}
+    serializer_class = s.IdentityErasureSerializer
+
+    @extend_schema(request=s.EraseIdentitySerializer, responses={200: s.IdentityErasureSerializer, **ERRORS})
+    def post(self, request, pk: int):
+        donor = get_object_or_404(Donor, pk=pk)
+        data = _input(s.EraseIdentitySerializer, request)
+        identity = run(services.erase_identity, donor, actor=request.user, reason=data["reason"],
+                       password=data["password"])
+        return Response(s.IdentityErasureSerializer(s.identity_erasure(donor, identity)).data)
 
 
 class DonorConsentsView(GenericAPIView):

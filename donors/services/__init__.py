@@ -13,8 +13,10 @@ which re-exports every public name:
 
 - ``_input.py``: the small validators every module uses (``_Errors``, ``_text``, ``_require_reason``,
   ``_as_date``, ``_as_datetime``, ``_not_future_date``).
-- ``registry.py``: donor registration and corrections, identity, donor codes (``register_donor``,
-  ``update_donor``, ``new_donor_codes``, ``normalise_national_id``).
+- ``registry.py``: donor registration and corrections, identity sealed under the donor's own data key, donor
+  codes (``register_donor``, ``update_donor``, ``new_donor_codes``, ``normalise_national_id``, ``store_identity``).
+- ``erasure.py``: erasure of a donor's identity by crypto-shredding (``erase_identity``).
+- ``keys.py``: rotation of the master identity key (``rotate_identity_keys``).
 - ``consent.py``: consents and their withdrawal (``record_consent``, ``withdraw_consent``, ``Withdrawal``).
 - ``ethics.py``: ethics approvals (``create_ethics_approval``, ``update_ethics_approval``).
 - ``screening.py``: screening samples and results, corrections, the marker panel and sampling windows
@@ -37,8 +39,10 @@ from .csv_import import (
     import_columns,
     import_donors_csv,
 )
+from .erasure import erase_identity
 from .ethics import create_ethics_approval, update_ethics_approval
 from .hla import ALLELE_RE, clean_hla, parse_allele, set_hla
+from .keys import Rotation, rotate_identity_keys
 from .registry import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -50,6 +54,8 @@ from .registry import (
     new_donor_codes,
     normalise_national_id,
     register_donor,
+    sealed_identity,
+    store_identity,
     update_donor,
 )
 from .screening import (
@@ -81,6 +87,8 @@ __all__ = [
     "ImportResult",
     "import_columns",
     "import_donors_csv",
+    # erasure.py
+    "erase_identity",
     # ethics.py
     "create_ethics_approval",
     "update_ethics_approval",
@@ -89,6 +97,9 @@ __all__ = [
     "clean_hla",
     "parse_allele",
     "set_hla",
+    # keys.py
+    "Rotation",
+    "rotate_identity_keys",
     # registry.py
     "CODE_ALPHABET",
     "CODE_LENGTH",
@@ -100,6 +111,8 @@ __all__ = [
     "new_donor_codes",
     "normalise_national_id",
     "register_donor",
+    "sealed_identity",
+    "store_identity",
     "update_donor",
     # screening.py
     "MARKER_CODE_RE",

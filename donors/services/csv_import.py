@@ -13,11 +13,12 @@ from django.utils.translation import gettext as _
 
 from bank.audit import acting, bulk_create_audited
 from bank.errors import Conflict
-from donors.models import Consent, Donor, DonorIdentity, Screening, ScreeningMarker, ScreeningResult
+from donors import crypto
+from donors.models import Consent, Donor, DonorIdentity, DonorKey, Screening, ScreeningMarker, ScreeningResult
 
 from ._input import _as_date, _Errors, _not_future_date
 from .consent import _clean_consent
-from .registry import _clean_donor, _clean_identity, _duplicate_national_id_message, new_donor_codes
+from .registry import _clean_donor, _clean_identity, _duplicate_national_id_message, new_donor_codes, sealed_identity
 from .screening import _result_pairs
 
 # --- CSV import ---------------------------------------------------------------------------------
@@ -172,10 +173,13 @@ def import_donors_csv(content: str | bytes, *, actor, filename: str = "") -> Imp
                        "laboratory": row.get("laboratory") or ""})
 
     if seen_ids:
-        taken = dict(DonorIdentity.objects.filter(national_id__in=list(seen_ids))
-                     .values_list("national_id", "donor__code"))
-        for national_id, code in taken.items():
-            line = seen_ids[national_id]
+        # One indexed query on the keyed hashes (under every configured master key): nothing is decrypted.
+        by_digest = {digest: national_id for national_id in seen_ids
+                     for digest in crypto.national_id_digests(national_id)}
+        taken = (DonorIdentity.objects.filter(national_id_index__in=list(by_digest))
+                 .values_list("national_id_index", "donor__code"))
+        for digest, code in taken:
+            line = seen_ids[by_digest[digest]]
             bad.setdefault(line, []).append(f"national_id: {_duplicate_national_id_message(code)}")
     if bad:
         raise ImportRejected([{"line": line, "errors": bad[line]} for line in sorted(bad)])
@@ -187,9 +191,9 @@ def import_donors_csv(content: str | bytes, *, actor, filename: str = "") -> Imp
             donors = bulk_create_audited(Donor, [
                 Donor(code=code, registered_by=actor, **item["donor"]) for code, item in zip(codes, parsed, strict=True)
             ])
-            bulk_create_audited(DonorIdentity, [
-                DonorIdentity(donor=donor, **item["identity"]) for donor, item in zip(donors, parsed, strict=True)
-            ])
+            sealed = [sealed_identity(donor.pk, item["identity"]) for donor, item in zip(donors, parsed, strict=True)]
+            bulk_create_audited(DonorKey, [key for key, _identity in sealed])
+            bulk_create_audited(DonorIdentity, [identity for _key, identity in sealed])
             consents = bulk_create_audited(Consent, [
                 Consent(donor=donor, recorded_by=actor, **item["consent"])
                 for donor, item in zip(donors, parsed, strict=True) if item["consent"]

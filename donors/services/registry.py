@@ -1,5 +1,6 @@
 """Donor registration and corrections: pseudonymous donor codes, the donor's own fields and the
-identity kept apart in ``DonorIdentity`` (national ID unique, normalised)."""
+identity kept apart in ``DonorIdentity``, encrypted under the donor's own data key (``donors.crypto``); the
+national ID is normalised and unique through its keyed hash, so no check ever decrypts another donor."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bank.audit import acting, save_changed
+from donors import crypto
 from donors.choices import DonorType, Sex
-from donors.models import Donor, DonorIdentity
+from donors.models import Donor, DonorIdentity, DonorKey, IdentityErased
 
 from ._input import _Errors, _require_reason, _text
 
@@ -120,12 +122,54 @@ def _duplicate_national_id_message(code: str) -> str:
 
 
 def _check_national_id_unique(national_id: str, errors: _Errors, *, exclude_donor_id: int | None = None) -> None:
+    """One indexed lookup of the national ID's keyed hash (under every configured master key): nothing is
+    decrypted. An erased identity has no hash left, so the same person may be registered again."""
     if not national_id or "national_id" in errors.by_field:
         return
-    clash = DonorIdentity.objects.filter(national_id=national_id).exclude(donor_id=exclude_donor_id)
+    clash = (DonorIdentity.objects.filter(national_id_index__in=crypto.national_id_digests(national_id))
+             .exclude(donor_id=exclude_donor_id))
     existing = clash.select_related("donor").first()
     if existing is not None:
         errors.add("national_id", _duplicate_national_id_message(existing.donor.code))
+
+
+def sealed_identity(donor_id: int, who: Mapping[str, str]) -> tuple[DonorKey, DonorIdentity]:
+    """A new data key for the donor and their identity sealed under it, both unsaved (``who`` is cleaned:
+    ``full_name``, ``national_id`` normalised, ``phone``). The clear data key never leaves this function."""
+    data_key = crypto.new_data_key()
+    key_id, wrapped = crypto.wrap_data_key(data_key, donor_id=donor_id)
+    identity = DonorIdentity(donor_id=donor_id, national_id_index=crypto.national_id_digest(who["national_id"]),
+                             **_sealed_columns(data_key, donor_id, who))
+    return DonorKey(donor_id=donor_id, key_id=key_id, wrapped_key=wrapped), identity
+
+
+def _sealed_columns(data_key: bytes, donor_id: int, values: Mapping[str, str]) -> dict[str, str]:
+    return {DonorIdentity.ENCRYPTED_FIELDS[name]: crypto.seal(data_key, value or "", donor_id=donor_id,
+                                                              field_name=name)
+            for name, value in values.items()}
+
+
+def store_identity(donor: Donor, who: Mapping[str, str]) -> DonorIdentity:
+    """Save a new identity (and its data key) for ``donor``; the caller holds the transaction and ``acting``."""
+    key, identity = sealed_identity(donor.pk, who)
+    key.save()
+    identity.save()
+    return identity
+
+
+def _correct_identity(record: DonorIdentity, who: Mapping[str, str]) -> list[str]:
+    """Re-seal only the values that changed (one history row naming those columns, or none)."""
+    if record.is_erased:
+        raise IdentityErased(record, code="identity_erased")
+    data_key = DonorKey.open_for(record.donor_id)
+    current = record.reveal(data_key)
+    changed = {name: value for name, value in who.items() if getattr(current, name) != value}
+    if not changed:
+        return []
+    columns = _sealed_columns(data_key, record.donor_id, changed)
+    if "national_id" in changed:
+        columns["national_id_index"] = crypto.national_id_digest(changed["national_id"])
+    return save_changed(record, columns)
 
 
 def new_donor_codes(count: int) -> list[str]:
@@ -164,7 +208,7 @@ def register_donor(*, actor, sex: str, birth_year: Any, donor_type: str, identit
                     raise
         try:
             with transaction.atomic():
-                DonorIdentity.objects.create(donor=donor, **who)
+                store_identity(donor, who)
         except IntegrityError:
             raise ValidationError({"national_id": [_("This national ID was registered a moment ago by someone "
                                                      "else. Search for the donor before registering again.")]})
@@ -192,7 +236,7 @@ def update_donor(donor: Donor, *, actor, reason: str, identity: Mapping[str, Any
             if record is None:
                 full = _clean_identity({**who}, errors)
                 errors.raise_if_any()
-                DonorIdentity.objects.create(donor=locked, **full)
+                store_identity(locked, full)
             else:
-                save_changed(record, who)
+                _correct_identity(record, who)
     return locked

@@ -15,6 +15,7 @@ urlpatterns = [
     path("qc/deviations/<int:pk>/close/", views.DeviationCloseView.as_view(), name="api-qc-deviation-close"),
     path("lots/<int:pk>/qc-results/", views.LotResultsView.as_view(), name="api-lot-qc-results"),
     path("lots/<int:pk>/release-readiness/", views.ReadinessView.as_view(), name="api-lot-release-readiness"),
+    path("lots/<int:pk>/decisions/", views.LotDecisionListView.as_view(), name="api-lot-decisions"),
     path("lots/<int:pk>/release/", views.ReleaseView.as_view(), name="api-lot-release"),
     path("lots/<int:pk>/reject/", views.RejectView.as_view(), name="api-lot-reject"),
     path("lots/<int:pk>/lift-hold/", views.LiftHoldView.as_view(), name="api-lot-lift-hold"),

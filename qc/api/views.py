@@ -19,6 +19,7 @@ from bank.api.filters import FilterBackend
 from bank.api.mixins import SignedPageMixin
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
+from bank.api.throttling import SIGNATURE
 from lots.models import Lot
 from qc import services
 from qc.api import filters
@@ -160,6 +161,7 @@ class ReleaseView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"POST": ["qc.release_lot"]}
     serializer_class = s.ReleaseSerializer
+    throttle_scope = SIGNATURE  # bank.api.throttling: an e-signature checks a password
 
     @extend_schema(request=s.ReleaseSerializer, responses={200: s.LotDecisionSerializer, **REFUSED})
     def post(self, request, pk: int):
@@ -177,6 +179,7 @@ class RejectView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"POST": ["qc.release_lot"]}
     serializer_class = s.RejectSerializer
+    throttle_scope = SIGNATURE  # bank.api.throttling: an e-signature checks a password
 
     @extend_schema(request=s.RejectSerializer, responses={200: s.LotDecisionSerializer, **REFUSED})
     def post(self, request, pk: int):
@@ -195,6 +198,7 @@ class LiftHoldView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"POST": ["qc.release_lot"]}
     serializer_class = s.LiftHoldSerializer
+    throttle_scope = SIGNATURE  # bank.api.throttling: an e-signature checks a password
 
     @extend_schema(request=s.LiftHoldSerializer, responses={200: s.LotDecisionSerializer, **REFUSED})
     def post(self, request, pk: int):
@@ -205,6 +209,27 @@ class LiftHoldView(GenericAPIView):
         decision = services.lift_hold(lot, actor=request.user, password=v["password"],
                                       cited_result=v["cited_result"], reason=v["reason"], meaning=v["meaning"])
         return _decision_response(decision)
+
+
+class LotDecisionListView(SignedPageMixin, ListAPIView):
+    """A lot's QA decisions, newest first, each with its e-signatures: whether each still matches the decision
+    and the manifest of what QA reviewed (a result corrected since, a deviation opened or closed, the donor's
+    eligibility or consent changed: ``matches`` false, ``differences`` says what)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["qc.view_lotdecision"]}
+    serializer_class = s.LotDecisionSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return LotDecision.objects.none()
+        lot = _lot(self.kwargs["pk"])
+        return (LotDecision.objects.filter(lot=lot).select_related("lot", "decided_by", "specification")
+                .order_by("-decided_at", "-id"))
+
+    @extend_schema(operation_id="lots_decisions_list")
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
 
 class ReadinessView(GenericAPIView):
@@ -370,6 +395,7 @@ class DeviationCloseView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"POST": ["qc.close_deviation"]}
     serializer_class = s.DeviationCloseSerializer
+    throttle_scope = SIGNATURE  # bank.api.throttling: an e-signature checks a password
 
     @extend_schema(request=s.DeviationCloseSerializer, responses={200: s.DeviationSerializer, **REFUSED})
     def post(self, request, pk: int):

@@ -1,4 +1,9 @@
-"""QA's e-signed lot decisions: release, rejection and lifting a hold, with segregation of duties."""
+"""QA's e-signed lot decisions: release, rejection and lifting a hold, with segregation of duties.
+
+Each signature covers, besides the decision row, the manifest of what QA reviewed (``LotDecision.
+signature_manifest`` → ``qc.queries.decision_manifest``: every counted result, the specification, the deviations,
+donor eligibility and consent), built by ``record_signature`` inside the decision's transaction after its changes.
+"""
 
 from __future__ import annotations
 

@@ -261,3 +261,10 @@ class FindSpaceSerializer(serializers.Serializer):
     mirror = serializers.BooleanField()
     enough = serializers.BooleanField()
     boxes = SpaceBoxSerializer(many=True)
+
+
+class UnitSensorsSerializer(serializers.Serializer):
+    """The sensor accounts bound to a unit (``PUT`` replaces them all)."""
+
+    sensors = serializers.ListField(child=serializers.CharField(max_length=150), max_length=100, allow_empty=True)
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, write_only=True)

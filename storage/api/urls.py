@@ -10,6 +10,7 @@ urlpatterns = [
     path("storage/units/<int:pk>/racks/", views.UnitRacksView.as_view(), name="api-storage-unit-racks"),
     path("storage/units/<int:pk>/readings/", views.UnitReadingsView.as_view(), name="api-storage-unit-readings"),
     path("storage/units/<int:pk>/evacuate/", views.UnitEvacuateView.as_view(), name="api-storage-unit-evacuate"),
+    path("storage/units/<int:pk>/sensors/", views.UnitSensorsView.as_view(), name="api-storage-unit-sensors"),
     path("storage/racks/", views.RackListView.as_view(), name="api-storage-racks"),
     path("storage/racks/<int:pk>/", views.RackDetailView.as_view(), name="api-storage-rack"),
     path("storage/racks/<int:pk>/boxes/", views.RackBoxesView.as_view(), name="api-storage-rack-boxes"),

@@ -17,6 +17,7 @@ from bank.api.mixins import PageContextMixin
 from bank.api.pagination import Pagination
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
+from bank.api.throttling import SIGNATURE
 from lots.models import Lot, Vial
 from storage import queries, services
 from storage.api import filters
@@ -181,6 +182,30 @@ class UnitEvacuateView(StorageView):
         result = services.evacuate_unit(unit, target, actor=request.user, reason=data.validated_data["reason"])
         return Response({"boxes": [b.pk for b in result.boxes], "vials": result.vials,
                          "mirror_broken": result.mirror_broken})
+
+
+class UnitSensorsView(StorageView):
+    """The sensor accounts that may post readings for this unit. ``PUT`` (admin) replaces them: a sensor posting
+    for a unit it is not bound to is refused with 403 ``sensor_not_bound``."""
+
+    serializer_class = s.UnitSensorsSerializer
+    queryset = StorageUnit.objects.all()  # DRF's OPTIONS looks the unit up to describe PUT
+    required_perms = {"GET": ["storage.view_storageunit"],
+                      "PUT": ["storage.add_sensorbinding", "storage.delete_sensorbinding"]}
+
+    @extend_schema(responses={200: s.UnitSensorsSerializer, **ERRORS})
+    def get(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        return Response({"sensors": services.unit_sensors(unit)})
+
+    @extend_schema(request=s.UnitSensorsSerializer, responses={200: s.UnitSensorsSerializer, **ERRORS})
+    def put(self, request, pk: int):
+        unit = get_object_or_404(StorageUnit, pk=pk)
+        data = s.UnitSensorsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sensors = services.bind_sensors(unit, data.validated_data["sensors"], actor=request.user,
+                                        reason=data.validated_data.get("reason", ""))
+        return Response({"sensors": sensors})
 
 
 # --- racks and boxes -----------------------------------------------------------------------------------------
@@ -416,6 +441,7 @@ class AlarmAcknowledgeView(StorageView):
 
     serializer_class = s.AlarmDetailSerializer
     required_perms = {"POST": ["storage.change_alarm"]}
+    throttle_scope = SIGNATURE
 
     @extend_schema(request=s.AcknowledgeRequestSerializer, responses={200: s.AlarmDetailSerializer, **ERRORS,
                                                                       **CONFLICT})

@@ -19,6 +19,8 @@ which re-exports every public name:
   ``move_vial``, ``remove_from_storage``) and the box locks (``_lock_boxes``).
 - ``boxes.py``: whole boxes (``move_box``, ``evacuate_unit``, ``EvacuationResult``).
 - ``readings.py``: temperature readings (``record_reading``, ``record_readings``).
+- ``sensors.py``: which sensor accounts post for which unit (``bind_sensors``, ``check_sensor_bound``,
+  ``unit_sensors``).
 - ``alarms.py``: excursions, silent sensors, acknowledgement and notifications (``silent_units``,
   ``raise_silent_sensor_alarms``, ``acknowledge_alarm``, ``send_alarm_notifications``).
 - ``_common.py``: the required reason and the ``VialMove`` record (``_move_record``) that placement
@@ -32,6 +34,7 @@ from .layout import PRESETS, UNIT_FIELDS, create_box, create_rack, create_unit, 
 from .placement import _lock_boxes, move_vial, relocate_lot, remove_from_storage, store_lot
 from .placement_rules import check_segregation
 from .readings import MAX_TEMPERATURE_C, MIN_TEMPERATURE_C, READING_CLOCK_SKEW, record_reading, record_readings
+from .sensors import bind_sensors, check_sensor_bound, unit_sensors
 
 __all__ = [
     # _common.py
@@ -66,4 +69,8 @@ __all__ = [
     "READING_CLOCK_SKEW",
     "record_reading",
     "record_readings",
+    # sensors.py
+    "bind_sensors",
+    "check_sensor_bound",
+    "unit_sensors",
 ]

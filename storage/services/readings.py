@@ -16,6 +16,7 @@ from bank.audit import acting, bulk_create_audited
 from storage.models import StorageUnit, TemperatureReading
 
 from .alarms import _excursion
+from .sensors import check_sensor_bound
 
 # Sensors' clocks drift; a reading stamped further ahead than this is refused as bad input.
 READING_CLOCK_SKEW = datetime.timedelta(minutes=5)
@@ -52,8 +53,10 @@ def record_readings(unit: StorageUnit, values: Sequence[tuple], *, actor) -> tup
     excursion alarm at once, recording every vial then in the unit (AlarmVial) for QA's assessment;
     later out-of-range readings of the same episode only update its most extreme temperature, so no
     second alarm is raised while one is active or until the temperature has come back into range.
-    Returns ``(readings, created)`` — every reading asked for, and the ones that were new.
+    Returns ``(readings, created)`` — every reading asked for, and the ones that were new. A sensor account
+    posts only for the units it is bound to (403 ``sensor_not_bound``); an admin may always post.
     """
+    check_sensor_bound(unit, actor)
     now = timezone.now()
     parsed: dict = {}
     for temperature, recorded_at in values:

@@ -26,6 +26,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
+from tests import throttles
+
 # The marker also makes pytest-django create the test database before the module's demo fixture runs.
 pytestmark = pytest.mark.django_db
 
@@ -168,6 +170,10 @@ ENDPOINTS = [
              lambda c: {"ids": [c["notification"]]}),
     Endpoint("token", "post", lambda c: "/api/v1/auth/token/", "anonymous",
              lambda c: {"username": "qa", "password": "demo-qa"}),
+    Endpoint("unit-sensors", "put", lambda c: f"/api/v1/storage/units/{c['unit']}/sensors/", "admin",
+             lambda c: {"sensors": ["sensor-tank"], "reason": "r"}),
+    Endpoint("account-unlock", "post", lambda c: f"/api/v1/accounts/{c['account']}/unlock/", "admin",
+             lambda c: {"reason": "identity checked", "client_ip": "127.0.0.1"}),
 ]
 
 
@@ -178,6 +184,7 @@ def build_context() -> dict:
     from django.utils import timezone
 
     from bank.models import Notification
+    from bank.services import issue_token
     from distribution.models import DistributionRequest, Recall
     from donors.models import Collection, Consent, EthicsApproval, ScreeningResult
     from lots.models import CellLine, Culture, Lot, Vial
@@ -242,6 +249,8 @@ def build_context() -> dict:
         "specification": Specification.objects.order_by("pk").first().pk,
         "recall": Recall.objects.order_by("pk").first().pk,
         "notification": Notification.objects.order_by("pk").first().pk,
+        "account": "qa",
+        "admin_token": issue_token(users["admin"])[0].token_key,
     }
 
 
@@ -257,6 +266,7 @@ def history_rows() -> int:
 def call(ctx: dict, role: str, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
          content_type: str = "application/json", **extra) -> tuple[int, str, bool]:
     """One request in a savepoint rolled back afterwards: (status, text, wrote-history-on-4xx)."""
+    throttles.reset()  # every nasty payload reaches the endpoint, not the throttle (tested in tests/security/)
     client = APIClient(raise_request_exception=False)
     user = ctx["users"][role]
     if user is not None:
@@ -388,6 +398,7 @@ PARAM_JUNK = ["a\x00b", "²", "-1", str(10**30), "1.5", "2026-02-30", "2026-02-3
 ID_JUNK = ["0", str(BIG), str(10**30)]
 # path prefix -> the context key of an existing record of that kind
 PATH_IDS = [
+    ("/api/v1/accounts/", "account"), ("/api/v1/auth/tokens/", "admin_token"),
     ("/api/v1/catalog/", "released_line"), ("/api/v1/cell-lines/", "line"), ("/api/v1/collections/", "collection"),
     ("/api/v1/consents/", "consent"), ("/api/v1/cultures/", "culture"), ("/api/v1/donors/", "donor"),
     ("/api/v1/ethics-approvals/", "ethics"), ("/api/v1/lots/", "released_lot"), ("/api/v1/qc/deviations/", "deviation"),
@@ -416,6 +427,10 @@ def read_operations() -> list[tuple[str, list[str] | None]]:
     return operations
 
 
+# Readiness answers 503 by design while the worker and beat are not running, as here (bank.health).
+DESIGNED_503 = {"/api/v1/health/"}
+
+
 def fuzz_read(ctx: dict, template: str, params: list[str] | None) -> list[str]:
     problems = []
     key = next((k for prefix, k in PATH_IDS if template.startswith(prefix)), None)
@@ -424,14 +439,14 @@ def fuzz_read(ctx: dict, template: str, params: list[str] | None) -> list[str]:
     for method in ("get", "options") if params is not None else ("options",):
         # OPTIONS: DRF's metadata describes the PUT/POST forms (and looks the object up for PUT)
         status, text, _ = call(ctx, "admin", method, real)
-        if status >= 500:
+        if status >= 500 and not (status == 503 and real in DESIGNED_503):
             problems.append(f"{method.upper()} {real} -> {status}: {text}")
     if params is None:
         return problems
     for name in params:
         for value in PARAM_JUNK:
             status, text, _ = call(ctx, "admin", "get", real, QUERY_STRING=urlencode({name: value}))
-            if status >= 500:
+            if status >= 500 and not (status == 503 and real in DESIGNED_503):
                 problems.append(f"GET {real}?{name}={value!r:.40} -> {status}: {text}")
     if placeholder:
         for value in [*ID_JUNK, "²", "x" * 300]:
@@ -490,6 +505,8 @@ PAGES = [  # (path, role)
     ("/donors/collections/{collection}/", "admin"), ("/storage/boxes/{full_box}/", "admin"),
     ("/storage/units/{unit}/", "admin"), ("/storage/racks/{rack_with_room}/", "admin"),
     ("/notifications/", "admin"), ("/", "admin"),
+    ("/accounts/password/", "qa"), ("/accounts/tokens/", "technician"), ("/accounts/users/", "admin"),
+    ("/accounts/users/{account}/", "admin"),
 ]
 
 

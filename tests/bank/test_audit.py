@@ -12,12 +12,18 @@ from bank.notifications import notify
 pytestmark = pytest.mark.django_db
 
 
+# Models that are deliberately not audited records (issue 11): the audit chain's own ledger (a trigger writes its
+# links; a history of it would chain itself) and operational rows of the outbox and the heartbeats.
+WITHOUT_HISTORY = {"bank.AuditLink", "bank.AuditCheckpoint", "bank.OutboxMessage", "bank.Heartbeat"}
+
+
 def test_every_project_model_keeps_history():
     missing = [
         model._meta.label
         for app in PROJECT_APPS
         for model in apps.get_app_config(app).get_models()
         if not model.__name__.startswith("Historical") and not hasattr(model, "history")
+        and model._meta.label not in WITHOUT_HISTORY
     ]
     assert missing == []
 

@@ -197,6 +197,27 @@ def import_conflict(ctx: Ctx):
     return ctx.api("coordinator").post("/api/v1/donors/import/", {"file": upload}, format="multipart")
 
 
+def _erase(ctx: Ctx, donor):
+    return ctx.api("coordinator").post(f"/api/v1/donors/{donor.pk}/erase-identity/",
+                                       {"reason": "Donor's written request", "password": ctx.password}, format="json")
+
+
+def no_identity(ctx: Ctx):
+    return _erase(ctx, DonorFactory())
+
+
+def identity_erased(ctx: Ctx):
+    donor = DonorIdentityFactory().donor
+    assert _erase(ctx, donor).status_code == 200
+    return _erase(ctx, donor)
+
+
+def identity_key_unavailable(ctx: Ctx):
+    donor = DonorIdentityFactory().donor
+    ctx.settings.DONOR_IDENTITY_KEY, ctx.settings.DONOR_IDENTITY_DEMO_KEY_FILE = "", ""
+    return ctx.api("coordinator").get(f"/api/v1/donors/{donor.pk}/")
+
+
 # --- lots -------------------------------------------------------------------------------------------------------
 
 
@@ -498,6 +519,39 @@ def picks_incomplete(ctx: Ctx):
         "shipped_on": today().isoformat()})
 
 
+# --- accounts and sensors ---------------------------------------------------------------------------------------
+
+TOKEN_URL = "/api/v1/auth/token/"
+
+
+def account_locked(ctx: Ctx):
+    # LOGIN_FAILURE_LIMIT wrong passwords from this client address lock qa here: even the right one is refused.
+    ctx.settings.LOGIN_FAILURE_LIMIT = 3
+    client = APIClient()
+    for _ in range(3):
+        assert client.post(TOKEN_URL, {"username": "qa", "password": "wrong"}, format="json").status_code in (401, 403)
+    return client.post(TOKEN_URL, {"username": "qa", "password": ctx.password}, format="json")
+
+
+def sensor_not_bound(ctx: Ctx):
+    from bank.services import issue_token
+    from storage.services import bind_sensors
+
+    bound, other = StorageUnitFactory(), StorageUnitFactory()
+    bind_sensors(bound, ["sensor"], actor=ctx.users["admin"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(ctx.users['sensor'])[1]}")
+    return client.post(f"/api/v1/storage/units/{other.pk}/readings/", {"temperature_c": -180}, format="json")
+
+
+def throttled(ctx: Ctx):
+    ctx.settings.API_THROTTLE_RATES = {**ctx.settings.API_THROTTLE_RATES, "token": "2/min"}
+    client = APIClient()
+    for _ in range(2):
+        assert client.post(TOKEN_URL, {"username": "qa", "password": ctx.password}, format="json").status_code == 200
+    return client.post(TOKEN_URL, {"username": "qa", "password": ctx.password}, format="json")
+
+
 # --- the API itself (Django REST framework and the bank's exception handler) ----------------------------------------
 
 
@@ -558,6 +612,11 @@ TABLE = [
     Refusal("already_withdrawn", 409, "POST /consents/{id}/withdraw/", already_withdrawn),
     Refusal("already_corrected", 409, "POST /screening-results/{id}/correct/", already_corrected),
     Refusal("import_conflict", 409, "POST /donors/import/ (race simulated)", import_conflict),
+    # donors: privacy (issue 11)
+    Refusal("no_identity", 409, "POST /donors/{id}/erase-identity/", no_identity),
+    Refusal("identity_erased", 409, "POST /donors/{id}/erase-identity/ (erased already)", identity_erased),
+    Refusal("identity_key_unavailable", 503, "GET /donors/{id}/ (coordinator, no DONOR_IDENTITY_KEY)",
+            identity_key_unavailable),
     # lots
     Refusal("parent_not_released", 409, "POST /lots/", parent_not_released),
     Refusal("vial_unavailable", 409, "POST /vials/{id}/move/", vial_unavailable),
@@ -606,6 +665,12 @@ TABLE = [
     Refusal("allocation_incomplete", 409, "POST /requests/{id}/ship/", allocation_incomplete),
     Refusal("picks_incomplete", 400, "page POST /distribution/requests/{id}/ship/", picks_incomplete,
             page_message="Scan every vial before shipping"),
+    # accounts and sensors
+    Refusal("account_locked", 403, "POST /auth/token/ (after LOGIN_FAILURE_LIMIT failures from this address)",
+            account_locked),
+    Refusal("sensor_not_bound", 403, "POST /storage/units/{id}/readings/ (a sensor bound to another unit)",
+            sensor_not_bound),
+    Refusal("throttled", 429, "POST /auth/token/ (over API_THROTTLE_RATES['token'])", throttled),
     # the API itself
     Refusal("not_authenticated", 401, "GET /lots/ (no credentials)", not_authenticated),
     Refusal("authentication_failed", 401, "GET /lots/ (unknown token)", authentication_failed),
@@ -627,10 +692,6 @@ HAPLOBANK = 'API.md Additions: "Haplobank"'
 QUALITY = 'API.md Additions: "Quality management"'
 
 PENDING = [
-    Pending("account_locked", ACCOUNTS),
-    Pending("sensor_not_bound", ACCOUNTS),
-    # DRF always knows "throttled"; it is built once an API view throttles (POST /auth/token/ answers 429).
-    Pending("throttled", ACCOUNTS, built=refusals.throttling_configured),
     Pending("export_approval_required", SHARING),
     # Ethics approvals exist (POST /ethics-approvals/, cited by a collection), but a collection without one is
     # not refused yet.

@@ -1,9 +1,9 @@
 """Electronic signatures: password re-check, manifestation, content hash, lockout."""
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
-from bank.auth import is_locked
+from bank.auth import bind_client_ip, is_locked
 from bank.errors import Forbidden
 from bank.models import AuthEvent, Notification
 from bank.notifications import notify
@@ -42,14 +42,21 @@ def test_wrong_password_is_refused_and_counted(users, record):
 
 @override_settings(LOGIN_FAILURE_LIMIT=3)
 def test_repeated_failures_lock_login_and_signing(users, record, password, client):
-    for _ in range(3):
-        with pytest.raises(Forbidden):
-            sign(record, signer=users["qa"], password="wrong", meaning="review")
-    assert is_locked("qa")
-    with pytest.raises(Forbidden):  # even the right password is refused while locked
-        sign(record, signer=users["qa"], password=password, meaning="review")
+    with bind_client_ip("127.0.0.1"):  # signing at the bench PC the test client logs in from
+        for _ in range(3):
+            with pytest.raises(Forbidden):
+                sign(record, signer=users["qa"], password="wrong", meaning="review")
+        assert is_locked("qa", "127.0.0.1")
+        with pytest.raises(Forbidden) as refused:  # even the right password is refused while locked
+            sign(record, signer=users["qa"], password=password, meaning="review")
+        assert refused.value.code == "signature_invalid" and "Try again in" in refused.value.detail
     response = client.post("/accounts/login/", {"username": "qa", "password": password})
     assert response.status_code == 200 and "_auth_user_id" not in client.session
+    assert "Try again in 15 minutes" in response.content.decode()
+    # The lock is for that address: the same officer signs in at another bench.
+    assert not is_locked("qa", "127.0.0.2")
+    elsewhere = Client(REMOTE_ADDR="127.0.0.2")
+    assert elsewhere.post("/accounts/login/", {"username": "qa", "password": password}).status_code == 302
 
 
 def test_a_later_change_breaks_the_match(users, record, password):

@@ -125,8 +125,10 @@ def test_coordinators_and_admins_see_identity_on_the_detail_only(role, users, wo
     assert detail["identity"] == {"full_name": NAME, "national_id": NATIONAL_ID, "phone": PHONE}
     assert not leaked(api.get("/api/v1/donors/").content.decode())
     assert not leaked(api.get(f"/api/v1/donors/?code={donor.code}").content.decode())
+    # Issue 11: the identity's audit trail holds ciphertext only; it shows that the values were set, never them.
     audit = api.get(f"/api/v1/audit/?object_type=donoridentity&object_id={world['identity'].pk}")
-    assert audit.status_code == 200 and NATIONAL_ID in audit.content.decode()
+    assert audit.status_code == 200 and not leaked(audit.content.decode())
+    assert audit.json()["results"][-1]["changes"]["national_id_encrypted"] == [None, "(encrypted)"]
     client.force_login(users[role])
     page = client.get(f"/donors/{donor.pk}/").content.decode()
     assert NAME in page and NATIONAL_ID in page and PHONE in page

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from donors import services
+from donors.crypto import national_id_digest
 from donors.models import Consent, Donor, DonorIdentity, Screening, ScreeningResult
 from donors.queries import eligibility_for
 from tests.factories import DonorIdentityFactory
@@ -35,7 +36,9 @@ def test_a_good_file_imports_every_donor_with_identity_consent_and_screening(use
     result = services.import_donors_csv(text.encode("utf-8-sig"), actor=users["coordinator"], filename="batch.csv")
     assert len(result.donors) == 3 and result.screenings == 2 and result.results == 14 and result.consents == 2
     assert Donor.objects.count() == 3 and DonorIdentity.objects.count() == 3
-    first = Donor.objects.get(identity__national_id="110101199001010011")
+    # Issue 11: the national ID is stored encrypted; it is found through its keyed hash.
+    first = Donor.objects.get(identity__national_id_index=national_id_digest("110101199001010011"))
+    assert first.identity.national_id == "110101199001010011"
     assert first.registered_by == users["coordinator"] and first.code.startswith("SBD-")
     assert Consent.objects.get(donor=first).scopes == ["research", "data_sharing"]
     assert eligibility_for(first).status == "eligible"

@@ -306,11 +306,12 @@ def test_thaw_unknown_vial_is_a_400(api, tech, line):
 
 
 def test_api_lists_run_a_constant_number_of_queries(tech, line, released_mcb, make_lot, django_assert_num_queries):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from bank.services import issue_token
+
     client = APIClient()  # token auth, as an instrument would: every request loads its user afresh
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=tech).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(tech)[1]}")
     wcb = make_lot(line, tier="WCB", parent_lot=released_mcb, passage=14, vial_count=40)
     # 1 token with its user, 2-3 user and group permissions, 4 count, 5 lots with line, donor, parent,
     # operator and culture, 6 lineages (one recursive query), 7 vial counts by status

@@ -4,11 +4,11 @@ import datetime
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from bank.services import issue_token
 from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
-from storage.services import store_lot
+from storage.services import bind_sensors, store_lot
 from tests.factories import LotFactory
 
 pytestmark = pytest.mark.django_db
@@ -247,8 +247,9 @@ def test_find_space_endpoint(layout, users, api, quarantine_lot):
 
 def test_sensor_posts_readings_with_a_token(layout, users, released_lot):
     store_lot(released_lot, [layout.box], actor=users["technician"])
+    bind_sensors(layout.unit, ["sensor"], actor=users["admin"])
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(user=users["sensor"]).key)
+    client.credentials(HTTP_AUTHORIZATION="Token " + issue_token(users["sensor"])[1])
     url = f"/api/v1/storage/units/{layout.unit.pk}/readings/"
     at = (timezone.now() - datetime.timedelta(minutes=2)).isoformat()
     response = client.post(url, {"temperature_c": -185.4, "recorded_at": at}, format="json")

@@ -7,11 +7,12 @@ import time
 import pytest
 from django.conf import settings
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from bank.models import Notification
+from bank.services import issue_token
 from storage.models import Alarm, StorageUnit
+from storage.services import bind_sensors
 from storage.tasks import check_silent_sensors
 from tests.factories import StorageUnitFactory
 
@@ -48,8 +49,9 @@ def test_silent_sensor_and_excursion_through_the_worker(celery_worker, users):
                .values_list("recipient__username", flat=True)) == {"technician", "qa"}
 
     # A sensor posts an out-of-range reading: the excursion exists when the response comes back.
+    bind_sensors(heard, ["sensor"], actor=users["admin"])
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(user=users["sensor"]).key)
+    client.credentials(HTTP_AUTHORIZATION="Token " + issue_token(users["sensor"])[1])
     response = client.post(f"/api/v1/storage/units/{heard.pk}/readings/", {"temperature_c": -131.5}, format="json")
     assert response.status_code == 201
     excursion = Alarm.objects.get(kind="excursion")

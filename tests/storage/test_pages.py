@@ -8,7 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from storage.models import Alarm, Box, Rack, StorageUnit
-from storage.services import record_readings, store_lot
+from storage.services import bind_sensors, record_readings, store_lot
 from tests.factories import LotFactory
 
 pytestmark = pytest.mark.django_db
@@ -161,6 +161,7 @@ def test_relocate_a_released_lot(client, layout, users, quarantine_lot):
 
 def test_unit_page_draws_a_chart(client, layout, users):
     now = timezone.now()
+    bind_sensors(layout.unit, ["sensor"], actor=users["admin"])
     record_readings(layout.unit, [(-180 - i % 3, now - datetime.timedelta(minutes=10 * i)) for i in range(30)]
                     + [(-120, now - datetime.timedelta(minutes=305))], actor=users["sensor"])
     client.force_login(users["qa"])
@@ -190,7 +191,7 @@ def test_capacity_warning_and_dashboard_panel(client, layout, users, stored):
 
 
 def test_acknowledge_from_the_alarm_page(client, layout, users, password):
-    record_readings(layout.unit, [(-100, timezone.now())], actor=users["sensor"])
+    record_readings(layout.unit, [(-100, timezone.now())], actor=users["admin"])
     alarm = Alarm.objects.get()
     client.force_login(users["qa"])
     url = f"/storage/alarms/{alarm.pk}/"

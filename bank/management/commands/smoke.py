@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.test import Client
 
 from bank.demo import DEMO_USERS
+from bank.roles import is_sensor_account
 
 SKIP = re.compile(r"^/(static|admin|accounts/logout|i18n)/|^/api/v1/docs/")
 
@@ -52,6 +53,14 @@ class Command(BaseCommand):
             user = get_user_model().objects.get(username=username)
             client = Client(raise_request_exception=False, HTTP_HOST="127.0.0.1")
             client.force_login(user)
+            if is_sensor_account(user):
+                # A sensor opens no page: the home page must refuse it, and there is nothing to crawl.
+                status = client.get("/").status_code
+                if status != 403:
+                    report["errors"].append({"user": username, "url": "/", "status": status})
+                report["users"][username] = 1
+                report["pages"] += 1
+                continue
             seen, shapes, queue = set(), {}, deque([("/", None)])
             while queue and len(seen) < max_pages:
                 url, parent = queue.popleft()

@@ -3,9 +3,12 @@
  * - A keyboard-wedge scanner typing while no field has focus is caught by the scan field, so a
  *   technician never has to click before scanning. The page's own scan target (data-scan-target)
  *   takes precedence over the header field.
- * - Elements with [autofocus-scan] get focus on load; [data-autosubmit] selects submit on change. */
+ * - Elements with [autofocus-scan] get focus on load; [data-autosubmit] selects submit on change;
+ *   [data-scroll-into-view] is scrolled into view on load. */
 (function () {
   "use strict";
+  // HTMX would add a <style> element for its request indicators (unused here), which the CSP refuses.
+  if (window.htmx) window.htmx.config.includeIndicatorStyles = false;
   function scanField() {
     return document.querySelector("[data-scan-target]") || document.getElementById("global-scan");
   }
@@ -36,6 +39,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     var target = document.querySelector("[autofocus-scan]");
     if (target) target.focus();
+    // A scanned vial's row on its lot page, and the like (no inline scripts: the CSP forbids them).
+    var shown = document.querySelector("[data-scroll-into-view]");
+    if (shown) shown.scrollIntoView({block: "center"});
     document.querySelectorAll("[data-confirm]").forEach(function (el) {
       el.addEventListener("click", function (event) {
         if (!window.confirm(el.getAttribute("data-confirm"))) event.preventDefault();
