@@ -27,6 +27,7 @@ lint: install
 	$(PY) manage.py makemigrations --check --dry-run
 	DEBUG=false SECRET_KEY=lint-only-secret-key-lint-only-secret-key-lint-only-0123456789 ALLOWED_HOSTS=bank.example \
 		DONOR_IDENTITY_KEY=bGludC1vbmx5LWRvbm9yLWlkZW50aXR5LWtleS0wMDA= \
+		AUDIT_CHAIN_KEY=lint-only-audit-chain-key-lint-only-audit-chain-key \
 		$(PY) manage.py check --deploy --fail-level WARNING
 
 test: install lint
