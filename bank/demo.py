@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bank.roles import ADMIN, COORDINATOR, QA, RESEARCHER, SENSOR, TECHNICIAN
+from bank.roles import ADMIN, CLINICIAN, COORDINATOR, MEDICAL_DIRECTOR, QA, RESEARCHER, SENSOR, TECHNICIAN
 from bank.services import save_user
 
 # username, role, full name, password — listed in the README and printed by `make run`.
@@ -16,6 +16,8 @@ DEMO_USERS = [
     ("researcher2", RESEARCHER, "Dr. Sun Hui", "demo-researcher2"),
     ("admin", ADMIN, "Huang Tao", "demo-admin"),
     ("sensor-tank", SENSOR, "Tank sensor gateway", "demo-sensor"),
+    ("clinician", CLINICIAN, "Dr. Qian Ming", "demo-clinician"),
+    ("director", MEDICAL_DIRECTOR, "Dr. Zhou Hong", "demo-director"),
 ]
 
 

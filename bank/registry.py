@@ -4,11 +4,11 @@ hooks through which an upstream app reaches the apps built on it.
 Apps register in ``AppConfig.ready()``; the base layout, the header scan field and the dashboard
 read from here, so no bank-wide template has to know every app.
 
-Apps depend one way: bank ← donors ← lots ← storage ← qc ← distribution (an app imports only those to its
-left). When an upstream app must reach a downstream one — a consent withdrawal must flag lots and recall
-shipments, a thawed vial must leave its box, the lot API shows QC's verdict — it calls a **hook** named in
-``HOOKS``; the downstream app registers its receiver in ``ready()``. ``announce`` calls every receiver and
-merges what they return; ``ask`` returns the first answer.
+Apps depend one way: bank ← donors ← lots ← storage ← qc ← distribution ← cordblood ← transplant (an app
+imports only those to its left). When an upstream app must reach a downstream one — a consent withdrawal
+must flag lots and recall shipments, a thawed vial must leave its box, the lot API shows QC's verdict — it
+calls a **hook** named in ``HOOKS``; the downstream app registers its receiver in ``ready()``. ``announce``
+calls every receiver and merges what they return; ``ask`` returns the first answer.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ QA = "qa"
 RESEARCHER = "researcher"
 SENSOR = "sensor"
 ADMIN = "admin"
+CLINICIAN = "clinician"  # issue 12: a transplant centre's clinician (outside the bank, like a researcher)
+MEDICAL_DIRECTOR = "medical_director"  # issue 12: signs a cord blood unit's release for administration
 
 ROLES = {
     COORDINATOR: _("Coordinator"),
@@ -27,6 +29,8 @@ ROLES = {
     RESEARCHER: _("Researcher"),
     SENSOR: _("Temperature sensor"),
     ADMIN: _("Administrator"),
+    CLINICIAN: _("Transplant centre clinician"),
+    MEDICAL_DIRECTOR: _("Medical director"),
 }
 
 # Roles that work inside the bank (as opposed to researchers outside it and sensor accounts).
@@ -88,6 +92,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "distribution.view_materialtransferagreement",
     ],
     SENSOR: ["storage.add_temperaturereading"],
+    # issue 12 (cord blood): the transplant app fills these two.
+    CLINICIAN: [],
+    MEDICAL_DIRECTOR: [*_STAFF_READ],
     ADMIN: [],  # all permissions, see sync_role_permissions
 }
 
@@ -117,7 +124,7 @@ def is_sensor_account(user) -> bool:
 
 def primary_role(user) -> str | None:
     roles = user_roles(user)
-    for role in (ADMIN, QA, COORDINATOR, TECHNICIAN, RESEARCHER, SENSOR):
+    for role in (ADMIN, MEDICAL_DIRECTOR, QA, COORDINATOR, TECHNICIAN, CLINICIAN, RESEARCHER, SENSOR):
         if role in roles:
             return role
     return None
@@ -147,7 +154,7 @@ def sync_role_permissions(**kwargs) -> None:
             "pk", "content_type__app_label", "codename"
         )
     }
-    project_apps = ("bank", "donors", "lots", "storage", "qc", "distribution", "auth")
+    project_apps = ("bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "auth")
     for role in ROLES:
         group, _created = Group.objects.using(using).get_or_create(name=role)
         if role == ADMIN:

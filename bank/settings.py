@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "storage",
     "qc",
     "distribution",
+    "cordblood",  # issue 12: mother and infant, processing, units, listing, family storage
+    "transplant",  # issue 12: transplant centres, patients, search, reservation, release, follow-up
 ]
 
 MIDDLEWARE = [
@@ -366,9 +368,10 @@ CACHES["throttle"] = (
 # Second factor (TOTP, django-otp): roles that must give an authenticator code after their password, e.g.
 # "admin,qa". Empty (the default): nobody is asked unless they enrolled themselves.
 REQUIRE_SECOND_FACTOR_ROLES = env_list("REQUIRE_SECOND_FACTOR_ROLES", [])
-if set(REQUIRE_SECOND_FACTOR_ROLES) - {"coordinator", "technician", "qa", "researcher", "admin"}:
+if set(REQUIRE_SECOND_FACTOR_ROLES) - {"coordinator", "technician", "qa", "researcher", "admin", "clinician",
+                                     "medical_director"}:
     raise ImproperlyConfigured("REQUIRE_SECOND_FACTOR_ROLES takes roles among coordinator, technician, qa, "
-                               "researcher, admin (sensors use tokens).")
+                               "researcher, admin, clinician, medical_director (sensors use tokens).")
 OTP_TOTP_ISSUER = BANK_NAME
 
 # --- Operations (issue 11) ---

@@ -44,6 +44,8 @@ urlpatterns = [
     path("storage/", include("storage.urls")),
     path("qc/", include("qc.urls")),
     path("distribution/", include("distribution.urls")),
+    path("cordblood/", include("cordblood.urls")),
+    path("transplant/", include("transplant.urls")),
     path("api/v1/", include("bank.api.urls")),
     path("admin/", admin.site.urls),
 ]

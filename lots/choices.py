@@ -76,6 +76,25 @@ def lot_unusable(status: str, ancestor_recalled_at=None) -> bool:
     return status in UNUSABLE_LOT_STATUSES or ancestor_recalled_at is not None
 
 
+class VialKind(models.TextChoices):
+    """What a container holds (issue 12). A culture lot's vials are all ``vial``; a cord blood unit has one
+    ``bag`` (the product), ``segment``s attached to it, reference cryovials and the mother's samples."""
+
+    VIAL = "vial", _("Vial")
+    BAG = "bag", _("Bag")
+    SEGMENT = "segment", _("Segment")
+    REFERENCE_CELLS = "reference_cells", _("Reference vial (cells)")
+    REFERENCE_PLASMA = "reference_plasma", _("Reference vial (plasma)")
+    REFERENCE_DNA = "reference_dna", _("Reference vial (DNA)")
+    MATERNAL_SAMPLE = "maternal_sample", _("Maternal sample")
+
+
+# Only these go to a researcher or a patient; the rest are kept for testing.
+DISTRIBUTABLE_KINDS = (VialKind.VIAL, VialKind.BAG)
+# What a stability re-check, confirmatory typing or identity test may thaw: never the bag.
+TEST_SAMPLE_KINDS = (VialKind.VIAL, VialKind.SEGMENT, VialKind.REFERENCE_CELLS)
+
+
 class VialStatus(models.TextChoices):
     AVAILABLE = "available", _("Available")
     RESERVED = "reserved", _("Reserved")

@@ -23,6 +23,7 @@ from lots.choices import (
     LotStatus,
     ReprogrammingMethod,
     Tier,
+    VialKind,
     VialStatus,
     lot_unusable,
 )
@@ -232,6 +233,7 @@ class Vial(models.Model):
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="vials")
     number = models.PositiveIntegerField(_("vial number"))
     barcode = IdentifierField(_("barcode"), max_length=40, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=VialKind.choices, default=VialKind.VIAL)
     status = models.CharField(_("status"), max_length=10, choices=VialStatus.choices, default=VialStatus.AVAILABLE)
     status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
     box = models.ForeignKey(

@@ -27,4 +27,6 @@ urlpatterns = [
     path("", include("storage.api.urls")),
     path("", include("qc.api.urls")),
     path("", include("distribution.api.urls")),
+    path("", include("cordblood.api.urls")),
+    path("", include("transplant.api.urls")),
 ]

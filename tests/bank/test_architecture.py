@@ -1,6 +1,7 @@
 """The shape of the code (ARCHITECTURE.md): apps depend one way, and status sets live in choices.py.
 
-bank ← donors ← lots ← storage ← qc ← distribution: an app imports only the apps to its left. An upstream app
+bank ← donors ← lots ← storage ← qc ← distribution ← cordblood ← transplant: an app imports only the apps to
+its left. An upstream app
 reaches a downstream one through a hook of bank.registry (consent withdrawn → lots and distribution; a thawed
 vial → storage; the lot API's QC verdict → qc), never by importing it.
 """
@@ -15,7 +16,7 @@ import pytest
 from bank.registry import HOOKS, registry
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["bank", "donors", "lots", "storage", "qc", "distribution"]
+LAYERS = ["bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant"]
 
 
 def imports_of(app: str, root: Path = ROOT) -> list[tuple[str, int, str]]:

@@ -1,0 +1,3 @@
+"""API endpoints of the cordblood app (see ../shared/API.md)."""
+
+urlpatterns: list = []

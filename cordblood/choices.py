@@ -1,0 +1,44 @@
+"""Vocabularies of cord blood banking (NetCord-FACT, WMDA/EMDIS cord blood unit data)."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class DeliveryType(models.TextChoices):
+    VAGINAL = "vaginal", _("Vaginal")
+    CAESAREAN = "caesarean", _("Caesarean")
+
+
+class Ownership(models.TextChoices):
+    PUBLIC = "public", _("Public (donated)")
+    FAMILY = "family", _("Family (private storage)")
+
+
+class Acceptance(models.TextChoices):
+    PENDING = "pending", _("Awaiting acceptance")
+    ACCEPTED = "accepted", _("Accepted for processing")
+    DISCARDED = "discarded", _("Discarded")
+    RESEARCH = "research", _("Diverted to research")
+
+
+class ListingStatus(models.TextChoices):
+    """WMDA/EMDIS search status of a public unit."""
+
+    NOT_LISTED = "not_listed", _("Not listed")
+    AVAILABLE = "available", _("Available")
+    TEMPORARILY_UNAVAILABLE = "temporarily_unavailable", _("Temporarily unavailable")
+    RESERVED = "reserved", _("Reserved")
+    DISTRIBUTED = "distributed", _("Distributed")
+    DESTROYED = "destroyed", _("Destroyed")
+
+
+class ABO(models.TextChoices):
+    A = "A", "A"
+    B = "B", "B"
+    AB = "AB", "AB"
+    O = "O", "O"  # noqa: E741
+
+
+class Rh(models.TextChoices):
+    POSITIVE = "pos", _("Rh positive")
+    NEGATIVE = "neg", _("Rh negative")

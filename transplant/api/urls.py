@@ -1,0 +1,3 @@
+"""API endpoints of the transplant app (see ../shared/API.md)."""
+
+urlpatterns: list = []

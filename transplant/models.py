@@ -1,0 +1,1 @@
+"""Transplant centres, patients, searches, confirmatory typing, reservations, release, shipment, follow-up."""

@@ -1,0 +1,1 @@
+"""Business rules of the transplant app."""
