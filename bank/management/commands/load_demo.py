@@ -9,7 +9,8 @@ from django.db import transaction
 from bank.audit import acting
 
 # Each app contributes one step, in lifecycle order; a step gets the shared context of the earlier ones.
-STEPS = ["bank.demo", "donors.demo", "lots.demo", "storage.demo", "qc.demo", "distribution.demo"]
+STEPS = ["bank.demo", "donors.demo", "lots.demo", "storage.demo", "qc.demo", "distribution.demo", "cordblood.demo",
+         "transplant.demo"]
 
 
 class Command(BaseCommand):
