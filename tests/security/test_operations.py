@@ -554,3 +554,21 @@ def test_the_hand_off_never_raises_and_pauses_after_a_failure(monkeypatch, setti
     assert len(calls) == 1
     monkeypatch.setattr(outbox, "_handoff_paused_until", time.monotonic() - 1)
     assert outbox.hand_off([3]) is False and len(calls) == 2
+
+
+def test_closing_a_channel_after_the_broker_went_away_is_a_connection_error_the_worker_survives():
+    """kombu closing a Redis channel with unacknowledged messages after the connection was collected raised an
+    AttributeError that stopped the worker for good (bank.celery.survive_a_lost_broker)."""
+    import os
+
+    from kombu import Connection
+
+    import bank.celery  # noqa: F401  (installs the guard)
+
+    connection = Connection(os.environ["REDIS_URL"])
+    channel = connection.default_channel
+    channel.qos._delivered["lost-tag"] = None  # a task in flight when the broker went away
+    channel._pool = None
+    channel.connection.client = None
+    connection.close()  # ignored as a connection error: no AttributeError
+    assert connection._default_channel is None or channel.closed
