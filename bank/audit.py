@@ -19,7 +19,7 @@ from django.db import connection
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
-PROJECT_APPS = ("bank", "donors", "lots", "storage", "qc", "distribution")
+PROJECT_APPS = ("bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant")
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,10 @@ HOOKS = {
     "vials_consumed": "lots announces (vials, actor, reason) when vials are thawed out of storage; storage takes "
                       "them out of their positions with a chain-of-custody record",
     "lot_qc_summary": "lots asks (lot) for the QC verdict shown by GET /lots/{id}/ (qc answers)",
+    "release_blockers": "qc announces (lots) when it weighs lots' release (the release, lifting a hold, the review "
+                        "page, the signature manifest); a receiver returns {lot id: [DomainError, ...]} for the lots "
+                        "it forbids (cordblood: a discordant verification typing, 409 hla_discordant). A receiver "
+                        "must run no query for lots that are not its own, so list pages keep their query counts",
     "demo_release_master": "lots' demo step asks (label, lot, ctx) to QC and release an MCB before its WCBs "
                            "are frozen (qc answers)",
 }

@@ -54,6 +54,11 @@ _QC_READ = _perms("qc", "view", "qctest specification criterion lotspecification
                   "stabilityplan recheck")
 _DISTRIBUTION_READ = _perms("distribution", "view",
                             "distributionrequest allocation shipment recall recallnotice materialtransferagreement")
+_CORDBLOOD_READ = _perms("cordblood", "view", "collectionsite collector infantdonation cordbloodunit "
+                         "verificationtyping familycontract contractpayment")
+# issue 12, transplant: what bank staff and the medical director read of the transplant-centre path.
+_TRANSPLANT_READ = _perms("transplant", "view", "transplantcentre centreclinician patient typingrequest reservation "
+                          "order dryshipper temperaturelog thawreport followup")
 
 # role -> "app_label.codename" permissions. Admin gets every permission of the project.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -65,6 +70,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_perms("donors", "add", "consent screening screeningresult collection"),
         "donors.withdraw_consent",
         "distribution.view_trace",
+        # issue 12 cord blood: mothers and infants, sites and collectors, family contracts
+        *_CORDBLOOD_READ, *_perms("cordblood", "add change", "collectionsite collector infantdonation familycontract"),
+        "cordblood.add_contractpayment",
     ],
     TECHNICIAN: [
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
@@ -74,6 +82,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "qc.add_qcresult", "qc.add_deviation", "qc.change_recheck",
         "distribution.ship_request", "distribution.add_shipment", "distribution.view_catalog",
         "distribution.view_trace",
+        *_CORDBLOOD_READ, "cordblood.process_cordbloodunit",  # issue 12: accept, process, freeze
+        *_TRANSPLANT_READ, "transplant.ship_order", "transplant.complete_typingrequest",  # issue 12: ship, type CT
     ],
     QA: [
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
@@ -83,6 +93,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "qc.change_deviation", "qc.close_deviation", "qc.release_lot", "qc.change_stabilityplan", "qc.change_recheck",
         "distribution.review_request", "distribution.add_recall", "distribution.view_catalog",
         "distribution.view_trace",
+        *_CORDBLOOD_READ, "cordblood.list_cordbloodunit",  # issue 12: list and delist units for search
+        *_TRANSPLANT_READ, "transplant.complete_typingrequest",  # issue 12: centres, dry shippers, CT results
+        *_perms("transplant", "add change", "transplantcentre centreclinician dryshipper"),
     ],
     RESEARCHER: [
         "distribution.view_catalog",
@@ -93,8 +106,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     SENSOR: ["storage.add_temperaturereading"],
     # issue 12 (cord blood): the transplant app fills these two.
-    CLINICIAN: [],
-    MEDICAL_DIRECTOR: [*_STAFF_READ],
+    # A clinician sees only their centre's records (transplant.queries scopes every list) and nothing of the bank's.
+    CLINICIAN: [
+        *_perms("transplant", "view", "transplantcentre patient typingrequest reservation order thawreport followup"),
+        *_perms("transplant", "add change", "patient"),
+        "transplant.search_units", "transplant.add_typingrequest", "transplant.add_reservation",
+        "transplant.change_reservation", "transplant.add_order", "transplant.receive_order",
+        "transplant.add_thawreport", "transplant.change_followup",
+    ],
+    MEDICAL_DIRECTOR: [*_STAFF_READ, *_TRANSPLANT_READ, "transplant.release_order", "transplant.change_order"],
     ADMIN: [],  # all permissions, see sync_role_permissions
 }
 
@@ -154,7 +174,9 @@ def sync_role_permissions(**kwargs) -> None:
             "pk", "content_type__app_label", "codename"
         )
     }
-    project_apps = ("bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "auth")
+    from bank.audit import PROJECT_APPS
+
+    project_apps = (*PROJECT_APPS, "auth")
     for role in ROLES:
         group, _created = Group.objects.using(using).get_or_create(name=role)
         if role == ADMIN:

@@ -148,6 +148,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "bank-seal-audit-chain": {"task": "bank.tasks.seal_audit_chain", "schedule": 60.0, "options": {"expires": 55}},
     "bank-audit-checkpoint": {"task": "bank.tasks.audit_checkpoint", "schedule": crontab(minute=15, hour=16)},
     "bank-purge-expired-tokens": {"task": "bank.tasks.purge_expired_tokens", "schedule": crontab(minute=45, hour=18)},
+    # issue 12, transplant: free expired reservations (hourly); remind centres of follow-ups (08:30 Shanghai).
+    "transplant-expire-reservations": {"task": "transplant.tasks.expire_reservations", "schedule": crontab(minute=5)},
+    "transplant-remind-follow-ups": {"task": "transplant.tasks.remind_follow_ups",
+                                     "schedule": crontab(minute=30, hour=0)},
+    # Cord blood (issue 12): temporarily unavailable units come back to "available" after their end date.
+    "cordblood-end-temporary-unavailability": {"task": "cordblood.tasks.end_temporary_unavailability",
+                                               "schedule": crontab(minute=5, hour=16)},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -264,6 +271,12 @@ SPECTACULAR_SETTINGS = {
         "AlarmStatusEnum": "storage.choices.AlarmStatus",
         "DeviationStatusEnum": "qc.choices.DeviationStatus",
         "RecheckStatusEnum": "qc.choices.RecheckStatus",
+        # issue 12, cord blood
+        "VialKindEnum": "lots.choices.VialKind",
+        "CordBloodListingStatusEnum": "cordblood.choices.ListingStatus",
+        "CordBloodAcceptanceEnum": "cordblood.choices.Acceptance",
+        "FamilyContractStatusEnum": "cordblood.choices.ContractStatus",
+        "ArrivalConditionEnum": "transplant.choices.ArrivalCondition",
     },
 }
 
@@ -298,6 +311,21 @@ RECHECK_OVERDUE_DAYS = env_int("RECHECK_OVERDUE_DAYS", 30, minimum=1)
 MIN_MCB_STOCK = env_int("MIN_MCB_STOCK", 0, minimum=0)
 REQUEST_FEE_PER_VIAL = env_str("REQUEST_FEE_PER_VIAL", "0")
 REQUEST_FEE_CURRENCY = env_str("REQUEST_FEE_CURRENCY", "CNY")
+# Cord blood (issue 12): acceptance thresholds for processing and the collection-to-freeze window.
+CORDBLOOD_MIN_VOLUME_ML = env_int("CORDBLOOD_MIN_VOLUME_ML", 60, minimum=1)
+CORDBLOOD_MIN_TNC = env_int("CORDBLOOD_MIN_TNC", 900_000_000, minimum=1)
+CORDBLOOD_FREEZE_WINDOW_HOURS = env_int("CORDBLOOD_FREEZE_WINDOW_HOURS", 48, minimum=1)
+# The bank's ISBT 128 facility identification number (FIN), the first five characters of every DIN.
+CORDBLOOD_DIN_FACILITY = env_str("CORDBLOOD_DIN_FACILITY", "W0000")
+# Transplant centres (issue 12): below this cell dose (TNC per kg of the patient) or above this many HLA
+# mismatches (of 6 at A, B, DRB1) a release is exceptional; turnaround of a confirmatory typing; longest
+# reservation; follow-up reminders.
+TRANSPLANT_MIN_TNC_PER_KG = env_float("TRANSPLANT_MIN_TNC_PER_KG", 2.5e7)
+TRANSPLANT_MAX_MISMATCHES = env_int("TRANSPLANT_MAX_MISMATCHES", 2, minimum=0)
+TRANSPLANT_CT_DUE_DAYS = env_int("TRANSPLANT_CT_DUE_DAYS", 14, minimum=1)
+TRANSPLANT_RESERVATION_MAX_DAYS = env_int("TRANSPLANT_RESERVATION_MAX_DAYS", 90, minimum=1)
+TRANSPLANT_REMIND_BEFORE_DAYS = env_int("TRANSPLANT_REMIND_BEFORE_DAYS", 14, minimum=0)
+TRANSPLANT_REMIND_EVERY_DAYS = env_int("TRANSPLANT_REMIND_EVERY_DAYS", 7, minimum=1)
 
 # --- Privacy (issue 11) ---
 # The master key that wraps every donor's own data key (name, national ID and phone are encrypted at rest):

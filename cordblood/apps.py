@@ -7,4 +7,17 @@ class CordbloodConfig(AppConfig):
     verbose_name = _("Cord blood")
 
     def ready(self) -> None:
-        pass
+        from bank.registry import register_nav, register_object_panel, register_scanner
+        from cordblood import panels, views
+        from cordblood.services import typing
+
+        typing.register()  # a discordant verification typing blocks release (qc's release_blockers hook)
+        register_nav("cordblood", _("Cord blood"), "cordblood:units", perms=("cordblood.view_cordbloodunit",),
+                     order=700)
+        register_nav("cordblood-sites", _("Collection sites"), "cordblood:sites",
+                     perms=("cordblood.add_collectionsite",), order=710)
+        register_scanner(views.unit_url_for_scan, order=700)
+        register_object_panel("donors.donor", "cordblood", "cordblood/panels/donor.html", panels.donor_panel,
+                              perms=("cordblood.view_infantdonation",), order=700)
+        register_object_panel("lots.lot", "cordblood", "cordblood/panels/lot.html", panels.lot_panel,
+                              perms=("cordblood.view_cordbloodunit",), order=700)

@@ -42,3 +42,22 @@ class ABO(models.TextChoices):
 class Rh(models.TextChoices):
     POSITIVE = "pos", _("Rh positive")
     NEGATIVE = "neg", _("Rh negative")
+
+
+class DiscardReason(models.TextChoices):
+    """Why a collection was not processed (counted by reason on the discards page)."""
+
+    LOW_VOLUME = "low_volume", _("Volume below the threshold")
+    LOW_TNC = "low_tnc", _("TNC below the threshold")
+    CLOTTED = "clotted", _("Clots in the bag")
+    BAG_DAMAGED = "bag_damaged", _("Bag damaged or leaking")
+    LATE = "late", _("Arrived too late to freeze within 48 h")
+    MATERNAL_SCREENING = "maternal_screening", _("Maternal screening positive")
+    NO_CONSENT = "no_consent", _("Consent withdrawn or missing")
+    OTHER = "other", _("Other")
+
+
+class ContractStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    ENDED = "ended", _("Ended")
+    DONATED = "donated", _("Donated to the public inventory")

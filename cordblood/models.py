@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
 from bank.identifiers import IdentifierField
-from cordblood.choices import ABO, Acceptance, DeliveryType, ListingStatus, Ownership, Rh
+from cordblood.choices import ABO, Acceptance, ContractStatus, DeliveryType, ListingStatus, Ownership, Rh
 
 User = settings.AUTH_USER_MODEL
 
@@ -147,6 +147,10 @@ class CordBloodUnit(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("cord blood unit")
         verbose_name_plural = _("cord blood units")
+        permissions = [
+            ("process_cordbloodunit", _("Can accept, process and freeze cord blood units")),
+            ("list_cordbloodunit", _("Can list cord blood units for search")),
+        ]
         indexes = [
             models.Index(fields=["ownership", "listing_status"], name="cordblood_unit_listing_idx"),
         ]
@@ -188,3 +192,57 @@ class VerificationTyping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit} {self.typed_on}"
+
+
+class FamilyContract(models.Model):
+    """The storage contract of a family unit: its owner (the mother), fees and how far they are paid.
+
+    A family unit is released only at the owner's request; the owner may donate it to the public inventory
+    (the contract then ends as ``donated`` and the unit's ownership becomes public)."""
+
+    unit = models.OneToOneField(CordBloodUnit, on_delete=models.PROTECT, related_name="family_contract")
+    owner = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="family_contracts")
+    number = IdentifierField(_("contract number"), max_length=40, unique=True)
+    signed_on = models.DateField(_("signed on"))
+    initial_fee = models.DecimalField(_("initial fee"), max_digits=10, decimal_places=2, default=0)
+    annual_fee = models.DecimalField(_("annual fee"), max_digits=10, decimal_places=2, default=0)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    paid_until = models.DateField(_("paid until"))
+    status = models.CharField(_("status"), max_length=10, choices=ContractStatus.choices,
+                              default=ContractStatus.ACTIVE)
+    release_requested_at = models.DateTimeField(_("release requested by the owner at"), null=True, blank=True)
+    release_request_note = models.CharField(_("release request"), max_length=300, blank=True)
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-signed_on", "-id"]
+        verbose_name = _("family storage contract")
+        verbose_name_plural = _("family storage contracts")
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class ContractPayment(models.Model):
+    """A payment or renewal of a family contract: what was paid and until when storage is now covered."""
+
+    contract = models.ForeignKey(FamilyContract, on_delete=models.PROTECT, related_name="payments")
+    paid_on = models.DateField(_("paid on"))
+    amount = models.DecimalField(_("amount"), max_digits=10, decimal_places=2)
+    covers_until = models.DateField(_("covers storage until"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-paid_on", "-id"]
+        verbose_name = _("contract payment")
+        verbose_name_plural = _("contract payments")
+
+    def __str__(self) -> str:
+        return f"{self.contract} {self.paid_on}"

@@ -31,7 +31,7 @@ from distribution.models import (
 )
 from donors.choices import HLA_LOCI, ConsentScope, Eligibility
 from donors.queries import collection_eligibility, consent_scopes
-from lots.choices import CellType, Grade, LotStatus, Tier, VialStatus
+from lots.choices import DISTRIBUTABLE_KINDS, CellType, Grade, LotStatus, Tier, VialStatus
 from lots.models import CellLine, Lot, Vial
 from lots.queries import descendant_lots, lot_by_code, vial_by_barcode
 from qc.queries import latest_counted_results
@@ -62,7 +62,7 @@ def allocatable_vials(cell_line_id: int, *, mcb: bool | None = None) -> QuerySet
     The donor's consent is the caller's check (approval refuses ``consent_withdrawn`` before allocating).
     """
     qs = Vial.objects.filter(distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id,
-                             status=VialStatus.AVAILABLE)
+                             status=VialStatus.AVAILABLE, kind__in=DISTRIBUTABLE_KINDS)
     if mcb is True:
         qs = qs.filter(lot__tier=Tier.MCB)
     elif mcb is False:
@@ -74,7 +74,8 @@ def stock_of_line(cell_line_id: int) -> dict[str, int]:
     """Vials of a line's distributable lots: non-MCB, MCB, MCB kept back (settings.MIN_MCB_STOCK), total
     (1 query). Like ``allocatable_vials`` it leaves the donor's own consent to the caller."""
     counts = Vial.objects.filter(
-        distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id, status=VialStatus.AVAILABLE
+        distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id, status=VialStatus.AVAILABLE,
+        kind__in=DISTRIBUTABLE_KINDS,
     ).aggregate(
         mcb=Count("pk", filter=Q(lot__tier=Tier.MCB)),
         other=Count("pk", filter=~Q(lot__tier=Tier.MCB)),
@@ -183,7 +184,8 @@ class CatalogEntry:
 def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[CellLine]:
     """Lines with distributable stock, annotated with ``available_vials`` (one query when evaluated)."""
     filters = filters or CatalogFilters()
-    vial_q = Q(lots__vials__status=VialStatus.AVAILABLE) & distributable_lots_q("lots__")
+    vial_q = (Q(lots__vials__status=VialStatus.AVAILABLE, lots__vials__kind__in=DISTRIBUTABLE_KINDS)
+              & distributable_lots_q("lots__"))
     qs = (
         CellLine.objects.filter(donor__consent_withdrawn_at__isnull=True)
         .annotate(
@@ -231,7 +233,8 @@ def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
     ids = [line.pk for line in lines]
     lots = list(
         Lot.objects.filter(distributable_lots_q(), cell_line_id__in=ids)
-        .annotate(tier_rank=TIER_RANK, available=Count("vials", filter=Q(vials__status=VialStatus.AVAILABLE)))
+        .annotate(tier_rank=TIER_RANK, available=Count("vials", filter=Q(
+            vials__status=VialStatus.AVAILABLE, vials__kind__in=DISTRIBUTABLE_KINDS)))
         .order_by("tier_rank", "frozen_on", "pk")
     )
     lots_of: dict[int, list[Lot]] = defaultdict(list)
@@ -529,7 +532,7 @@ def trace_vial(barcode: str) -> dict | None:
     shipped = next((a for a in live if a.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED)), None)
     return {
         "vial": {"id": vial.pk, "barcode": vial.barcode, "number": vial.number, "status": vial.status,
-                 "position": _position(vial.box, vial.row, vial.col)},
+                 "kind": vial.kind, "position": _position(vial.box, vial.row, vial.col)},
         "donor": {"id": donor.pk, "code": donor.code,
                   "consent_withdrawn_at": donor.consent_withdrawn_at},
         "collection": {"id": collection.pk, "code": collection.code, "tissue": collection.tissue,
@@ -560,7 +563,7 @@ def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
     lot_ids = [lot.pk for lot in lots]
     vials = Vial.objects.filter(lot_id__in=lot_ids).order_by("lot_id", "number").values_list(
         "id", "lot_id", "barcode", "status", "row", "col", "box__name", "box__barcode", "box__rack__name",
-        "box__rack__unit__name")
+        "box__rack__unit__name", "kind")
     live: dict[int, Allocation] = {}
     for allocation in (Allocation.objects.filter(vial__lot_id__in=lot_ids, released_at__isnull=True)
                        .select_related("request__researcher", "request__shipment").order_by("vial_id", "id")):
@@ -573,12 +576,12 @@ def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
     for lot in lots:
         counts: dict[str, int] = defaultdict(int)
         vial_rows = []
-        for vial_id, _lot_id, barcode, status, row, col, box, box_barcode, rack, unit in vials_of.get(lot.pk, []):
+        for vial_id, _lot_id, barcode, status, row, col, box, box_barcode, rack, unit, kind in vials_of.get(lot.pk, []):
             counts[status] += 1
             allocation = live.get(vial_id)
             position = ({"unit": unit, "rack": rack, "box": box, "box_barcode": box_barcode, "row": row, "col": col}
                         if box else None)
-            vial_rows.append({"id": vial_id, "barcode": barcode, "status": status, "position": position,
+            vial_rows.append({"id": vial_id, "barcode": barcode, "status": status, "kind": kind, "position": position,
                               "request": allocation.request.number if allocation else None})
             if allocation and allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
                 entry = shipments.setdefault(allocation.request_id, {**_shipment_brief(allocation), "vials": []})

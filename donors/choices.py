@@ -72,3 +72,6 @@ class HLAResolution(models.TextChoices):
 
 
 HLA_LOCI = ("A", "B", "C", "DRB1", "DQB1")
+# Typed when the laboratory reports it (issue 12: cord blood units are listed with DPB1); never required.
+OPTIONAL_HLA_LOCI = ("DPB1",)
+ALL_HLA_LOCI = HLA_LOCI + OPTIONAL_HLA_LOCI

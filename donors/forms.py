@@ -6,7 +6,16 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from donors.choices import HLA_LOCI, ConsentScope, DonorType, HLAMethod, HLAResolution, ScreeningOutcome, Sex, Tissue
+from donors.choices import (
+    ALL_HLA_LOCI,
+    ConsentScope,
+    DonorType,
+    HLAMethod,
+    HLAResolution,
+    ScreeningOutcome,
+    Sex,
+    Tissue,
+)
 from donors.models import EthicsApproval, ScreeningMarker
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
@@ -151,7 +160,7 @@ class HLAForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for locus in HLA_LOCI:
+        for locus in ALL_HLA_LOCI:
             for i in (1, 2):
                 self.fields[self.field_name(locus, i)] = forms.CharField(
                     label=f"HLA-{locus} ({i})", max_length=20, required=False,
@@ -164,11 +173,11 @@ class HLAForm(forms.Form):
         return f"{locus.lower()}_{i}"
 
     def locus_rows(self):
-        return [(locus, self[self.field_name(locus, 1)], self[self.field_name(locus, 2)]) for locus in HLA_LOCI]
+        return [(locus, self[self.field_name(locus, 1)], self[self.field_name(locus, 2)]) for locus in ALL_HLA_LOCI]
 
     def alleles(self) -> dict:
         return {locus: [self.cleaned_data.get(self.field_name(locus, 1)) or "",
-                        self.cleaned_data.get(self.field_name(locus, 2)) or ""] for locus in HLA_LOCI}
+                        self.cleaned_data.get(self.field_name(locus, 2)) or ""] for locus in ALL_HLA_LOCI}
 
 
 class CollectionForm(forms.Form):

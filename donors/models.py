@@ -18,6 +18,7 @@ from bank.audit import audit_history
 from bank.errors import Conflict
 from bank.identifiers import IdentifierField
 from donors.choices import (
+    ALL_HLA_LOCI,
     HLA_LOCI,
     ConsentScope,
     DonorType,
@@ -390,7 +391,10 @@ class ScreeningResult(models.Model):
 
 
 class HLATyping(models.Model):
-    """HLA-A, -B, -C, -DRB1, -DQB1 typing (two alleles each), WHO nomenclature at 1 or 2 fields."""
+    """The donor's registration HLA typing: A, B, C, DRB1, DQB1 (two alleles each) and, when typed, DPB1, in WHO
+    nomenclature at 1 or 2 fields. One row per donor, replaced in place by ``donors.services.set_hla``: every earlier
+    version stays in its history (shown on the donor's HLA tab and in ``GET /donors/{id}/hla/``). A cord blood unit's
+    verification typing is a separate record (``cordblood.VerificationTyping``) and never changes this one."""
 
     donor = models.OneToOneField(Donor, on_delete=models.PROTECT, related_name="hla")
     a_1 = models.CharField("A (1)", max_length=20)
@@ -403,6 +407,9 @@ class HLATyping(models.Model):
     drb1_2 = models.CharField("DRB1 (2)", max_length=20)
     dqb1_1 = models.CharField("DQB1 (1)", max_length=20)
     dqb1_2 = models.CharField("DQB1 (2)", max_length=20)
+    # Optional (issue 12): blank when the laboratory did not type DPB1.
+    dpb1_1 = models.CharField("DPB1 (1)", max_length=20, blank=True, default="")
+    dpb1_2 = models.CharField("DPB1 (2)", max_length=20, blank=True, default="")
     method = models.CharField(_("typing method"), max_length=10, choices=HLAMethod.choices, blank=True)
     resolution = models.CharField(_("resolution"), max_length=10, choices=HLAResolution.choices)
     typed_on = models.DateField(_("typed on"), null=True, blank=True)
@@ -421,7 +428,10 @@ class HLATyping(models.Model):
         return f"{self.donor.code} HLA"
 
     def alleles(self) -> dict[str, list[str]]:
-        return {locus: [getattr(self, f"{locus.lower()}_1"), getattr(self, f"{locus.lower()}_2")] for locus in HLA_LOCI}
+        """Two alleles per locus; an optional locus (DPB1) only when it was typed."""
+        pairs = {locus: [getattr(self, f"{locus.lower()}_1"), getattr(self, f"{locus.lower()}_2")]
+                 for locus in ALL_HLA_LOCI}
+        return {locus: pair for locus, pair in pairs.items() if locus in HLA_LOCI or any(pair)}
 
     def homozygous_loci(self) -> list[str]:
         return [locus for locus, (first, second) in self.alleles().items() if first and first == second]

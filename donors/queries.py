@@ -315,3 +315,29 @@ def derived_lots(donor: Donor) -> list:
     withdrawal will flag (the withdrawal page shows it before it is confirmed). The lots app answers
     (bank.registry hook ``derived_lots``); donors never reads lots itself."""
     return ask("derived_lots", donor) or []
+
+
+# --- HLA ----------------------------------------------------------------------------------------
+
+
+def hla_versions(typing) -> list[dict]:
+    """Every version of a donor's registration HLA typing, newest first: the alleles, how and when it was typed,
+    who recorded it and why it changed. A replaced typing is never lost: this is where it is read (the donor's
+    HLA tab and ``GET /donors/{id}/hla/``). One query."""
+    from donors.choices import ALL_HLA_LOCI, HLA_LOCI
+
+    versions = []
+    for row in typing.history.select_related("history_user").order_by("-history_date", "-history_id"):
+        alleles = {}
+        for locus in ALL_HLA_LOCI:
+            pair = [getattr(row, f"{locus.lower()}_1", "") or "", getattr(row, f"{locus.lower()}_2", "") or ""]
+            if locus in HLA_LOCI or any(pair):
+                alleles[locus] = pair
+        versions.append({
+            "alleles": alleles, "method": row.method, "resolution": row.resolution, "typed_on": row.typed_on,
+            "laboratory": row.laboratory, "recorded_at": row.recorded_at, "changed_at": row.history_date,
+            "changed_by": row.history_user.get_username() if row.history_user else None,
+            "reason": row.history_change_reason or "", "change": {"+": "created", "~": "changed"}.get(
+                row.history_type, "deleted"),
+        })
+    return versions

@@ -21,7 +21,7 @@ from bank.errors import DomainError
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from donors import services
-from donors.choices import HLA_LOCI, MATERNAL_TISSUES, ConsentScope, ScreeningOutcome, Tissue
+from donors.choices import ALL_HLA_LOCI, MATERNAL_TISSUES, ConsentScope, ScreeningOutcome, Tissue
 from donors.forms import (
     CollectionForm,
     ConsentForm,
@@ -59,6 +59,7 @@ from donors.queries import (
     donor_detail_queryset,
     donor_list,
     eligibility_for,
+    hla_versions,
     identity_for,
     identity_key_problem,
 )
@@ -203,6 +204,8 @@ def donor_detail(request, pk: int):
         homozygous = set(typing.homozygous_loci())
         context["hla_rows"] = [(locus, pair[0], pair[1], locus in homozygous)
                                for locus, pair in typing.alleles().items()]
+        # Earlier versions of the registration typing: a replaced typing is never lost.
+        context["hla_earlier"] = hla_versions(typing)[1:]
     elif tab == "history":
         context["timeline"] = _timeline(donor)
     return render(request, "donors/donor_detail.html", context)
@@ -370,14 +373,14 @@ def hla_edit(request, pk: int):
             ok = False
             for key, errors in exc.message_dict.items():
                 # A locus's errors go under its first allele field, beside the pair they concern.
-                target = HLAForm.field_name(key, 1) if key in HLA_LOCI else (key if key in form.fields else None)
+                target = HLAForm.field_name(key, 1) if key in ALL_HLA_LOCI else (key if key in form.fields else None)
                 for error in errors:
                     form.add_error(target, error)
         if ok:
             messages.success(request, _("HLA typing saved for donor %(code)s.") % {"code": donor.code})
             return redirect(donor_url(donor, "hla"))
     return render(request, "donors/hla_form.html", {"form": form, "donor": donor, "typing": typing,
-                                                    "loci": HLA_LOCI})
+                                                    "loci": ALL_HLA_LOCI})
 
 
 # --- collections ----------------------------------------------------------------------------------

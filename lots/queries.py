@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q
 
 from bank.identifiers import first_match, scannable, upper_equals
-from lots.choices import LotStatus, Tier, VialStatus
+from lots.choices import TEST_SAMPLE_KINDS, LotStatus, Tier, VialKind, VialStatus
 from lots.models import CellLine, Culture, Lot, Passage, Vial
 
 # --- lineage ---------------------------------------------------------------------------------------
@@ -75,6 +75,23 @@ def lineage_numbers(lot: Lot) -> list[str]:
 
 
 # --- vials -------------------------------------------------------------------------------------------
+
+
+def sample_kinds(tier: str) -> tuple[str, ...]:
+    """The kinds of container a stability re-check (or another test that uses cells up) may thaw in a lot of
+    ``tier``: never a bag, and in a cord blood unit never a plain ``vial`` (a unit frozen before containers had
+    kinds holds one: its product)."""
+    if tier == Tier.UNIT:
+        return tuple(kind for kind in TEST_SAMPLE_KINDS if kind != VialKind.VIAL)
+    return TEST_SAMPLE_KINDS
+
+
+def sample_vials_q(prefix: str = "") -> Q:
+    """``sample_kinds`` as a filter on vials (``prefix`` is the path to the vial, e.g. ``"vials__"``)."""
+    unit_kinds = sample_kinds(Tier.UNIT)
+    return (Q(**{f"{prefix}kind__in": unit_kinds})
+            | (Q(**{f"{prefix}kind__in": TEST_SAMPLE_KINDS}) & ~Q(**{f"{prefix}lot__tier": Tier.UNIT})))
+
 
 
 def vial_status_counts(lot_ids) -> dict[int, dict[str, int]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -41,6 +41,7 @@ from lots.choices import (
     LotStatus,
     ReprogrammingMethod,
     Tier,
+    VialKind,
     VialStatus,
 )
 from lots.models import CellLine, Culture, Lot, Passage, Vial
@@ -273,6 +274,10 @@ def start_culture(cell_line: CellLine, *, started_on: datetime.date | None = Non
     if source_vial is not None and source_vial.lot.cell_line_id != cell_line.pk:
         errors["source_vial"] = [_("Vial %(vial)s is of line %(line)s, not %(this)s.") % {
             "vial": source_vial.barcode, "line": source_vial.lot.cell_line.name, "this": cell_line.name}]
+    elif source_vial is not None and source_vial.kind in CELL_FREE_KINDS:
+        # Issue 12: a cord blood unit's plasma, DNA and maternal samples hold no cells of the line to grow.
+        errors["source_vial"] = [_("%(vial)s is a %(kind)s: start a culture from a vial of cells.") % {
+            "vial": source_vial.barcode, "kind": source_vial.get_kind_display()}]
     if errors:
         raise ValidationError(errors)
     _refuse_withdrawn(cell_line.donor)
@@ -291,6 +296,9 @@ def start_culture(cell_line: CellLine, *, started_on: datetime.date | None = Non
         return Culture.objects.create(cell_line=cell_line, source_vial=source_vial, started_on=started_on,
                                       notes=notes or "", created_by=actor)
 
+
+# Containers that hold no cells of the line (a cord blood unit's reference plasma and DNA, the mother's samples).
+CELL_FREE_KINDS = (VialKind.REFERENCE_PLASMA, VialKind.REFERENCE_DNA, VialKind.MATERNAL_SAMPLE)
 
 # Passage numbers are stored in a PositiveSmallIntegerField.
 MAX_PASSAGE = 32767
@@ -418,7 +426,7 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
                volume_ml, cryoprotectant: str, frozen_on: datetime.date, parent_lot: Lot | None = None,
                culture: Culture | None = None, cryoprotectant_lot: str = "",
                freezing_program: str = FreezingProgram.CONTAINER, freezing_profile: str = "", notes: str = "",
-               actor, reason: str = "") -> Lot:
+               containers: Sequence[str] | None = None, actor, reason: str = "") -> Lot:
     """Freeze a lot of ``cell_line`` and create its ``vial_count`` vials with unique barcodes.
 
     The lot starts in quarantine. A WCB is expanded from a released MCB of the same line
@@ -498,6 +506,16 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
         if last is not None and passage < last:
             errors["passage"] = [_("The culture reached P%(last)d before the freeze; the passage at freeze cannot be "
                                    "lower.") % {"last": last}]
+    if containers is not None:
+        # What each container holds, in vial-number order (a cord blood unit: bag, segments, reference vials);
+        # without it every vial is a plain ``vial``.
+        containers = [str(kind) for kind in containers]
+        if any(kind not in VialKind.values for kind in containers):
+            errors["containers"] = [_("Unknown container kind. Use one of: %(choices)s.")
+                                    % {"choices": _choices_text(VialKind)}]
+        elif len(containers) != vial_count:
+            errors["containers"] = [_("Give one kind per vial: %(count)d kinds for %(vials)s vials.")
+                                    % {"count": len(containers), "vials": vial_count}]
     if errors:
         raise ValidationError(errors)
     _refuse_withdrawn(cell_line.donor)
@@ -526,7 +544,8 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
         codes = issue("vial", vial_count)
         bulk_create_audited(
             Vial,
-            [Vial(lot=lot, number=i, barcode=code, status=VialStatus.AVAILABLE, status_changed_at=now)
+            [Vial(lot=lot, number=i, barcode=code, status=VialStatus.AVAILABLE, status_changed_at=now,
+                  **({"kind": containers[i - 1]} if containers is not None else {}))
              for i, code in enumerate(codes, start=1)],
         )
     return lot

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from lots import labels, queries, services
-from lots.choices import PLURIPOTENT_TYPES, CellType, Grade, LotStatus, Tier, VialStatus
+from lots.choices import PLURIPOTENT_TYPES, CellType, Grade, LotStatus, Tier, VialKind, VialStatus
 from lots.forms import CellLineForm, CultureForm, LotForm, PassageForm, SubcloneForm
 from lots.models import CellLine, Culture, Lot, Vial
 
@@ -278,6 +278,8 @@ def lot_detail(request, pk: int):
         "stored": sum(1 for v in vials if v.box_id),
         "highlight": highlight,
         "first_vial": vials[0] if vials else None,
+        # A cord blood unit's containers (bag, segments, reference vials, maternal samples) say what they are.
+        "show_kind": any(v.kind != VialKind.VIAL for v in vials),
         "can_make_wcb": lot.tier == Tier.MCB and lot.status == LotStatus.RELEASED,
         "LABEL_WIDTH": settings.LABEL_WIDTH_IN, "LABEL_HEIGHT": settings.LABEL_HEIGHT_IN,
     })

@@ -3,12 +3,27 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from lots.choices import LotStatus, Tier
+from lots.choices import LotStatus
 
 
 class TestKind(models.TextChoices):
     NUMERIC = "numeric", _("Numeric")
     OUTCOME = "outcome", _("Outcome")
+
+
+class QCStage(models.TextChoices):
+    """When a test is done on a cord blood unit (NetCord-FACT): before processing, after processing (the banking
+    specification) or after thawing a segment or reference vial (before release for administration). Blank for
+    tests of culture lots, which are not staged."""
+
+    PRE_PROCESSING = "pre_processing", _("Pre-processing")
+    POST_PROCESSING = "post_processing", _("Post-processing")
+    POST_THAW = "post_thaw", _("Post-thaw")
+
+
+# The expected outcome of a criterion that only asks for a result (a characterisation such as ABO/Rh: every
+# outcome of the test passes, a missing result blocks).
+ANY_OUTCOME = "*"
 
 
 class DeviationStatus(models.TextChoices):
@@ -37,10 +52,3 @@ class Decision(models.TextChoices):
     HOLD = "hold", _("Hold")
     LIFT_HOLD = "lift_hold", _("Lift hold")
     RECALL = "recall", _("Recall")
-
-
-def takes_stability_plan(lot) -> bool:
-    """Whether a released lot is re-checked by thawing its vials. A cord blood unit is one bag, the patient's
-    dose: it gets no plan (re-checks of units will thaw their reference samples, which the bank does not
-    record yet)."""
-    return lot.tier != Tier.UNIT

@@ -27,6 +27,7 @@ from django.utils import timezone
 from bank.audit import acting
 from bank.demo import DEMO_USERS
 from lots.models import Lot
+from lots.queries import sample_kinds
 from lots.services import change_vial_status, create_lot
 from qc import services
 from qc.models import Deviation, Recheck, StabilityPlan
@@ -53,6 +54,16 @@ RESULTS = {
     "tnc": ({"value": Decimal("12.4")}, "haematology analyser", "Sysmex XN-550", 0),
     "cd34": ({"value": Decimal("4.6")}, "ISHAGE single-platform flow", "BD Stem Cell Enumeration kit", 0),
     "cfu": ({"outcome": "positive"}, "CFU assay, 14 days", "MethoCult H4434", 14),
+    # cord blood units (issue 12)
+    "abo_rh": ({"outcome": "o+"}, "forward and reverse grouping, RhD", "ORTHO Vision", 0),
+    "haemoglobinopathy": ({"outcome": "normal"}, "capillary electrophoresis; thalassaemia genotyping", "Capillarys 3",
+                          3),
+    "nrbc": ({"value": Decimal("7.8")}, "haematology analyser", "Sysmex XN-550", 0),
+    "cfu_count": ({"value": Decimal("21.5")}, "CFU-GM assay, 14 days", "MethoCult H4434", 14),
+    "viable_cd34_post_thaw": ({"value": Decimal("86.0")}, "7-AAD ISHAGE flow on a thawed segment", "BD FACSLyric", 1),
+    "viable_cd45_post_thaw": ({"value": Decimal("71.0")}, "7-AAD flow on a thawed segment", "BD FACSLyric", 1),
+    "cfu_growth": ({"outcome": "positive"}, "CFU assay on a thawed segment, 14 days", "MethoCult H4434", 14),
+    "identity": ({"outcome": "match"}, "HLA typing of an attached segment", "SeCore kit", 5),
 }
 
 
@@ -74,9 +85,11 @@ def _enter(lot: Lot, user, code: str, *, override: dict | None = None, vial=None
 
 
 def _enter_panel(lot: Lot, user, *, skip=(), overrides=None, thaw: bool = True):
-    """Every applicable test; the post-thaw tests use the lot's first vial (thawed once)."""
+    """Every applicable test; the post-thaw tests use the lot's first vial (thawed once) — for a cord blood unit
+    its first segment or reference vial of cells, never the bag."""
     overrides = overrides or {}
-    vial = lot.vials.order_by("number").first() if thaw and lot.vial_count > 1 else None
+    vial = (lot.vials.filter(kind__in=sample_kinds(lot.tier)).order_by("number").first()
+            if thaw and lot.vial_count > 1 else None)
     for code in _panel(lot):
         if code in skip:
             continue

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from bank.forms import SignatureForm
 from bank.models import SignatureMeaning
 from lots.choices import ReprogrammingMethod
-from qc.choices import TestKind
+from qc.choices import QCStage, TestKind
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -125,6 +125,7 @@ class CriterionForm(forms.Form):
     expected = forms.CharField(label=_("Expected outcome"), required=False, max_length=40,
                                widget=forms.TextInput(attrs={"style": "width:8rem"}))
     blocking = forms.BooleanField(label=_("Blocking"), required=False, initial=True)
+    stage = forms.ChoiceField(label=_("Stage"), required=False, choices=[("", "—"), *QCStage.choices])
     only_for_reprogramming = forms.ChoiceField(
         label=_("Only for lines reprogrammed with"), required=False,
         choices=[("", "—")] + [(v, label) for v, label in ReprogrammingMethod.choices if v],
@@ -156,3 +157,19 @@ CriterionFormSet = forms.formset_factory(CriterionForm, formset=BaseCriterionFor
 
 class PublishForm(forms.Form):
     notes = forms.CharField(label=_("What changed and why"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class QCTestForm(forms.Form):
+    """QA adds a test to the catalog (issue 12)."""
+
+    code = forms.CharField(label=_("Code"), max_length=40, help_text=_("Stable, lower case: e.g. cfu_count."),
+                           widget=forms.TextInput(attrs={"class": "mono", "autocomplete": "off"}))
+    name = forms.CharField(label=_("Name"), max_length=160)
+    kind = forms.ChoiceField(label=_("Kind"), choices=TestKind.choices)
+    unit = forms.CharField(label=_("Unit (numeric tests)"), max_length=30, required=False,
+                           help_text=_("e.g. %, ×10^8 cells, EU/mL"))
+    outcomes = forms.CharField(label=_("Outcomes (outcome tests)"), max_length=400, required=False,
+                               help_text=_("Comma-separated, e.g. negative, positive"))
+    typical_method = forms.CharField(label=_("Typical method"), max_length=200, required=False)
+    stage = forms.ChoiceField(label=_("Stage"), required=False, choices=[("", "—"), *QCStage.choices],
+                              help_text=_("Cord blood: when the test is usually done."))

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from bank.audit import audit_history
 from bank.identifiers import IdentifierField
 from lots.choices import CellType, Tier
-from qc.choices import Decision, DeviationStatus, RecheckStatus, TestKind
+from qc.choices import ANY_OUTCOME, Decision, DeviationStatus, QCStage, RecheckStatus, TestKind
 
 User = settings.AUTH_USER_MODEL
 
@@ -33,6 +33,8 @@ class QCTest(models.Model):
     outcomes = models.JSONField(_("possible outcomes"), default=list, blank=True)
     typical_method = models.CharField(_("typical method"), max_length=200, blank=True)
     order = models.PositiveSmallIntegerField(_("order"), default=100)
+    # The stage a test is usually done at (issue 12, cord blood); a criterion's own stage defaults to it.
+    stage = models.CharField(_("stage"), max_length=16, choices=QCStage.choices, blank=True, default="")
 
     history = audit_history()
 
@@ -88,6 +90,8 @@ class Criterion(models.Model):
         _("only for lines reprogrammed with"), max_length=20, blank=True,
         help_text=_("e.g. sendai: residual vector testing applies to Sendai-reprogrammed lines only."),
     )
+    stage = models.CharField(_("stage"), max_length=16, choices=QCStage.choices, blank=True, default="",
+                             help_text=_("Cord blood: pre-processing, post-processing or post-thaw."))
 
     history = audit_history()
 
@@ -114,6 +118,8 @@ class Criterion(models.Model):
 
     def judge(self, value=None, outcome: str = "") -> bool:
         """Pass/fail of a result against this criterion (numeric limits are inclusive)."""
+        if self.expected == ANY_OUTCOME:
+            return bool((outcome or "").strip())
         if self.expected:
             return (outcome or "").strip().lower() == self.expected.strip().lower()
         if value is None:
@@ -124,6 +130,8 @@ class Criterion(models.Model):
 
     def describe(self) -> str:
         """The limit as QA and the CoA show it: ``≥ 70 %``, ``≤ 5 EU/mL``, ``1–2 %``, ``negative``."""
+        if self.expected == ANY_OUTCOME:
+            return str(_("recorded"))
         if self.expected:
             return self.expected
         unit = f" {self.unit}" if self.unit else ""

@@ -21,10 +21,12 @@ from django.utils.translation import gettext_lazy
 
 from bank.errors import Conflict, DomainError, Forbidden
 from bank.identifiers import first_match, scannable
+from bank.registry import announce
 from donors.choices import ConsentState, Eligibility
 from donors.queries import EligibilityResult, collection_eligibility
-from lots.choices import LotStatus
-from lots.models import Lot
+from lots.choices import LotStatus, Tier, VialStatus
+from lots.models import Lot, Vial
+from lots.queries import sample_kinds
 from qc.choices import OPEN_RECHECK, Decision, DeviationStatus
 from qc.models import (
     Criterion,
@@ -48,7 +50,17 @@ BLOCKER_LABELS = {
     "donor_not_eligible": gettext_lazy("donor not eligible"),
     "consent_withdrawn": gettext_lazy("consent withdrawn"),
     "parent_not_released": gettext_lazy("parent lot recalled"),
+    "hla_discordant": gettext_lazy("HLA discordant"),
 }
+
+
+def takes_stability_plan(lot: Lot) -> bool:
+    """Whether a released lot is re-checked by thawing its vials. A cord blood unit is re-checked on its
+    segments and reference vials of cells, never its bag: it gets a plan once it has such a test sample
+    (a unit frozen as a single container has none)."""
+    if lot.tier != Tier.UNIT:
+        return True
+    return Vial.objects.filter(lot=lot, status=VialStatus.AVAILABLE, kind__in=sample_kinds(lot.tier)).exists()
 
 
 def ancestor_recalled_conflict(lot: Lot) -> Conflict:
@@ -311,6 +323,8 @@ class Readiness(QCPanel):
     eligibility: EligibilityResult
     consent: str
     consent_withdrawn: bool
+    # Refusals downstream apps add through the ``release_blockers`` hook (a cord blood unit's discordant typing).
+    other_blockers: list[DomainError] = field(default_factory=list)
 
     def blockers(self) -> list[DomainError]:
         """The refusals that apply, in the order of API.md (after role, signature and segregation)."""
@@ -367,6 +381,7 @@ class Readiness(QCPanel):
             ))
         if self.lot.ancestor_recalled_at is not None:
             found.append(ancestor_recalled_conflict(self.lot))
+        found.extend(self.other_blockers)
         return found
 
     @property
@@ -405,6 +420,7 @@ def readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
     for dev in Deviation.objects.filter(lot_id__in=lot_ids, status=DeviationStatus.OPEN).order_by("opened_at", "id"):
         deviations[dev.lot_id].append(dev)
     donors = collection_eligibility({lot.cell_line.collection_id for lot in lots})
+    others = announce("release_blockers", lots=lots)
     out: dict[int, Readiness] = {}
     for lot in lots:
         panel = panels[lot.pk]
@@ -414,6 +430,7 @@ def readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
             extra_results=panel.extra_results, open_deviations=deviations.get(lot.pk, []),
             eligibility=donor.eligibility, consent=donor.consent,
             consent_withdrawn=donor.consent == ConsentState.WITHDRAWN or lot.consent_withdrawn_flagged_at is not None,
+            other_blockers=list(others.get(lot.pk) or []),
         )
     return out
 
@@ -560,7 +577,7 @@ def lot_manifest(readiness: Readiness, deviations: list[Deviation]) -> dict:
     for result in readiness.extra_results:  # newest first per test: the first one counts
         other.setdefault(result.test.code, _manifest_result(result))
     eligibility = readiness.eligibility
-    return {
+    manifest = {
         "version": MANIFEST_VERSION,
         "lot": {
             "id": lot.pk, "lot_number": lot.lot_number, "tier": lot.tier, "cell_line": line.name,
@@ -585,6 +602,10 @@ def lot_manifest(readiness: Readiness, deviations: list[Deviation]) -> dict:
             "consent": readiness.consent, "consent_withdrawn": readiness.consent_withdrawn,
         },
     }
+    if readiness.other_blockers:  # only when some stand: manifests signed before the hook keep their digest
+        manifest["other_blockers"] = [{"code": b.code, "detail": b.detail, **b.extra}
+                                      for b in readiness.other_blockers]
+    return manifest
 
 
 def decision_manifests(decisions: list[LotDecision]) -> dict[int, dict | None]:

@@ -21,6 +21,7 @@ urlpatterns = [
     path("rechecks/", views.rechecks, name="rechecks"),
     path("rechecks/<int:pk>/result/", views.recheck_result, name="recheck-result"),
     path("specifications/", views.specifications, name="specifications"),
+    path("tests/", views.catalog_tests, name="tests"),
     path("specifications/<int:pk>/", views.specification, name="specification"),
     path("specifications/<int:pk>/publish/", views.publish, name="publish"),
 ]

@@ -33,7 +33,6 @@ from qc.choices import (
     Decision,
     DeviationStatus,
     RecheckStatus,
-    takes_stability_plan,
 )
 from qc.forms import (
     CloseDeviationForm,
@@ -41,6 +40,7 @@ from qc.forms import (
     DeviationForm,
     LiftHoldForm,
     PublishForm,
+    QCTestForm,
     RecheckResultForm,
     RejectForm,
     ReleaseForm,
@@ -67,6 +67,7 @@ from qc.queries import (
     recheck_list,
     segregation_conflict,
     specs_in_force,
+    takes_stability_plan,
 )
 
 
@@ -399,6 +400,25 @@ def specifications(request):
                                                       "can_publish": request.user.has_perm("qc.add_specification")})
 
 
+@perms_required("qc.view_qctest")
+@require_http_methods(["GET", "POST"])
+def catalog_tests(request):
+    """The test catalog, and the form QA uses to add a test (a new assay, a bank's own test)."""
+    can_add = request.user.has_perm("qc.add_specification")
+    form = QCTestForm(request.POST or None)
+    if request.method == "POST":
+        if not can_add:
+            raise PermissionDenied
+        if form.is_valid():
+            test, ok = call_service(request, form, services.add_test, actor=request.user, **form.cleaned_data)
+            if ok:
+                messages.success(request, _("Test %(code)s added to the catalog; publish a specification version "
+                                            "that names it.") % {"code": test.code})
+                return redirect("qc:tests")
+    return render(request, "qc/tests.html", {"tests": QCTest.objects.order_by("order", "code"), "form": form,
+                                             "can_add": can_add})
+
+
 @perms_required("qc.view_specification")
 def specification(request, pk: int):
     spec = get_object_or_404(Specification.objects.select_related("published_by")
@@ -435,7 +455,7 @@ def publish(request, pk: int):
     else:
         initial = [{"test": c.test.code, "min": format_number(c.min_value) or None,
                     "max": format_number(c.max_value) or None, "unit": c.unit,
-                    "expected": c.expected, "blocking": c.blocking,
+                    "expected": c.expected, "blocking": c.blocking, "stage": c.stage,
                     "only_for_reprogramming": c.only_for_reprogramming} for c in base.criteria.all()]
         formset = CriterionFormSet(initial=initial, tests=tests, prefix="c")
         form = PublishForm()

@@ -11,7 +11,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bank.api import fields as bank_fields
-from donors.choices import HLA_LOCI, ConsentScope, DonorType, HLAMethod, HLAResolution, ScreeningOutcome, Sex, Tissue
+from donors.choices import (
+    HLA_LOCI,
+    OPTIONAL_HLA_LOCI,
+    ConsentScope,
+    DonorType,
+    HLAMethod,
+    HLAResolution,
+    ScreeningOutcome,
+    Sex,
+    Tissue,
+)
 from donors.crypto import IdentityKeyUnavailable
 from donors.models import (
     Collection,
@@ -97,7 +107,13 @@ class CorrectionSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="Why the result is corrected, e.g. the lab report reference.")
 
 
-def _allele_pair(locus: str) -> serializers.ListField:
+def _allele_pair(locus: str, *, required: bool = True) -> serializers.ListField:
+    if not required:
+        return serializers.ListField(
+            child=serializers.CharField(max_length=20, allow_blank=True), max_length=2, required=False,
+            help_text=f"Optional: two alleles, e.g. [\"{locus}*04:01\", \"{locus}*02:01\"]; [] or blank clears it, "
+                      "leaving it out keeps the alleles on file.",
+        )
     return serializers.ListField(
         child=serializers.CharField(max_length=20, allow_blank=True), min_length=2, max_length=2,
         help_text=f"Two alleles, e.g. [\"{locus}*24:02\", \"{locus}*24\"] (2-field or 1-field WHO nomenclature).",
@@ -115,6 +131,8 @@ class HLAInputSerializer(serializers.Serializer):
 
 for _locus in HLA_LOCI:
     HLAInputSerializer._declared_fields[_locus] = _allele_pair(_locus)
+for _locus in OPTIONAL_HLA_LOCI:
+    HLAInputSerializer._declared_fields[_locus] = _allele_pair(_locus, required=False)
 
 
 class CollectionCreateSerializer(serializers.Serializer):
@@ -231,6 +249,15 @@ class HLAOutputSchema(HLASerializer):
 for _locus in HLA_LOCI:
     HLAOutputSchema._declared_fields[_locus] = serializers.ListField(child=serializers.CharField(), read_only=True)
     HLAOutputSchema.Meta.fields.append(_locus)
+for _locus in OPTIONAL_HLA_LOCI:
+    HLAOutputSchema._declared_fields[_locus] = serializers.ListField(
+        child=serializers.CharField(), read_only=True, required=False, help_text="Only when typed.")
+    HLAOutputSchema.Meta.fields.append(_locus)
+HLAOutputSchema._declared_fields["history"] = serializers.ListField(
+    child=serializers.DictField(), read_only=True, required=False,
+    help_text="GET/PUT /donors/{id}/hla/ only: every version of the typing, newest first (alleles, method, "
+              "resolution, typed_on, laboratory, recorded_at, changed_at, changed_by, reason, change).")
+HLAOutputSchema.Meta.fields.append("history")
 
 
 class CollectionSerializer(serializers.ModelSerializer):

@@ -18,7 +18,7 @@ from bank.api.serializers import DomainErrorSerializer
 from donors import services
 from donors.api import serializers as s
 from donors.api.filters import CollectionFilter, DonorFilter, EthicsApprovalFilter
-from donors.choices import HLA_LOCI
+from donors.choices import HLA_LOCI, OPTIONAL_HLA_LOCI
 from donors.crypto import IdentityKeyUnavailable
 from donors.models import (
     Collection,
@@ -36,6 +36,7 @@ from donors.queries import (
     derived_lots,
     donor_detail_queryset,
     donor_list,
+    hla_versions,
     identity_for,
 )
 
@@ -253,8 +254,16 @@ class ResultCorrectView(GenericAPIView):
         return Response(s.ScreeningResultSerializer(correction).data, status=status.HTTP_201_CREATED)
 
 
+def _hla_with_history(typing: HLATyping) -> dict:
+    data = dict(s.HLASerializer(typing).data)
+    data["history"] = hla_versions(typing)
+    return data
+
+
 class DonorHLAView(GenericAPIView):
-    """The donor's HLA typing (A, B, C, DRB1, DQB1); PUT records or replaces it."""
+    """The donor's registration HLA typing (A, B, C, DRB1, DQB1 and optionally DPB1) with its earlier versions
+    (``history``); PUT records or replaces it (the replaced version stays in the history; a PUT without DPB1 keeps
+    the DPB1 on file)."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["donors.view_hlatyping"],
@@ -264,15 +273,16 @@ class DonorHLAView(GenericAPIView):
 
     def get(self, request, pk: int):
         typing = get_object_or_404(HLATyping.objects.select_related("recorded_by"), donor_id=pk)
-        return Response(s.HLASerializer(typing).data)
+        return Response(_hla_with_history(typing))
 
     @extend_schema(request=s.HLAInputSerializer, responses={200: s.HLAOutputSchema, **ERRORS})
     def put(self, request, pk: int):
         donor = get_object_or_404(Donor, pk=pk)
         data = dict(_input(s.HLAInputSerializer, request))
         alleles = {locus: data.pop(locus) for locus in HLA_LOCI}
+        alleles.update({locus: data.pop(locus) for locus in OPTIONAL_HLA_LOCI if locus in data})
         typing = run(services.set_hla, donor, actor=request.user, alleles=alleles, **data)
-        return Response(s.HLASerializer(typing).data)
+        return Response(_hla_with_history(typing))
 
 
 class CollectionListView(ListAPIView):

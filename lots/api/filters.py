@@ -6,7 +6,7 @@ import django_filters
 
 from bank.identifiers import upper_equals
 from lots import queries
-from lots.choices import CellType, Grade, LotStatus, Tier, VialStatus
+from lots.choices import CellType, Grade, LotStatus, Tier, VialKind, VialStatus
 from lots.models import CellLine, Lot, Vial
 
 
@@ -52,12 +52,14 @@ class VialFilter(django_filters.FilterSet):
     barcode = django_filters.CharFilter(method="filter_barcode", help_text="scan lookup: the vial's barcode")
     lot_number = django_filters.CharFilter(field_name="lot__lot_number", method=_upper_equals)
     status = django_filters.MultipleChoiceFilter(choices=VialStatus.choices)
+    kind = django_filters.MultipleChoiceFilter(choices=VialKind.choices,
+                                               help_text="bag, segment, reference_cells ... (issue 12)")
     stored = django_filters.BooleanFilter(field_name="box", lookup_expr="isnull", exclude=True,
                                           help_text="true: only vials in a box; false: only vials not stored")
 
     class Meta:
         model = Vial
-        fields = ["barcode", "lot", "lot_number", "status", "stored", "box"]
+        fields = ["barcode", "lot", "lot_number", "status", "kind", "stored", "box"]
 
     def filter_barcode(self, queryset, name, value):
         return queryset.filter(barcode=value)  # IdentifierField: normalised like the stored barcodes

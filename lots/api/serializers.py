@@ -88,7 +88,7 @@ class VialSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Vial
-        fields = ["id", "barcode", "lot", "lot_number", "number", "status", "status_changed_at", "position",
+        fields = ["id", "barcode", "lot", "lot_number", "number", "kind", "status", "status_changed_at", "position",
                   "label_svg"]
         read_only_fields = fields
 
@@ -104,7 +104,7 @@ class VialSerializer(serializers.ModelSerializer):
 class NewVialSerializer(serializers.ModelSerializer):
     class Meta:
         model = Vial
-        fields = ["id", "barcode", "number", "status"]
+        fields = ["id", "barcode", "number", "kind", "status"]
         read_only_fields = fields
 
 

@@ -31,7 +31,7 @@ def _number(**kwargs):
 class QCTestSerializer(serializers.ModelSerializer):
     class Meta:
         model = QCTest
-        fields = ["id", "code", "name", "kind", "unit", "outcomes", "typical_method"]
+        fields = ["id", "code", "name", "kind", "unit", "outcomes", "typical_method", "stage"]
 
 
 class CriterionSerializer(serializers.ModelSerializer):
@@ -43,7 +43,8 @@ class CriterionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Criterion
-        fields = ["test", "name", "min", "max", "unit", "expected", "blocking", "only_for_reprogramming", "text"]
+        fields = ["test", "name", "min", "max", "unit", "expected", "blocking", "only_for_reprogramming", "text",
+                  "stage"]
 
 
 class SpecificationSerializer(serializers.ModelSerializer):
@@ -64,6 +65,8 @@ class CriterionInputSerializer(serializers.Serializer):
     blocking = serializers.BooleanField(default=True, help_text="false for a reference criterion")
     only_for_reprogramming = serializers.CharField(max_length=20, required=False, allow_blank=True,
                                                    help_text="e.g. sendai")
+    stage = serializers.CharField(max_length=16, required=False, allow_blank=True,
+                                  help_text="pre_processing, post_processing or post_thaw (default: the test's stage)")
 
 
 class SpecificationPublishSerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ lot's status change and the signature commit together. Lot statuses move only th
 One module per sub-domain; import from the package (``from qc.services import release_lot``),
 which re-exports every public name:
 
-- ``specifications.py``: versioned specifications (``publish_specification``).
+- ``specifications.py``: versioned specifications (``publish_specification``) and the test catalog (``add_test``).
 - ``results.py``: QC results and thawing a vial for testing (``record_qc_result``).
 - ``deviations.py``: deviations (``open_deviation``, ``update_deviation``, ``close_deviation``).
 - ``decisions.py``: QA's lot decisions (``release_lot``, ``reject_lot``, ``lift_hold``).
@@ -23,7 +23,7 @@ which re-exports every public name:
 from .decisions import DEFAULT_MIN_VIABILITY, lift_hold, reject_lot, release_lot
 from .deviations import close_deviation, open_deviation, update_deviation
 from .results import record_qc_result
-from .specifications import publish_specification
+from .specifications import add_test, publish_specification
 from .stability import MAX_INTERVAL_DAYS, _insert_rechecks, open_due_rechecks, record_recheck_result, set_stability_plan
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     # results.py
     "record_qc_result",
     # specifications.py
+    "add_test",
     "publish_specification",
     # stability.py
     "MAX_INTERVAL_DAYS",

@@ -25,9 +25,9 @@ from bank.signatures import record_signature, verify_password
 from lots.choices import LotStatus
 from lots.models import Lot
 from lots.services import change_lot_status
-from qc.choices import Decision, takes_stability_plan
+from qc.choices import Decision
 from qc.models import LotDecision, LotSpecification, QCResult, Specification, StabilityPlan, format_number
-from qc.queries import DEFAULT_MIN_VIABILITY, hold_relief, readiness_for, segregation_conflict
+from qc.queries import DEFAULT_MIN_VIABILITY, hold_relief, readiness_for, segregation_conflict, takes_stability_plan
 
 from ._common import _link, _lock_lot, _require_meaning, _require_qa_signer, _today
 

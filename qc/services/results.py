@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from bank.audit import acting
 from bank.errors import Conflict
 from bank.parsing import whole_number
-from lots.choices import LotStatus, VialStatus
+from lots.choices import LotStatus, VialKind, VialStatus
 from lots.models import Lot, Vial
 from lots.services import change_vial_status
 from qc.choices import TestKind
@@ -45,6 +45,10 @@ def _resolve_vial(lot: Lot, vial) -> Vial | None:
 def _thaw(vial: Vial, *, actor, reason: str) -> None:
     """A vial thawed for testing is used up and leaves its position (several tests may share one)."""
     fresh = Vial.objects.get(pk=vial.pk)
+    if fresh.kind == VialKind.BAG:
+        # The bag is a cord blood unit's product (the patient's dose): tests thaw its segments or reference vials.
+        raise Conflict(_("%(vial)s is a bag, the patient's dose: test a segment or a reference vial instead.")
+                       % {"vial": fresh.barcode}, code="bag_not_a_sample")
     if fresh.status == VialStatus.USED:
         return
     if fresh.status != VialStatus.AVAILABLE:

@@ -17,12 +17,13 @@ from bank.audit import acting, current_actor, current_reason
 from bank.errors import Conflict
 from bank.notifications import notify_role
 from bank.roles import QA, TECHNICIAN
-from lots.choices import LotStatus, VialStatus
+from lots.choices import LotStatus, VialKind, VialStatus
 from lots.models import Lot, Vial
+from lots.queries import sample_kinds, sample_vials_q
 from lots.services import change_lot_status
-from qc.choices import OPEN_RECHECK, PLANNED_LOT_STATUSES, Decision, RecheckStatus, takes_stability_plan
+from qc.choices import OPEN_RECHECK, PLANNED_LOT_STATUSES, Decision, RecheckStatus
 from qc.models import Criterion, LotDecision, LotSpecification, QCResult, QCTest, Recheck, StabilityPlan, format_number
-from qc.queries import latest_decision, overdue_cutoff
+from qc.queries import latest_decision, overdue_cutoff, takes_stability_plan
 
 from ._common import _check_tested_on, _decimal, _link, _lock_lot, _require_perm, _today
 from .deviations import _open_deviation
@@ -67,8 +68,9 @@ def set_stability_plan(lot: Lot, *, actor, interval_days, min_viability_pct) -> 
                            % {"lot": locked.lot_number, "status": LotStatus(locked.status).label},
                            code="lot_not_released")
         if not takes_stability_plan(locked):
-            raise Conflict(_("Lot %(lot)s is a single cord blood unit: it has no stability plan, because a re-check "
-                             "would thaw its only bag.") % {"lot": locked.lot_number}, code="last_vial")
+            raise Conflict(_("Lot %(lot)s is a cord blood unit without segments or reference vials of cells: it has "
+                             "no stability plan, because a re-check would thaw its only bag.")
+                           % {"lot": locked.lot_number}, code="last_vial")
         next_due = _plan_anchor(locked) + datetime.timedelta(days=interval)
         plan = StabilityPlan.objects.select_for_update().filter(lot=locked).first()
         if plan is None:
@@ -130,16 +132,20 @@ def _copy_to_history(ids: list[int], *, history_type: str, actor, reason: str) -
 
 
 def _spare_vials():
-    """Available vials of the plan's lot that are not its last one: a re-check never thaws a lot's last vial."""
-    lower = Vial.objects.filter(lot=OuterRef("lot_id"), status=VialStatus.AVAILABLE, number__lt=OuterRef("number"))
-    return Vial.objects.filter(lot=OuterRef("lot_id"), status=VialStatus.AVAILABLE).filter(Exists(lower))
+    """Available test samples of the plan's lot that are not its last one: a re-check never thaws a lot's last
+    vial, nor a cord blood unit's bag or its last segment or reference vial of cells (``lots.queries.sample_kinds``
+    says what a re-check may thaw)."""
+    samples = Vial.objects.filter(sample_vials_q(), status=VialStatus.AVAILABLE)
+    lower = samples.filter(lot=OuterRef("lot_id"), number__lt=OuterRef("number"))
+    return samples.filter(lot=OuterRef("lot_id")).filter(Exists(lower))
 
 
 def _due_plans(today: datetime.date, after_pk: int, limit: int):
     """A batch of plans due for a re-check, locked (others' locked rows are skipped), with the vial to thaw:
-    the highest-numbered available vial of the lot that is in storage. A lot with a single available vial
-    is not re-checked (its last vial is never thawed for a re-check)."""
-    vial = (Vial.objects.filter(lot=OuterRef("lot_id"), status=VialStatus.AVAILABLE, box__isnull=False)
+    the highest-numbered available test sample of the lot that is in storage (never a bag). A lot with a single
+    available test sample is not re-checked (its last vial is never thawed for a re-check)."""
+    vial = (Vial.objects.filter(sample_vials_q(), lot=OuterRef("lot_id"), status=VialStatus.AVAILABLE,
+                                box__isnull=False)
             .order_by("-number").values("pk")[:1])
     open_recheck = Recheck.objects.filter(plan=OuterRef("pk"), status__in=OPEN_RECHECK)
     same_due = Recheck.objects.filter(plan=OuterRef("pk"), due_on=OuterRef("next_due_on"))
@@ -155,7 +161,16 @@ def _due_plans(today: datetime.date, after_pk: int, limit: int):
 
 
 def _refuse_last_vial(vial: Vial, lot: Lot) -> None:
-    others = Vial.objects.filter(lot=lot, status=VialStatus.AVAILABLE).exclude(pk=vial.pk)
+    kinds = sample_kinds(lot.tier)
+    if vial.kind == VialKind.BAG:
+        raise Conflict(_("%(vial)s is the bag of unit %(lot)s, the patient's dose: a re-check thaws a segment or a "
+                         "reference vial of cells, never the bag. Leave it in storage.")
+                       % {"vial": vial.barcode, "lot": lot.lot_number}, code="bag_not_a_sample")
+    if vial.kind not in kinds:
+        raise ValidationError({"vial": [_("%(vial)s is a %(kind)s: a stability re-check thaws a segment or a "
+                                          "reference vial of cells.")
+                                        % {"vial": vial.barcode, "kind": vial.get_kind_display()}]})
+    others = Vial.objects.filter(lot=lot, status=VialStatus.AVAILABLE, kind__in=kinds).exclude(pk=vial.pk)
     if vial.status == VialStatus.AVAILABLE and not others.exists():
         raise Conflict(_("Vial %(vial)s is the last available vial of lot %(lot)s: a stability re-check never "
                          "thaws a lot's last vial. Leave it in storage and tell QA.")

@@ -251,7 +251,28 @@ def build_context() -> dict:
         "notification": Notification.objects.order_by("pk").first().pk,
         "account": "qa",
         "admin_token": issue_token(users["admin"])[0].token_key,
+        **cordblood_ids(),
+        **transplant_ids(),
     }
+
+
+def transplant_ids() -> dict:
+    """Issue 12: a centre, a patient, a typing request, a reservation, an order and a follow-up of the demo."""
+    from transplant.models import FollowUp, Order, Patient, Reservation, TransplantCentre, TypingRequest
+
+    return {f"tx_{name}": model.objects.order_by("pk").values_list("pk", flat=True).first()
+            for name, model in (("centre", TransplantCentre), ("patient", Patient), ("typing", TypingRequest),
+                                ("reservation", Reservation), ("order", Order), ("follow_up", FollowUp))}
+
+
+def cordblood_ids() -> dict:
+    """Issue 12: a collection site, an infant donation, a listed unit and a family contract of the demo."""
+    from cordblood.models import CollectionSite, CordBloodUnit, FamilyContract, InfantDonation
+
+    return {"cb_site": CollectionSite.objects.order_by("pk").first().pk,
+            "cb_donation": InfantDonation.objects.order_by("pk").first().pk,
+            "cb_unit": CordBloodUnit.objects.filter(listing_status="available").order_by("pk").first().pk,
+            "cb_contract": FamilyContract.objects.order_by("pk").first().pk}
 
 
 def history_rows() -> int:
@@ -280,7 +301,8 @@ def call(ctx: dict, role: str, method: str, path: str, *, body: Any = None, raw:
             response = getattr(client, method)(path, data=data, content_type=content_type, **extra)
         wrote = response.status_code == 400 and history_rows() != before
         transaction.set_rollback(True)
-    text = response.content.decode("utf-8", "replace")
+    body = b"".join(response.streaming_content) if response.streaming else response.content  # exports stream
+    text = body.decode("utf-8", "replace")
     if response.status_code >= 500 and "<title>" in text:  # Django's debug page: keep the exception line
         text = " ".join(text.split("<title>", 1)[1].split("</title>", 1)[0].split())
     return response.status_code, text[:300], wrote
@@ -398,6 +420,11 @@ PARAM_JUNK = ["a\x00b", "²", "-1", str(10**30), "1.5", "2026-02-30", "2026-02-3
 ID_JUNK = ["0", str(BIG), str(10**30)]
 # path prefix -> the context key of an existing record of that kind
 PATH_IDS = [
+    ("/api/v1/cordblood/sites/", "cb_site"), ("/api/v1/cordblood/donations/", "cb_donation"),
+    ("/api/v1/cordblood/units/", "cb_unit"), ("/api/v1/cordblood/contracts/", "cb_contract"),
+    ("/api/v1/transplant/centres/", "tx_centre"), ("/api/v1/transplant/patients/", "tx_patient"),
+    ("/api/v1/transplant/typing-requests/", "tx_typing"), ("/api/v1/transplant/reservations/", "tx_reservation"),
+    ("/api/v1/transplant/orders/", "tx_order"), ("/api/v1/transplant/follow-ups/", "tx_follow_up"),
     ("/api/v1/accounts/", "account"), ("/api/v1/auth/tokens/", "admin_token"),
     ("/api/v1/catalog/", "released_line"), ("/api/v1/cell-lines/", "line"), ("/api/v1/collections/", "collection"),
     ("/api/v1/consents/", "consent"), ("/api/v1/cultures/", "culture"), ("/api/v1/donors/", "donor"),

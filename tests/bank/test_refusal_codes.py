@@ -364,6 +364,29 @@ def no_specification(ctx: Ctx):
         "test": "sterility", "outcome": "negative", "tested_on": today().isoformat()}, format="json")
 
 
+def bag_not_a_sample(ctx: Ctx):
+    # Issue 12: a cord blood unit's bag is the patient's dose; a QC test thaws a segment or a reference vial.
+    from tests import cordblood_factories as cb
+
+    unit = cb.unit(status="quarantine")
+    return ctx.api("technician").post(f"/api/v1/lots/{unit.lot.pk}/qc-results/", {
+        "test": "viability", "value": "90", "tested_on": today().isoformat(),
+        "vial": unit.lot.vials.get(kind="bag").barcode}, format="json")
+
+
+def hla_discordant(ctx: Ctx):
+    # Issue 12: a unit whose verification typing disagrees with the infant's registration typing is not released.
+    from cordblood.services import typing
+    from tests import cordblood_factories as cb
+
+    typing.register()  # what CordbloodConfig.ready() does
+    unit = cb.unit(status="quarantine")
+    enter_panel(unit.lot, ctx.users["technician"])
+    typing.record_verification(unit, {"A": ["A*02:01", "A*24:02"]}, sample=unit.lot.vials.filter(
+        kind="segment").first(), typed_on=today(), actor=ctx.users["technician"])
+    return release(unit.lot, ctx)
+
+
 def lot_rejected(ctx: Ctx):
     lot = LotFactory(status="rejected", vial_count=1)
     return ctx.api("technician").post(f"/api/v1/lots/{lot.pk}/qc-results/", {
@@ -602,6 +625,233 @@ def protected(ctx: Ctx):
                                       {"unit": StorageUnitFactory().pk, "reason": "LN2 leak"}, format="json")
 
 
+# --- cordblood (issue 12) --------------------------------------------------------------------------------------
+
+CB = "/api/v1/cordblood"
+
+
+def _cb_pending(**kwargs):
+    from tests.cordblood import helpers as cbh
+
+    return cbh.donate(**kwargs).unit
+
+
+def _cb_accepted(ctx: Ctx, **kwargs):
+    from cordblood import services as cb_services
+
+    return cb_services.accept_unit(_cb_pending(**kwargs), actor=ctx.users["technician"], collected_volume_ml="95",
+                                   tnc=1_500_000_000)
+
+
+def acceptance_criteria_not_met(ctx: Ctx):
+    unit = _cb_pending()
+    return ctx.api("technician").post(f"{CB}/units/{unit.pk}/accept/", {"collected_volume_ml": "20.0", "tnc": 1},
+                                      format="json")
+
+
+def unit_already_decided(ctx: Ctx):
+    unit = _cb_accepted(ctx)
+    return ctx.api("technician").post(f"{CB}/units/{unit.pk}/accept/",
+                                      {"collected_volume_ml": "95.0", "tnc": 1_500_000_000}, format="json")
+
+
+def unit_not_accepted(ctx: Ctx):
+    unit = _cb_pending()
+    return ctx.api("technician").post(f"{CB}/units/{unit.pk}/freeze/", {}, format="json")
+
+
+def processing_not_recorded(ctx: Ctx):
+    unit = _cb_accepted(ctx)
+    return ctx.api("technician").post(f"{CB}/units/{unit.pk}/freeze/", {}, format="json")
+
+
+def freeze_window_exceeded(ctx: Ctx):
+    from tests.cordblood import helpers as cbh
+
+    unit = _cb_accepted(ctx, born_at=timezone.now() - datetime.timedelta(hours=50))
+    cbh.process(unit)
+    return ctx.api("technician").post(f"{CB}/units/{unit.pk}/freeze/", {}, format="json")
+
+
+def unit_already_frozen(ctx: Ctx):
+    from tests import cordblood_factories as cb
+
+    unit = cb.unit()
+    return ctx.api("technician").post(f"{CB}/units/{unit.pk}/discard/", {"reason": "other"}, format="json")
+
+
+def no_research_consent(ctx: Ctx):
+    unit = _cb_pending(scopes=("clinical",))
+    return ctx.api("technician").post(f"{CB}/units/{unit.pk}/divert/", {}, format="json")
+
+
+def unit_not_released(ctx: Ctx):
+    from tests import cordblood_factories as cb
+
+    unit = cb.unit(status="quarantine", listing_status="not_listed")
+    return ctx.api("qa").post(f"{CB}/units/{unit.pk}/listing/", {"status": "available"}, format="json")
+
+
+def family_unit_not_listed(ctx: Ctx):
+    from tests import cordblood_factories as cb
+
+    unit = cb.unit(ownership="family")
+    return ctx.api("qa").post(f"{CB}/units/{unit.pk}/listing/", {"status": "available"}, format="json")
+
+
+def listing_reason_required(ctx: Ctx):
+    from tests import cordblood_factories as cb
+
+    unit = cb.unit()
+    return ctx.api("qa").post(f"{CB}/units/{unit.pk}/listing/", {"status": "temporarily_unavailable"},
+                              format="json")
+
+
+def _cb_contract_body(number: str) -> dict:
+    return {"number": number, "signed_on": today().isoformat(),
+            "paid_until": (today() + datetime.timedelta(days=365)).isoformat()}
+
+
+def not_family_unit(ctx: Ctx):
+    from tests import cordblood_factories as cb
+
+    unit = cb.unit()
+    return ctx.api("coordinator").post(f"{CB}/units/{unit.pk}/contract/", _cb_contract_body("FS-R1"), format="json")
+
+
+def contract_exists(ctx: Ctx):
+    from cordblood import services as cb_services
+    from tests import cordblood_factories as cb
+
+    unit = cb.unit(ownership="family")
+    cb_services.create_contract(unit, actor=ctx.users["coordinator"], **_cb_contract_body("FS-R2"))
+    return ctx.api("coordinator").post(f"{CB}/units/{unit.pk}/contract/", _cb_contract_body("FS-R3"), format="json")
+
+
+def contract_not_active(ctx: Ctx):
+    from cordblood import services as cb_services
+    from tests import cordblood_factories as cb
+
+    unit = cb.unit(ownership="family")
+    contract = cb_services.create_contract(unit, actor=ctx.users["coordinator"], **_cb_contract_body("FS-R4"))
+    cb_services.donate_to_public(contract, actor=ctx.users["coordinator"], reason="donation form signed")
+    return ctx.api("coordinator").post(f"{CB}/contracts/{contract.pk}/release-request/", {"note": "for her son"},
+                                       format="json")
+
+
+# --- transplant (issue 12) -------------------------------------------------------------------------------------
+
+
+def _tx(ctx: Ctx, *, link: bool = True, accredited: bool = True, **unit):
+    """A clinician (linked to a qualified centre unless told), their patient and a listed public unit."""
+    from tests import cordblood_factories as cb
+    from tests.transplant import helpers as tx
+
+    centre = tx.centre("TC-R", accreditation_until=today() + datetime.timedelta(days=365 if accredited else -1))
+    clinician = ctx.users["clinician"]
+    patient = tx.patient(tx.clinician(centre, username="clin-r"), code="P-R")
+    if link:
+        from transplant import services as tx_services
+
+        tx_services.link_clinician(clinician, centre, actor=None)
+    return clinician, patient, cb.unit(**unit)
+
+
+def _tx_ordered(ctx: Ctx):
+    from tests.transplant import helpers as tx
+
+    clinician, patient, unit = _tx(ctx)
+    return clinician, tx.ordered(unit, patient, clinician)
+
+
+def _tx_ship(ctx: Ctx, order, **overrides):
+    from tests.transplant import helpers as tx
+
+    values = tx.ship_kwargs(order, **overrides)
+    return ctx.api("technician").post(f"/api/v1/transplant/orders/{order.pk}/ship/", {
+        "bag_barcode": values["bag_barcode"], "dry_shipper": values["dry_shipper"], "documents": values["documents"],
+        "temperature_log": SimpleUploadedFile("logger.csv", values["logger_content"])}, format="multipart")
+
+
+def _tx_reserve(ctx: Ctx, clinician, patient, unit):
+    return ctx.api(None if clinician is None else "clinician").post("/api/v1/transplant/reservations/", {
+        "unit": unit.pk, "patient": patient.pk, "until": (today() + datetime.timedelta(days=7)).isoformat()},
+        format="json")
+
+
+def no_centre(ctx: Ctx):
+    from tests.transplant import helpers as tx
+
+    return ctx.api("clinician").post("/api/v1/transplant/patients/", {
+        "code": "P-X", "diagnosis": "AML", "weight_kg": "30.0", "hla": tx.MATCHED_HLA}, format="json")
+
+
+def not_your_centre(ctx: Ctx):
+    from tests.transplant import helpers as tx
+
+    clinician, patient, unit = _tx(ctx)
+    other = tx.patient(tx.clinician(tx.centre("TC-O"), username="clin-o"), code="P-O")
+    return _tx_reserve(ctx, clinician, other, unit)
+
+
+def centre_not_qualified(ctx: Ctx):
+    clinician, patient, unit = _tx(ctx, accredited=False)
+    return _tx_reserve(ctx, clinician, patient, unit)
+
+
+def unit_not_available(ctx: Ctx):
+    clinician, patient, unit = _tx(ctx, ownership="family")
+    return _tx_reserve(ctx, clinician, patient, unit)
+
+
+def no_bag(ctx: Ctx):
+    from lots.choices import VialKind
+
+    clinician, patient, unit = _tx(ctx, containers=[VialKind.SEGMENT, VialKind.REFERENCE_CELLS])
+    return _tx_reserve(ctx, clinician, patient, unit)
+
+
+def no_typing_sample(ctx: Ctx):
+    from lots.choices import VialKind
+    from transplant import services as tx_services
+
+    clinician, patient, unit = _tx(ctx, containers=[VialKind.BAG])
+    ct = tx_services.request_typing(unit, patient, actor=clinician)
+    return ctx.api("technician").post(f"/api/v1/transplant/typing-requests/{ct.pk}/complete/",
+                                      {"alleles": {"A": ["A*24:02", "A*24:02"]}}, format="json")
+
+
+def justification_required(ctx: Ctx):
+    _clinician, order = _tx_ordered(ctx)  # no confirmatory typing: an exceptional release
+    return ctx.api("medical_director").post(f"/api/v1/transplant/orders/{order.pk}/release/",
+                                            {"password": ctx.password}, format="json")
+
+
+def release_not_signed(ctx: Ctx):
+    _clinician, order = _tx_ordered(ctx)
+    return _tx_ship(ctx, order)
+
+
+def acknowledgement_required(ctx: Ctx):
+    from transplant import services as tx_services
+
+    _clinician, order = _tx_ordered(ctx)
+    tx_services.release_order(order, actor=ctx.users["medical_director"], password=ctx.password,
+                              justification="Urgent; CT pending")
+    return _tx_ship(ctx, order)
+
+
+def shipper_not_validated(ctx: Ctx):
+    from tests.transplant import helpers as tx
+    from transplant import services as tx_services
+
+    clinician, order = _tx_ordered(ctx)
+    tx_services.release_order(order, actor=ctx.users["medical_director"], password=ctx.password,
+                              justification="Urgent; CT pending")
+    tx_services.acknowledge_release(order, actor=clinician, password=ctx.password)
+    return _tx_ship(ctx, order, dry_shipper=tx.shipper("DS-EXPIRED", days=-1).code)
+
+
 # --- the table --------------------------------------------------------------------------------------------------
 
 TABLE = [
@@ -641,6 +891,8 @@ TABLE = [
     Refusal("donor_not_eligible", 409, "POST /lots/{id}/release/", donor_not_eligible),
     Refusal("no_specification", 409, "POST /lots/{id}/qc-results/", no_specification),
     Refusal("lot_rejected", 409, "POST /lots/{id}/qc-results/", lot_rejected),
+    Refusal("bag_not_a_sample", 409, "POST /lots/{id}/qc-results/", bag_not_a_sample),
+    Refusal("hla_discordant", 409, "POST /lots/{id}/release/", hla_discordant),
     Refusal("not_released", 409, "GET /lots/{id}/certificate.pdf", not_released),
     Refusal("not_released", 409, "POST /requests/", not_released_for_distribution, "request"),
     Refusal("lot_not_released", 409, "PUT /lots/{id}/stability-plan/", lot_not_released),
@@ -665,6 +917,44 @@ TABLE = [
     Refusal("allocation_incomplete", 409, "POST /requests/{id}/ship/", allocation_incomplete),
     Refusal("picks_incomplete", 400, "page POST /distribution/requests/{id}/ship/", picks_incomplete,
             page_message="Scan every vial before shipping"),
+    # cordblood (issue 12)
+    Refusal("acceptance_criteria_not_met", 409, "POST /cordblood/units/{id}/accept/ (below the thresholds)",
+            acceptance_criteria_not_met),
+    Refusal("unit_already_decided", 409, "POST /cordblood/units/{id}/accept/ (accepted already)",
+            unit_already_decided),
+    Refusal("unit_not_accepted", 409, "POST /cordblood/units/{id}/freeze/ (awaiting acceptance)", unit_not_accepted),
+    Refusal("processing_not_recorded", 409, "POST /cordblood/units/{id}/freeze/ (no processing record)",
+            processing_not_recorded),
+    Refusal("freeze_window_exceeded", 409, "POST /cordblood/units/{id}/freeze/ (50 h after collection)",
+            freeze_window_exceeded),
+    Refusal("unit_already_frozen", 409, "POST /cordblood/units/{id}/discard/ (frozen)", unit_already_frozen),
+    Refusal("no_research_consent", 409, "POST /cordblood/units/{id}/divert/ (no research scope)",
+            no_research_consent),
+    Refusal("unit_not_released", 409, "POST /cordblood/units/{id}/listing/ (lot in quarantine)", unit_not_released),
+    Refusal("family_unit_not_listed", 409, "POST /cordblood/units/{id}/listing/ (a family unit)",
+            family_unit_not_listed),
+    Refusal("listing_reason_required", 409, "POST /cordblood/units/{id}/listing/ (no reason or end date)",
+            listing_reason_required),
+    Refusal("not_family_unit", 409, "POST /cordblood/units/{id}/contract/ (a public unit)", not_family_unit),
+    Refusal("contract_exists", 409, "POST /cordblood/units/{id}/contract/ (a second contract)", contract_exists),
+    Refusal("contract_not_active", 409, "POST /cordblood/contracts/{id}/release-request/ (donated)",
+            contract_not_active),
+    # transplant (issue 12)
+    Refusal("no_centre", 403, "POST /transplant/patients/ (a clinician linked to no centre)", no_centre),
+    Refusal("not_your_centre", 403, "POST /transplant/reservations/ (another centre's patient)", not_your_centre),
+    Refusal("centre_not_qualified", 409, "POST /transplant/reservations/ (accreditation expired)",
+            centre_not_qualified),
+    Refusal("unit_not_available", 409, "POST /transplant/reservations/ (a family unit)", unit_not_available),
+    Refusal("no_bag", 409, "POST /transplant/reservations/ (a unit without a bag)", no_bag),
+    Refusal("no_typing_sample", 409, "POST /transplant/typing-requests/{id}/complete/ (a unit with only its bag)",
+            no_typing_sample),
+    Refusal("justification_required", 409, "POST /transplant/orders/{id}/release/ (exceptional, no justification)",
+            justification_required),
+    Refusal("release_not_signed", 409, "POST /transplant/orders/{id}/ship/ (not released)", release_not_signed),
+    Refusal("acknowledgement_required", 409, "POST /transplant/orders/{id}/ship/ (exceptional, not acknowledged)",
+            acknowledgement_required),
+    Refusal("shipper_not_validated", 409, "POST /transplant/orders/{id}/ship/ (validation expired)",
+            shipper_not_validated),
     # accounts and sensors
     Refusal("account_locked", 403, "POST /auth/token/ (after LOGIN_FAILURE_LIMIT failures from this address)",
             account_locked),

@@ -9,11 +9,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
-    "coordinator": ["dashboard", "donors", "lots", "trace", "api"],
-    "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "requests", "trace", "api"],
-    "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "requests", "trace", "api"],
+    "coordinator": ["dashboard", "donors", "lots", "trace", "cordblood", "cordblood-sites", "api"],
+    "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "requests", "trace", "cordblood",
+                   "transplant", "api"],
+    "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "requests", "trace", "cordblood",
+           "transplant", "api"],
     "researcher": ["dashboard", "catalog", "requests", "api"],
-    "admin": ["dashboard", "donors", "lots", "storage", "qc", "requests", "trace", "api", "users"],
+    "clinician": ["dashboard", "transplant", "transplant-patients"],
+    "medical_director": ["dashboard", "transplant"],
+    "admin": ["dashboard", "donors", "lots", "storage", "qc", "requests", "trace", "cordblood", "cordblood-sites",
+              "transplant", "transplant-patients", "api", "users"],
 }
 
 

@@ -97,7 +97,7 @@ def shipped_request(researcher, qa, technician, line: CellLine, vials: int = 1):
 
 
 SEED_MIGRATIONS = ("donors.migrations.0002_screening_panel", "qc.migrations.0002_catalog_v1",
-                   "distribution.migrations.0003_default_mta")
+                   "qc.migrations.0005_cord_blood_catalog", "distribution.migrations.0003_default_mta")
 
 
 def reseed_reference_data() -> None:

@@ -21,6 +21,11 @@ PASSING = {
     "cd73": {"value": Decimal("98")}, "cd90": {"value": Decimal("99")}, "cd105": {"value": Decimal("97")},
     "negative_markers": {"value": Decimal("0.8")}, "trilineage": {"outcome": "positive"},
     "tnc": {"value": Decimal("8.2")}, "cd34": {"value": Decimal("3.1")}, "cfu": {"outcome": "positive"},
+    # cord blood units (issue 12)
+    "abo_rh": {"outcome": "o+"}, "haemoglobinopathy": {"outcome": "normal"}, "nrbc": {"value": Decimal("8.5")},
+    "cfu_count": {"value": Decimal("20")}, "viable_cd34_post_thaw": {"value": Decimal("85")},
+    "viable_cd45_post_thaw": {"value": Decimal("70")}, "cfu_growth": {"outcome": "positive"},
+    "identity": {"outcome": "match"},
 }
 
 

@@ -22,7 +22,7 @@ def criteria_of(spec):
 
 
 def test_catalog_and_version_one_are_seeded():
-    assert QCTest.objects.count() == 16
+    assert QCTest.objects.count() == 24  # 16 of QC_SPECS.md v1 + 8 cord blood tests (issue 12)
     psc = spec_in_force("iPSC", "MCB")
     limits = {c.test.code: c.describe() for c in psc.criteria.all()}
     assert limits == {"sterility": "negative", "mycoplasma": "negative", "endotoxin": "≤ 5 EU/mL",
@@ -84,7 +84,7 @@ def test_publish_needs_the_permission(users):
 def test_api_tests_and_specification_in_force(users, api):
     client = api(users["technician"])
     tests = client.get("/api/v1/qc/tests/").json()
-    assert tests["count"] == 16 and {"code", "name", "kind", "unit", "outcomes"} <= set(tests["results"][0])
+    assert tests["count"] == 24 and {"code", "name", "kind", "unit", "outcomes"} <= set(tests["results"][0])
     spec = client.get("/api/v1/qc/specifications/", {"cell_type": "UC-MSC", "tier": "WCB"})
     assert spec.status_code == 200
     data = spec.json()

@@ -1,0 +1,27 @@
+"""Sections the cordblood app adds to other apps' pages (bank.registry object panels)."""
+
+from __future__ import annotations
+
+from cordblood import queries
+from cordblood.models import CordBloodUnit, InfantDonation
+
+
+def donor_panel(request, donor) -> dict | None:
+    """On a donor's page: a mother's babies and their units, or the infant donor's mother and unit."""
+    donations = list(queries.donations_of(donor))
+    infant_of = (InfantDonation.objects.filter(infant=donor).select_related("mother", "unit").first()
+                 if not donations else None)
+    if not donations and infant_of is None and not request.user.has_perm("cordblood.add_infantdonation"):
+        return None
+    if not donations and infant_of is None and donor.sex != "F":
+        return None
+    return {"donor": donor, "donations": donations, "infant_of": infant_of,
+            "can_add": request.user.has_perm("cordblood.add_infantdonation")}
+
+
+def lot_panel(request, lot) -> dict | None:
+    """On a lot's page: the cord blood unit it is (DIN, ownership, search status)."""
+    if lot.tier != "unit":
+        return None
+    unit = CordBloodUnit.objects.filter(lot=lot).first()
+    return {"unit": unit} if unit else None

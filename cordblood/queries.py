@@ -1,0 +1,79 @@
+"""Reads of the cordblood app shared by pages and the API."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from bank.roles import ADMIN, COORDINATOR, MEDICAL_DIRECTOR, QA, TECHNICIAN, has_role
+from cordblood.choices import Acceptance, DiscardReason, ListingStatus, Ownership
+from cordblood.models import CollectionSite, CordBloodUnit, InfantDonation
+
+# Roles inside the bank see every unit; anyone else (a transplant centre's clinician) sees only listed
+# public units: a family unit never appears in public search.
+BANK_ROLES = (ADMIN, COORDINATOR, TECHNICIAN, QA, MEDICAL_DIRECTOR)
+PUBLIC_SEARCH_STATUSES = (ListingStatus.AVAILABLE, ListingStatus.TEMPORARILY_UNAVAILABLE, ListingStatus.RESERVED)
+
+
+def units_visible_to(user) -> QuerySet[CordBloodUnit]:
+    """Units ``user`` may see, with what the lists show (a constant number of queries: one)."""
+    qs = CordBloodUnit.objects.select_related("donation__infant", "donation__mother", "donation__site", "lot")
+    if not has_role(user, *BANK_ROLES):
+        qs = public_search_units(qs)
+    return qs.order_by("-created_at", "-id")
+
+
+def public_search_units(qs: QuerySet[CordBloodUnit] | None = None) -> QuerySet[CordBloodUnit]:
+    """Public units listed for search (never a family unit)."""
+    qs = CordBloodUnit.objects.all() if qs is None else qs
+    return qs.filter(ownership=Ownership.PUBLIC, listing_status__in=PUBLIC_SEARCH_STATUSES)
+
+
+def filter_units(qs: QuerySet[CordBloodUnit], params) -> QuerySet[CordBloodUnit]:
+    """Filters of the unit list and API: ``ownership``, ``acceptance``, ``listing_status``, ``din``,
+    ``mother`` (donor code), ``ready_to_list`` (released public units not yet listed)."""
+    ownership = params.get("ownership") or ""
+    if ownership in Ownership.values:
+        qs = qs.filter(ownership=ownership)
+    acceptance = params.get("acceptance") or ""
+    if acceptance in Acceptance.values:
+        qs = qs.filter(acceptance=acceptance)
+    listing = params.get("listing_status") or ""
+    if listing in ListingStatus.values:
+        qs = qs.filter(listing_status=listing)
+    din = (params.get("din") or "").strip().upper()
+    if din:
+        qs = qs.filter(din__startswith=din[:13])
+    mother = (params.get("mother") or "").strip().upper()
+    if mother:
+        qs = qs.filter(donation__mother__code=mother)
+    if str(params.get("ready_to_list") or "").lower() in ("1", "true", "yes", "on"):
+        qs = qs.filter(ownership=Ownership.PUBLIC, listing_status=ListingStatus.NOT_LISTED, lot__status="released")
+    return qs
+
+
+def discards_by_reason() -> list[dict]:
+    """``[{"reason", "label", "count"}]`` for every discard reason (zero counts included), then research."""
+    counts = dict(CordBloodUnit.objects.filter(acceptance=Acceptance.DISCARDED).values_list("acceptance_reason")
+                  .annotate(n=Count("id")).values_list("acceptance_reason", "n"))
+    rows = [{"reason": value, "label": str(label), "count": counts.get(value, 0)}
+            for value, label in DiscardReason.choices]
+    return rows
+
+
+def acceptance_counts() -> dict[str, int]:
+    return dict(CordBloodUnit.objects.values_list("acceptance").annotate(n=Count("id"))
+                .values_list("acceptance", "n"))
+
+
+def donations_of(mother) -> QuerySet[InfantDonation]:
+    return (InfantDonation.objects.filter(mother=mother)
+            .select_related("infant", "site", "collector", "unit", "unit__lot").order_by("-born_at", "birth_order"))
+
+
+def donations_list() -> QuerySet[InfantDonation]:
+    return InfantDonation.objects.select_related("infant", "mother", "site", "collector", "unit").order_by(
+        "-born_at", "birth_order", "-id")
+
+
+def sites_with_collectors() -> QuerySet[CollectionSite]:
+    return CollectionSite.objects.prefetch_related("collectors").annotate(donation_count=Count("donations"))

@@ -1,0 +1,72 @@
+"""Search listing of public units (WMDA/EMDIS status): available, temporarily unavailable with a reason and an
+end date, reserved, distributed, destroyed. The transplant app calls ``set_listing`` for reserved,
+distributed and available (a reservation made, shipped, expired or cancelled)."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bank.audit import acting, save_changed
+from bank.errors import Conflict
+from cordblood.choices import ListingStatus, Ownership
+from cordblood.models import CordBloodUnit
+
+
+def set_listing(unit: CordBloodUnit, status: str, *, reason: str = "", until: datetime.date | None = None,
+                actor) -> CordBloodUnit:
+    """Set a public unit's search status (409 ``family_unit_not_listed`` for a family unit,
+    ``listing_reason_required`` for a temporary unavailability without reason or end date,
+    ``unit_not_released`` to list a unit whose lot is not released)."""
+    if status not in ListingStatus.values:
+        raise ValidationError({"status": [_("Unknown search status %(status)s.") % {"status": status}]})
+    reason = (reason or "").strip()
+    with transaction.atomic(), acting(actor, reason or f"listing {status}"):
+        unit = CordBloodUnit.objects.select_for_update(of=("self",)).select_related("lot").get(pk=unit.pk)
+        if unit.ownership != Ownership.PUBLIC and status != ListingStatus.NOT_LISTED:
+            raise Conflict(_("A family unit is never listed for public search."), code="family_unit_not_listed")
+        if status == ListingStatus.TEMPORARILY_UNAVAILABLE:
+            if not reason or until is None:
+                raise Conflict(_("Give the reason and the end date of a temporary unavailability."),
+                               code="listing_reason_required")
+            if until < timezone.localdate():
+                raise Conflict(_("The end date of a temporary unavailability cannot be in the past."),
+                               code="listing_reason_required")
+        if status in (ListingStatus.AVAILABLE, ListingStatus.TEMPORARILY_UNAVAILABLE, ListingStatus.RESERVED):
+            if unit.lot is None or unit.lot.status != "released":
+                raise Conflict(_("Only a released unit can be listed for search."), code="unit_not_released")
+        values = {
+            "listing_status": status,
+            "listing_reason": reason[:200] if status != ListingStatus.AVAILABLE else "",
+            "listing_until": until if status == ListingStatus.TEMPORARILY_UNAVAILABLE else None,
+        }
+        if any(getattr(unit, name) != value for name, value in values.items()):
+            save_changed(unit, {**values, "listing_changed_at": timezone.now()})
+    return unit
+
+
+def end_temporary_unavailability(*, today: datetime.date | None = None, actor=None) -> int:
+    """Return every temporarily unavailable unit whose end date has passed to ``available`` (a unit whose lot
+    is no longer released stays as it is for QA). Returns how many came back."""
+    today = today or timezone.localdate()
+    back = 0
+    due = CordBloodUnit.objects.filter(listing_status=ListingStatus.TEMPORARILY_UNAVAILABLE,
+                                       listing_until__lt=today).order_by("pk").values_list("pk", flat=True)
+    for pk in due.iterator():
+        unit = CordBloodUnit(pk=pk)
+        try:
+            with transaction.atomic():
+                current = CordBloodUnit.objects.select_for_update().get(pk=pk)
+                if (current.listing_status != ListingStatus.TEMPORARILY_UNAVAILABLE
+                        or current.listing_until is None or current.listing_until >= today):
+                    continue  # someone changed it meanwhile
+                set_listing(unit, ListingStatus.AVAILABLE, actor=actor,
+                            reason=_("end of temporary unavailability"))
+        except Conflict:
+            continue
+        back += 1
+    return back
