@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -176,15 +178,16 @@ class UnitDetailView(GenericAPIView):
         return Response(s.CordBloodUnitSerializer(_unit(request, pk), context=_unit_context(request)).data)
 
 
-class _UnitAction(GenericAPIView):
+class _UnitAction(GenericAPIView, metaclass=abc.ABCMeta):
     """POST an action on a unit: the input serializer, the service, the unit back."""
 
     permission_classes = [HasPerms]
     serializer_class = s.CordBloodUnitSerializer
     input_class = None
 
-    def act(self, request, unit, data):  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def act(self, request, unit, data):
+        """Call the unit's service with the parsed input; return the unit."""
 
     def post(self, request, pk: int):
         unit = _unit(request, pk)
