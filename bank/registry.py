@@ -71,6 +71,10 @@ HOOKS = {
                         "page, the signature manifest); a receiver returns {lot id: [DomainError, ...]} for the lots "
                         "it forbids (cordblood: a discordant verification typing, 409 hla_discordant). A receiver "
                         "must run no query for lots that are not its own, so list pages keep their query counts",
+    "lot_recalled": "distribution announces (recall, lot_ids, actor) inside a recall's transaction (a lot recall or a "
+                    "consent withdrawal), after listing its own recipients; a receiver lists and tells the recipients "
+                    "it alone knows (transplant: the centres whose patients received a bag of these lots) and "
+                    "returns {'look_back': [...]}",
     "demo_release_master": "lots' demo step asks (label, lot, ctx) to QC and release an MCB before its WCBs "
                            "are frozen (qc answers)",
 }

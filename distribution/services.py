@@ -27,6 +27,7 @@ from bank.models import Notification, SignatureMeaning
 from bank.notifications import notify, notify_role
 from bank.roles import QA, TECHNICIAN
 from bank.signatures import record_signature, verify_password
+from bank.registry import announce
 from distribution import queries
 from distribution.choices import (
     REQUEST_TRANSITIONS,
@@ -452,8 +453,10 @@ def _recall_effects(recall: Recall, lot_ids: list[int], *, actor, line_name: str
             body=body % {"line": line_name, "reason": recall.reason.rstrip("."),
                          "vials": ", ".join(notice.vial_barcodes)},
             link=_link(request), level=Notification.Level.ALARM)
+    # Downstream apps list the recipients only they know (transplant centres' patients) under the same recall.
+    look_back = announce("lot_recalled", recall=recall, lot_ids=lot_ids, actor=actor).get("look_back", [])
     notify_role(QA, TECHNICIAN, subject=_("Recall %(id)s of %(line)s: %(n)s recipients notified") % {
-        "id": recall.pk, "line": line_name, "n": len(notices)},
+        "id": recall.pk, "line": line_name, "n": len(notices) + len(look_back)},
         link=reverse("distribution:recall", args=[recall.pk]), level=Notification.Level.ALARM)
 
 
