@@ -25,9 +25,9 @@ from bank.audit import acting, bulk_create_audited
 from bank.errors import Conflict, Forbidden
 from bank.models import Notification, SignatureMeaning
 from bank.notifications import notify, notify_role
+from bank.registry import announce
 from bank.roles import QA, TECHNICIAN
 from bank.signatures import record_signature, verify_password
-from bank.registry import announce
 from distribution import queries
 from distribution.choices import (
     REQUEST_TRANSITIONS,
