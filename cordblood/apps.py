@@ -7,7 +7,7 @@ class CordbloodConfig(AppConfig):
     verbose_name = _("Cord blood")
 
     def ready(self) -> None:
-        from bank.registry import register_nav, register_object_panel, register_scanner
+        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
         from cordblood import panels, views
         from cordblood.services import typing
 
@@ -16,6 +16,8 @@ class CordbloodConfig(AppConfig):
                      order=700)
         register_nav("cordblood-sites", _("Collection sites"), "cordblood:sites",
                      perms=("cordblood.add_collectionsite",), order=710)
+        register_panel("cordblood-ready-to-list", "cordblood/panels/ready_to_list.html", panels.ready_to_list_panel,
+                       perms=("cordblood.list_cordbloodunit",), order=720)
         register_scanner(views.unit_url_for_scan, order=700)
         register_object_panel("donors.donor", "cordblood", "cordblood/panels/donor.html", panels.donor_panel,
                               perms=("cordblood.view_infantdonation",), order=700)

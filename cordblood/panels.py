@@ -25,3 +25,14 @@ def lot_panel(request, lot) -> dict | None:
         return None
     unit = CordBloodUnit.objects.filter(lot=lot).first()
     return {"unit": unit} if unit else None
+
+
+READY_TO_LIST_SHOWN = 5
+
+
+def ready_to_list_panel(request) -> dict | None:
+    """QA's worklist on the dashboard: released public units not yet listed for search (the unit list's own
+    ``ready_to_list`` filter, so the count and the list agree). Two queries: the count and the first few."""
+    ready = queries.filter_units(CordBloodUnit.objects.select_related("lot"), {"ready_to_list": "1"})
+    count = ready.count()
+    return {"count": count, "units": list(ready.order_by("-created_at", "-id")[:READY_TO_LIST_SHOWN]) if count else []}

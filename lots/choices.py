@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CellType(models.TextChoices):
@@ -88,6 +89,16 @@ class VialKind(models.TextChoices):
     REFERENCE_DNA = "reference_dna", _("Reference vial (DNA)")
     MATERNAL_SAMPLE = "maternal_sample", _("Maternal sample")
 
+
+# What a box map cell prints under the lot for a container that is not a plain vial (its full name in the tooltip).
+VIAL_KIND_MARKS = {
+    VialKind.BAG: pgettext_lazy("container kind mark on a box map", "BAG"),
+    VialKind.SEGMENT: pgettext_lazy("container kind mark on a box map", "SEG"),
+    VialKind.REFERENCE_CELLS: pgettext_lazy("container kind mark on a box map", "REF-C"),
+    VialKind.REFERENCE_PLASMA: pgettext_lazy("container kind mark on a box map", "REF-P"),
+    VialKind.REFERENCE_DNA: pgettext_lazy("container kind mark on a box map", "DNA"),
+    VialKind.MATERNAL_SAMPLE: pgettext_lazy("container kind mark on a box map", "MAT"),
+}
 
 # Only these go to a researcher or a patient; the rest are kept for testing.
 DISTRIBUTABLE_KINDS = (VialKind.VIAL, VialKind.BAG)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from bank.identifiers import first_match, scannable
 from lots import queries as lots_queries
-from lots.choices import lot_unusable
+from lots.choices import VIAL_KIND_MARKS, VialKind, lot_unusable
 from lots.models import Lot, Vial
 from lots.queries import position_of  # noqa: F401 — the one position shape, re-exported for storage
 from storage.choices import QUARANTINE_LOT_STATUSES, STORABLE_VIAL_STATUSES, AlarmStatus, lot_needs_quarantine
@@ -89,16 +89,17 @@ def capacity_warnings() -> list[tuple[StorageUnit, Occupancy]]:
 # --- boxes and vials ------------------------------------------------------------------------------------
 
 
-MAP_FIELDS = ("id", "barcode", "status", "lot", "lot_number", "lot_status", "tier", "cell_line")
+MAP_FIELDS = ("id", "barcode", "status", "kind", "lot", "lot_number", "lot_status", "tier", "cell_line")
 
 
 def box_vials(box: Box) -> dict[tuple[int, int], dict]:
     """The vials of ``box`` by (row, col) as dicts (``MAP_FIELDS``: what a map cell or a scan shows, plus
-    ``lot_ancestor_recalled`` and ``do_not_use``: the lot is recalled, rejected or made from a recalled lot):
+    ``lot_ancestor_recalled`` and ``do_not_use``: the lot is recalled, rejected or made from a recalled lot;
+    ``kind`` tells a cord blood unit's bag from its segments, reference vials and maternal samples):
     one query on the box index, no models built (a full 10 x 10 box is 100 rows)."""
     rows = (
         Vial.objects.filter(box=box)
-        .values_list("row", "col", "id", "barcode", "status", "lot_id", "lot__lot_number", "lot__status",
+        .values_list("row", "col", "id", "barcode", "status", "kind", "lot_id", "lot__lot_number", "lot__status",
                      "lot__tier", "lot__cell_line__name", "lot__ancestor_recalled_at")
         .order_by()
     )
@@ -124,8 +125,14 @@ def box_map(box: Box) -> dict:
 
 
 def box_grid(box: Box) -> list[list[dict]]:
-    """The map as rows of cells, for templates."""
+    """The map as rows of cells, for templates; a container that is not a plain vial carries its ``kind_mark``
+    (BAG, SEG, REF-C…) and ``kind_label``."""
     data = box_map(box)
+    for cell in data["cells"]:
+        vial = cell["vial"]
+        if vial and vial["kind"] in VIAL_KIND_MARKS:
+            vial["kind_mark"] = VIAL_KIND_MARKS[vial["kind"]]
+            vial["kind_label"] = VialKind(vial["kind"]).label
     return [data["cells"][r * box.cols:(r + 1) * box.cols] for r in range(box.rows)]
 
 
