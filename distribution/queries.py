@@ -14,7 +14,20 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When, prefetch_related_objects
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
@@ -31,9 +44,9 @@ from distribution.models import (
 )
 from donors.choices import HLA_LOCI, ConsentScope, Eligibility
 from donors.queries import collection_eligibility, consent_scopes
-from lots.choices import DISTRIBUTABLE_KINDS, CellType, Grade, LotStatus, Tier, VialStatus
+from lots.choices import RESEARCH_KINDS, CellType, Grade, LotStatus, Tier, VialStatus
 from lots.models import CellLine, Lot, Vial
-from lots.queries import descendant_lots, lot_by_code, vial_by_barcode
+from lots.queries import descendant_lots, distributable_lot_q, lot_by_code, vial_by_barcode
 from qc.queries import latest_counted_results
 
 # --- allocation order --------------------------------------------------------------------------
@@ -50,7 +63,7 @@ def distributable_lots_q(prefix: str = "", *, donor: bool = True) -> Q:
     ``donor=False`` leaves out the donor's own withdrawal date (one join per vial): for reads of one
     line whose donor the caller has checked already (approval refuses a withdrawn donor first).
     """
-    q = Q(**{f"{prefix}status": LotStatus.RELEASED, f"{prefix}consent_withdrawn_flagged_at__isnull": True})
+    q = distributable_lot_q(prefix)
     if donor:
         q &= Q(**{f"{prefix}cell_line__donor__consent_withdrawn_at__isnull": True})
     return q
@@ -62,7 +75,7 @@ def allocatable_vials(cell_line_id: int, *, mcb: bool | None = None) -> QuerySet
     The donor's consent is the caller's check (approval refuses ``consent_withdrawn`` before allocating).
     """
     qs = Vial.objects.filter(distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id,
-                             status=VialStatus.AVAILABLE, kind__in=DISTRIBUTABLE_KINDS)
+                             status=VialStatus.AVAILABLE, kind__in=RESEARCH_KINDS)
     if mcb is True:
         qs = qs.filter(lot__tier=Tier.MCB)
     elif mcb is False:
@@ -75,7 +88,7 @@ def stock_of_line(cell_line_id: int) -> dict[str, int]:
     (1 query). Like ``allocatable_vials`` it leaves the donor's own consent to the caller."""
     counts = Vial.objects.filter(
         distributable_lots_q("lot__", donor=False), lot__cell_line_id=cell_line_id, status=VialStatus.AVAILABLE,
-        kind__in=DISTRIBUTABLE_KINDS,
+        kind__in=RESEARCH_KINDS,
     ).aggregate(
         mcb=Count("pk", filter=Q(lot__tier=Tier.MCB)),
         other=Count("pk", filter=~Q(lot__tier=Tier.MCB)),
@@ -182,18 +195,15 @@ class CatalogEntry:
 
 
 def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[CellLine]:
-    """Lines with distributable stock, annotated with ``available_vials`` (one query when evaluated)."""
+    """Lines with distributable stock, annotated with ``available_vials`` (one query when evaluated).
+
+    The stock is the line's counter (``lots.LineStock``, kept by the database as vials and lots change), never a
+    count of vials: the catalog reads a few thousand counters however many vials the bank holds."""
     filters = filters or CatalogFilters()
-    vial_q = (Q(lots__vials__status=VialStatus.AVAILABLE, lots__vials__kind__in=DISTRIBUTABLE_KINDS)
-              & distributable_lots_q("lots__"))
     qs = (
         CellLine.objects.filter(donor__consent_withdrawn_at__isnull=True)
-        .annotate(
-            stock_other=Count("lots__vials", filter=vial_q & ~Q(lots__tier=Tier.MCB)),
-            stock_mcb=Count("lots__vials", filter=vial_q & Q(lots__tier=Tier.MCB)),
-        )
-        .annotate(available_vials=F("stock_other") + Greatest(F("stock_mcb") - settings.MIN_MCB_STOCK, Value(0)))
-        .filter(available_vials__gt=0)
+        .filter(Q(stock__other__gt=0) | Q(stock__mcb__gt=settings.MIN_MCB_STOCK))
+        .annotate(available_vials=F("stock__other") + Greatest(F("stock__mcb") - settings.MIN_MCB_STOCK, Value(0)))
         .select_related("donor__hla")
         .order_by("name")
     )
@@ -233,8 +243,8 @@ def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
     ids = [line.pk for line in lines]
     lots = list(
         Lot.objects.filter(distributable_lots_q(), cell_line_id__in=ids)
-        .annotate(tier_rank=TIER_RANK, available=Count("vials", filter=Q(
-            vials__status=VialStatus.AVAILABLE, vials__kind__in=DISTRIBUTABLE_KINDS)))
+        .annotate(tier_rank=TIER_RANK, available=Exists(Vial.objects.filter(
+            lot=OuterRef("pk"), status=VialStatus.AVAILABLE, kind__in=RESEARCH_KINDS)))
         .order_by("tier_rank", "frozen_on", "pk")
     )
     lots_of: dict[int, list[Lot]] = defaultdict(list)

@@ -8,6 +8,11 @@ class LotsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core import checks
+        from django.db.models.signals import post_migrate
+
+        from lots.stock import install_stock_triggers
+
+        post_migrate.connect(install_stock_triggers, sender=self, dispatch_uid="lots.stock.triggers")
 
         from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN

@@ -102,6 +102,9 @@ VIAL_KIND_MARKS = {
 
 # Only these go to a researcher or a patient; the rest are kept for testing.
 DISTRIBUTABLE_KINDS = (VialKind.VIAL, VialKind.BAG)
+# What a researcher's request may receive: a plain vial. A cord blood unit's bag goes to a patient, through a
+# transplant centre's order (the transplant app), never through a distribution request.
+RESEARCH_KINDS = (VialKind.VIAL,)
 # What a stability re-check, confirmatory typing or identity test may thaw: never the bag.
 TEST_SAMPLE_KINDS = (VialKind.VIAL, VialKind.SEGMENT, VialKind.REFERENCE_CELLS)
 

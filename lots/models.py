@@ -75,6 +75,29 @@ class CellLine(models.Model):
         return self.name
 
 
+class LineStock(models.Model):
+    """Derived, like an index: the line's vials a researcher may receive (``RESEARCH_KINDS``, available, in a
+    distributable lot), split MCB / other. Written only by database triggers (lots/stock.py), so no history
+    and no service writes it; a line with no row has no stock."""
+
+    cell_line = models.OneToOneField(CellLine, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False,
+                                     related_name="stock")
+    mcb = models.IntegerField(_("MCB vials available"), default=0, db_default=0)
+    other = models.IntegerField(_("other vials available"), default=0, db_default=0)
+
+    class Meta:
+        indexes = [
+            # The catalog reads only lines with stock (a few thousand of a million: cord blood units have none).
+            models.Index(fields=["cell_line"], condition=models.Q(other__gt=0) | models.Q(mcb__gt=0),
+                         name="lots_linestock_stocked_idx"),
+        ]
+        verbose_name = _("line stock")
+        verbose_name_plural = _("line stock")
+
+    def __str__(self) -> str:
+        return f"{self.cell_line_id}: {self.mcb} MCB + {self.other}"
+
+
 class Culture(models.Model):
     """A culture run of a line (from the primary tissue, or thawed from a parent lot's vial)."""
 

@@ -14,6 +14,13 @@ from lots.models import CellLine, Culture, Lot, Passage, Vial
 # --- lineage ---------------------------------------------------------------------------------------
 
 
+def distributable_lot_q(prefix: str = "") -> Q:
+    """Lots whose vials may leave the bank, as far as the lot itself says: released and not flagged for a
+    withdrawn consent. The line's stock counter (lots/stock.py) keeps the same rule in SQL; a test holds the
+    two together. (distribution adds the donor's own consent.)"""
+    return Q(**{f"{prefix}status": LotStatus.RELEASED, f"{prefix}consent_withdrawn_flagged_at__isnull": True})
+
+
 def descendant_lots(lot: Lot, *, lock: bool = False) -> list[Lot]:
     """Every lot made from ``lot`` (its WCBs, and theirs), parents before children, each level in freezing
     order. One query over the donor's lots (a line's lots never come from another donor); with ``lock``,

@@ -1,0 +1,141 @@
+"""The line's stock counter (lots.LineStock, kept by database triggers) equals a count of its vials, whatever
+writes them: services, bulk SQL, a recall or a consent flag; and under concurrent approvals and a recall."""
+
+import sqlite3
+import threading
+
+import pytest
+from django.db import connection
+
+from bank.errors import Conflict
+from distribution import queries, services
+from lots import stock
+from lots.choices import LotStatus
+from lots.models import Lot, LineStock, Vial
+from lots.queries import distributable_lot_q
+from tests.distribution.factories import add_lot, make_line, reseed_reference_data, submit
+
+
+def counter(line) -> tuple[int, int]:
+    row = LineStock.objects.filter(cell_line=line).values_list("mcb", "other").first()
+    return row or (0, 0)
+
+
+@pytest.mark.django_db
+def test_the_counter_follows_vials_lots_and_consent(users):
+    line = make_line()
+    wcb = add_lot(line, vials=5)  # and its empty released MCB
+    mcb = add_lot(line, tier="MCB", vials=3)
+    assert counter(line) == (3, 5)
+    Vial.objects.filter(pk=wcb.vials.order_by("pk").first().pk).update(status="reserved")  # bulk SQL, no service
+    assert counter(line) == (3, 4)
+    Vial.objects.filter(lot=wcb, number=2).update(kind="segment")  # not a research vial
+    assert counter(line) == (3, 3)
+    Lot.objects.filter(pk=mcb.pk).update(status=LotStatus.ON_HOLD)
+    assert counter(line) == (0, 3)
+    Lot.objects.filter(pk=mcb.pk).update(status=LotStatus.RELEASED)
+    assert counter(line) == (3, 3)
+    Lot.objects.filter(pk=wcb.pk).update(consent_withdrawn_flagged_at="2026-01-01T00:00:00Z")
+    assert counter(line) == (3, 0)
+    quarantined = add_lot(line, vials=4, status="quarantine")
+    assert counter(line) == (3, 0)
+    Lot.objects.filter(pk=quarantined.pk).update(status=LotStatus.RELEASED)
+    assert counter(line) == (3, 4)
+    Vial.objects.filter(lot=quarantined, number=1).delete()
+    assert counter(line) == (3, 3)
+    assert stock.drift(connection) == []
+    # The service's own reads agree with the counter (the rule is the same on both sides).
+    assert queries.stock_of_line(line.pk)["mcb"] + queries.stock_of_line(line.pk)["other"] == sum(counter(line))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", LotStatus.values)
+def test_the_sql_rule_is_the_lots_rule(status):
+    line = make_line()
+    lot = add_lot(line, vials=2, status=status)
+    counted = Lot.objects.filter(distributable_lot_q(), pk=lot.pk).exists()
+    assert sum(counter(line)) == (2 if counted else 0)
+
+
+@pytest.mark.django_db
+def test_a_recount_repairs_a_counter_written_by_hand():
+    line = make_line()
+    add_lot(line, vials=3)
+    LineStock.objects.filter(cell_line=line).update(other=99)
+    assert stock.drift(connection) == [(line.pk, 0, 99, 0, 3)]
+    assert stock.recount() == 1
+    assert counter(line) == (0, 3) and stock.drift(connection) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_approvals_and_a_recall_keep_the_counter_exact(users):
+    """Twelve approvals of one vial each and the recall of one of the line's lots, all at once in their own
+    threads and connections: afterwards the counter equals a count of the vials."""
+    reseed_reference_data()
+    line = make_line()
+    add_lot(line, vials=8)
+    recalled = add_lot(line, vials=8)
+    requests = [submit(users["researcher"], line, vials=1) for _ in range(12)]
+    barrier = threading.Barrier(len(requests) + 1)
+    errors = []
+
+    def approve(request):
+        try:
+            barrier.wait()
+            services.approve_request(request, actor=users["qa"])
+        except Conflict:
+            pass
+        except Exception as exc:  # noqa: BLE001 - the test fails on any crash
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    def recall():
+        try:
+            barrier.wait()
+            Lot.objects.filter(pk=recalled.pk).update(status=LotStatus.RECALLED)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve, args=(r,)) for r in requests] + [threading.Thread(target=recall)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert Vial.objects.filter(status="reserved").exists()
+    assert stock.drift(connection) == []
+    assert counter(line)[1] == Vial.objects.filter(lot__cell_line=line, lot__status="released",
+                                                   status="available", kind="vial").count()
+
+
+def test_the_embedded_sqlite_triggers_count_the_same():
+    """``make run`` uses SQLite: its row triggers keep the same counter."""
+    db = sqlite3.connect(":memory:")
+    db.executescript("""
+        CREATE TABLE lots_lot (id INTEGER PRIMARY KEY, cell_line_id INTEGER, tier TEXT, status TEXT,
+                               consent_withdrawn_flagged_at TEXT);
+        CREATE TABLE lots_vial (id INTEGER PRIMARY KEY, lot_id INTEGER, status TEXT, kind TEXT);
+        CREATE TABLE lots_linestock (cell_line_id INTEGER PRIMARY KEY, mcb INTEGER NOT NULL DEFAULT 0,
+                                     other INTEGER NOT NULL DEFAULT 0);
+    """)
+    for statement in stock._sqlite():
+        db.execute(statement)
+    db.execute("INSERT INTO lots_lot VALUES (1, 7, 'MCB', 'released', NULL), (2, 7, 'WCB', 'quarantine', NULL)")
+    db.executemany("INSERT INTO lots_vial (lot_id, status, kind) VALUES (?, ?, ?)",
+                   [(1, "available", "vial")] * 3 + [(1, "available", "segment"), (2, "available", "vial")])
+
+    def line():
+        return db.execute("SELECT mcb, other FROM lots_linestock WHERE cell_line_id = 7").fetchone()
+
+    assert line() == (3, 0)
+    db.execute("UPDATE lots_lot SET status = 'released' WHERE id = 2")
+    assert line() == (3, 1)
+    db.execute("UPDATE lots_vial SET status = 'reserved' WHERE id = 1")
+    assert line() == (2, 1)
+    db.execute("UPDATE lots_lot SET consent_withdrawn_flagged_at = 'now' WHERE id = 1")
+    assert line() == (0, 1)
+    db.execute("DELETE FROM lots_vial WHERE lot_id = 2")
+    assert line() == (0, 0)
