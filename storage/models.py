@@ -205,7 +205,11 @@ class VialMove(models.Model):
 
     class Meta:
         ordering = ["vial_id", "moved_at", "id"]
-        indexes = [models.Index(fields=["vial", "moved_at"], name="storage_vialmove_vial_idx")]
+        indexes = [
+            models.Index(fields=["vial", "moved_at"], name="storage_vialmove_vial_idx"),
+            # An excursion's vials are put back where they were at the reading: the moves since then.
+            models.Index(fields=["moved_at"], name="storage_vialmove_moved_at_idx"),
+        ]
         verbose_name = _("vial move")
         verbose_name_plural = _("vial moves")
 
@@ -242,7 +246,7 @@ class Alarm(models.Model):
     """An excursion or a silent sensor; acknowledged with a reason and an e-signature."""
 
     # Bookkeeping of the notification fan-out, not part of what the acknowledgement signs.
-    SIGNATURE_EXCLUDE_FIELDS = ("notified_at",)
+    SIGNATURE_EXCLUDE_FIELDS = ("notified_at", "vials_recorded_at")
 
     unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="alarms")
     kind = models.CharField(_("kind"), max_length=15, choices=AlarmKind.choices)
@@ -260,6 +264,8 @@ class Alarm(models.Model):
     acknowledged_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     acknowledgement_reason = models.TextField(_("acknowledgement reason"), blank=True)
     notified_at = models.DateTimeField(_("people notified at"), null=True, blank=True)
+    # An excursion's vials are listed by the worker (storage.tasks.record_alarm_vials), seconds after the reading.
+    vials_recorded_at = models.DateTimeField(_("vials listed at"), null=True, blank=True)
     affected_vials = models.ManyToManyField("lots.Vial", through="AlarmVial", related_name="alarms", blank=True)
 
     history = audit_history()

@@ -38,3 +38,12 @@ def notify_alarms(alarm_ids: list[int]) -> list[int]:
     with task_context("storage.tasks.notify_alarms"):
         return [a.pk for a in send_alarm_notifications(alarm_ids)]
 
+
+
+@shared_task(name="storage.tasks.record_alarm_vials")
+def record_alarm_vials(alarm_id: int) -> int | None:
+    """List the vials that were in an excursion's unit when it was raised (once; a retry does nothing)."""
+    from storage.services.alarms import record_alarm_vials as record
+
+    with task_context("storage.tasks.record_alarm_vials"):
+        return record(alarm_id)

@@ -224,12 +224,14 @@ class AlarmSerializer(serializers.ModelSerializer):
                                                   allow_null=True)
     acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     affected_vials = serializers.IntegerField(source="vial_count", read_only=True,
-                                              help_text="vials in the unit when an excursion was raised")
+                                              help_text="vials in the unit when an excursion was raised "
+                                                        "(0 until vials_recorded_at: the worker lists them)")
 
     class Meta:
         model = Alarm
         fields = ["id", "unit", "unit_name", "kind", "status", "raised_at", "message", "reading", "peak_temperature_c",
-                  "acknowledged_at", "acknowledged_by", "acknowledgement_reason", "affected_vials"]
+                  "acknowledged_at", "acknowledged_by", "acknowledgement_reason", "affected_vials",
+                  "vials_recorded_at"]
 
 
 class AlarmDetailSerializer(AlarmSerializer):

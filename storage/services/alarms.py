@@ -20,10 +20,11 @@ from django.utils.translation import gettext as _
 from bank.audit import acting, bulk_create_audited, current_actor, current_reason
 from bank.errors import Conflict
 from bank.models import SignatureMeaning
+from bank.outbox import enqueue_task
 from bank.signatures import record_signature, verify_password
 from lots.models import Vial
 from storage.choices import AlarmKind, AlarmStatus
-from storage.models import Alarm, AlarmVial, Box, Rack, StorageUnit, TemperatureReading
+from storage.models import Alarm, AlarmVial, Box, Rack, StorageUnit, TemperatureReading, VialMove
 
 log = logging.getLogger(__name__)
 
@@ -67,44 +68,81 @@ def _excursion(unit: StorageUnit, readings: list[TemperatureReading], *, actor) 
             "min": unit.min_temperature_c, "max": unit.max_temperature_c,
         },
     )
-    _record_vials_in_unit(alarm, unit)
+    # A full tank holds tens of thousands of vials: the worker lists them, the sensor gets its answer at once.
+    enqueue_task(RECORD_VIALS_TASK, [alarm.pk])
     _notify_now([alarm.pk])
     return alarm
 
 
-def _record_vials_in_unit(alarm: Alarm, unit: StorageUnit) -> None:
-    """AlarmVial rows (and their history rows) for every vial in ``unit`` now.
+RECORD_VIALS_TASK = "storage.tasks.record_alarm_vials"
 
-    A full tank holds tens of thousands of vials, and the sensor's request waits for this: on
-    PostgreSQL one INSERT … SELECT writes the rows and their history rows (the same rows
-    ``bulk_create_audited`` would write, with the acting user and reason) in well under a second.
+
+def record_alarm_vials(alarm_id: int) -> int | None:
+    """AlarmVial rows (and their history rows) for every vial that was in the alarm's unit when the
+    excursion was raised, and where it was. Returns how many, or None when another run
+    recorded them already (claimed by a conditional UPDATE: a retried task never lists twice).
+
+    Runs in the worker, seconds after the reading; a vial moved meanwhile is put back where it was then, from
+    its chain of custody (its first move since the alarm says where it came from). On PostgreSQL one
+    INSERT … SELECT writes the rows and their history rows (the rows ``bulk_create_audited`` would write).
     """
-    if connection.vendor != "postgresql":
-        inside = Vial.objects.filter(box__rack__unit=unit).values_list("pk", "box_id", "row", "col").order_by("pk")
-        bulk_create_audited(AlarmVial, [AlarmVial(alarm=alarm, vial_id=pk, box_id=box, row=row, col=col)
-                                        for pk, box, row, col in inside], batch_size=2000)
-        return
-    actor = current_actor()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH recorded AS (
-                INSERT INTO {AlarmVial._meta.db_table} (alarm_id, vial_id, box_id, "row", col)
-                SELECT %s, v.id, v.box_id, v."row", v.col
-                FROM {Vial._meta.db_table} v
-                JOIN {Box._meta.db_table} b ON b.id = v.box_id
-                JOIN {Rack._meta.db_table} r ON r.id = b.rack_id
-                WHERE r.unit_id = %s
-                ORDER BY v.id
-                RETURNING id, alarm_id, vial_id, box_id, "row", col
+    with transaction.atomic():
+        claimed = Alarm.objects.filter(pk=alarm_id, kind=AlarmKind.EXCURSION, vials_recorded_at__isnull=True
+                                       ).update(vials_recorded_at=timezone.now())
+        if not claimed:
+            return None
+        alarm = Alarm.objects.get(pk=alarm_id)
+        as_of = alarm.raised_at  # what the unit held when the bank learned of it (as the request used to list)
+        if connection.vendor != "postgresql":
+            rows = _vials_in_unit_at(alarm.unit_id, as_of)
+            bulk_create_audited(AlarmVial, [AlarmVial(alarm=alarm, vial_id=pk, box_id=box, row=row, col=col)
+                                            for pk, box, row, col in rows], batch_size=2000)
+            return len(rows)
+        actor = current_actor()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH later AS (
+                    SELECT DISTINCT ON (m.vial_id) m.vial_id, m.from_box_id, m.from_row, m.from_col, m.from_rack_id
+                    FROM {VialMove._meta.db_table} m WHERE m.moved_at > %(as_of)s
+                    ORDER BY m.vial_id, m.moved_at, m.id
+                ), then_ AS (
+                    SELECT v.id AS vial_id, v.box_id, v."row", v.col
+                    FROM {Vial._meta.db_table} v
+                    JOIN {Box._meta.db_table} b ON b.id = v.box_id
+                    JOIN {Rack._meta.db_table} r ON r.id = b.rack_id
+                    WHERE r.unit_id = %(unit)s AND NOT EXISTS (SELECT 1 FROM later l WHERE l.vial_id = v.id)
+                    UNION ALL
+                    SELECT l.vial_id, l.from_box_id, l.from_row, l.from_col
+                    FROM later l JOIN {Rack._meta.db_table} r ON r.id = l.from_rack_id
+                    WHERE r.unit_id = %(unit)s AND l.from_box_id IS NOT NULL
+                ), recorded AS (
+                    INSERT INTO {AlarmVial._meta.db_table} (alarm_id, vial_id, box_id, "row", col)
+                    SELECT %(alarm)s, vial_id, box_id, "row", col FROM then_ ORDER BY vial_id
+                    RETURNING id, alarm_id, vial_id, box_id, "row", col
+                )
+                INSERT INTO {AlarmVial.history.model._meta.db_table}
+                    (id, alarm_id, vial_id, box_id, "row", col, history_date, history_change_reason, history_type,
+                     history_user_id)
+                SELECT id, alarm_id, vial_id, box_id, "row", col, %(now)s, %(reason)s, '+', %(user)s FROM recorded
+                """,  # noqa: S608 — table names come from the models, values are parameters
+                {"as_of": as_of, "unit": alarm.unit_id, "alarm": alarm.pk, "now": timezone.now(),
+                 "reason": current_reason()[:100] or None, "user": getattr(actor, "pk", None)},
             )
-            INSERT INTO {AlarmVial.history.model._meta.db_table}
-                (id, alarm_id, vial_id, box_id, "row", col, history_date, history_change_reason, history_type,
-                 history_user_id)
-            SELECT id, alarm_id, vial_id, box_id, "row", col, %s, %s, '+', %s FROM recorded
-            """,  # noqa: S608 — table names come from the models, values are parameters
-            [alarm.pk, unit.pk, timezone.now(), current_reason()[:100] or None, getattr(actor, "pk", None)],
-        )
+            return cursor.rowcount
+
+
+def _vials_in_unit_at(unit_id: int, as_of) -> list[tuple[int, int, int, int]]:
+    """``[(vial, box, row, col)]`` in the unit at ``as_of`` (the embedded SQLite's path; same rule as above)."""
+    first_move_after: dict[int, VialMove] = {}
+    for move in VialMove.objects.filter(moved_at__gt=as_of).select_related("from_rack").order_by(
+            "vial_id", "moved_at", "id"):
+        first_move_after.setdefault(move.vial_id, move)
+    rows = [(pk, box, row, col) for pk, box, row, col in Vial.objects.filter(box__rack__unit_id=unit_id)
+            .values_list("pk", "box_id", "row", "col") if pk not in first_move_after]
+    rows += [(m.vial_id, m.from_box_id, m.from_row, m.from_col) for m in first_move_after.values()
+             if m.from_box_id and m.from_rack and m.from_rack.unit_id == unit_id]
+    return sorted(rows)
 
 
 def silent_units():

@@ -21,6 +21,7 @@ from storage.services import (
     send_alarm_notifications,
     store_lot,
 )
+from storage.tasks import record_alarm_vials
 from tests.factories import StorageUnitFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +81,13 @@ def test_out_of_range_reading_raises_an_excursion_recording_the_vials(layout, us
     alarm = Alarm.objects.get()
     assert (alarm.kind, alarm.status, alarm.unit, alarm.reading) == ("excursion", "active", layout.unit, reading)
     assert "-120" in alarm.message and alarm.peak_temperature_c == -120
+    # The sensor's request only queued the listing of the vials: the worker does it.
     recorded = AlarmVial.objects.filter(alarm=alarm)
+    assert not recorded.exists() and alarm.vials_recorded_at is None
+    assert OutboxMessage.objects.filter(payload__name="storage.tasks.record_alarm_vials",
+                                        payload__args=[alarm.pk]).exists()
+    assert record_alarm_vials(alarm.pk) == 4
+    assert record_alarm_vials(alarm.pk) is None  # a retried task lists nothing twice
     assert set(recorded.values_list("vial__lot", flat=True)) == {released_lot.pk}
     assert recorded.count() == 4
     assert set(recorded.values_list("box", "row")) == {(layout.box.pk, 1), (layout.box.pk, 2)}
@@ -209,3 +216,20 @@ def test_alarm_email_links_to_the_alarm_on_the_site(layout, users, settings):
     assert all(f"https://lims.bank.example/storage/alarms/{alarm.pk}/" in m.body for m in mail.outbox)
     # the in-app notification keeps the site path
     assert Notification.objects.filter(level="alarm").first().link == f"/storage/alarms/{alarm.pk}/"
+
+
+def test_the_worker_puts_a_vial_moved_since_the_reading_back_where_it_was(layout, users, released_lot):
+    """The listing runs after the alarm: a vial moved out of the unit meanwhile is listed where it was then."""
+    from storage.services import move_vial
+
+    store_lot(released_lot, [layout.box], actor=users["technician"])
+    reading, _created = record_reading(layout.unit, temperature_c="-120", recorded_at=ago(3), actor=users["sensor"])
+    alarm = Alarm.objects.get()
+    moved = released_lot.vials.order_by("pk").first()
+    was = (moved.box_id, moved.row, moved.col)
+    move_vial(moved, box=layout.mirror_box, row=1, col=1, actor=users["technician"], reason="make room")
+    assert record_alarm_vials(alarm.pk) == 4
+    listed = AlarmVial.objects.get(alarm=alarm, vial=moved)
+    assert (listed.box_id, listed.row, listed.col) == was
+    page_alarm = Alarm.objects.get(pk=alarm.pk)
+    assert page_alarm.vials_recorded_at is not None

@@ -61,3 +61,6 @@ def test_silent_sensor_and_excursion_through_the_worker(celery_worker, users):
                     .count() == 2)
     excursion.refresh_from_db()
     assert excursion.notified_at is not None
+    # ...and the worker lists the vials that were in the unit (the sensor's request did not wait for it).
+    assert "storage.tasks.record_alarm_vials" in celery_worker.tasks
+    assert wait_for(lambda: Alarm.objects.filter(pk=excursion.pk, vials_recorded_at__isnull=False).exists())
