@@ -51,7 +51,8 @@ class DiscardReason(models.TextChoices):
     LOW_TNC = "low_tnc", _("TNC below the threshold")
     CLOTTED = "clotted", _("Clots in the bag")
     BAG_DAMAGED = "bag_damaged", _("Bag damaged or leaking")
-    LATE = "late", _("Arrived too late to freeze within 48 h")
+    # The limit is CORDBLOOD_FREEZE_WINDOW_HOURS (a bank's setting): not written into the label.
+    LATE = "late", _("Arrived too late to freeze within the time limit")
     MATERNAL_SCREENING = "maternal_screening", _("Maternal screening positive")
     NO_CONSENT = "no_consent", _("Consent withdrawn or missing")
     OTHER = "other", _("Other")

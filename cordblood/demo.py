@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import itertools
 
+from django.conf import settings
 from django.utils import timezone
 
 from bank.errors import DomainError
@@ -209,8 +210,9 @@ def load(ctx: dict) -> None:
     out["discarded"].append(services.discard_unit(clotted.unit, actor=demo.tech, reason="clotted",
                                                   note="Large clot at the bag port"))
     small = demo.donate(demo.mother("Deng Qian", 1997), north, days_ago=12, volume="38.0")
-    out["discarded"].append(services.discard_unit(small.unit, actor=demo.tech, reason="low_volume",
-                                                  note="38 mL, below the 60 mL threshold"))
+    out["discarded"].append(services.discard_unit(
+        small.unit, actor=demo.tech, reason="low_volume",
+        note=f"38 mL, below the {settings.CORDBLOOD_MIN_VOLUME_ML} mL threshold"))
     research = demo.donate(demo.mother("Cao Lan", 1992), north, days_ago=9, volume="45.0")
     out["research"] = services.divert_to_research(research.unit, actor=demo.tech,
                                                   note="Below threshold; consented to research")

@@ -2,7 +2,7 @@
 
 Only public units that were ever listed are exported (a family unit never is); a differential export holds
 every unit whose search status or record changed since the date, so the registry also hears of units that
-became reserved, distributed or destroyed.
+became reserved, distributed or destroyed, or were taken off the listing (``NL``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -43,8 +43,12 @@ def parse_since(value) -> datetime.date | None:
 
 
 def exported_units(*, since: datetime.date | None = None):
+    """Public frozen units that were ever listed: listed now, or listed once by their history (a unit taken
+    off the listing is exported as ``NL`` so the registry stops offering it). One query, whatever the size."""
+    ever_listed = Exists(CordBloodUnit.history.model.objects.filter(id=OuterRef("pk"))
+                         .exclude(listing_status=ListingStatus.NOT_LISTED))
     qs = (CordBloodUnit.objects.filter(ownership=Ownership.PUBLIC, lot__isnull=False)
-          .exclude(listing_status=ListingStatus.NOT_LISTED)
+          .filter(~Q(listing_status=ListingStatus.NOT_LISTED) | ever_listed)
           .select_related("donation__infant__hla", "donation__collection", "lot")
           .prefetch_related("lot__vials").order_by("pk"))
     if since is not None:

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cordblood.choices import ABO, Acceptance, DeliveryType, DiscardReason, ListingStatus, Ownership, Rh
 from cordblood.models import CollectionSite, Collector
+from cordblood.services.listing import QA_STATUSES
 from donors.choices import ConsentScope, Sex
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -48,10 +49,12 @@ class MotherForm(forms.Form):
 class DonationForm(forms.Form):
     sex = forms.ChoiceField(label=_("Baby's sex"), choices=Sex.choices)
     born_at = forms.DateTimeField(label=_("Born at"), widget=DATETIME)
-    birth_order = forms.IntegerField(label=_("Birth order"), min_value=1, max_value=8, initial=1,
+    # The limits of birth order, gestational age and weight are the service's (register_infant_donation):
+    # its errors land on these fields.
+    birth_order = forms.IntegerField(label=_("Birth order"), initial=1,
                                      help_text=_("1 for a single birth; 1, 2 … for twins, in order of birth."))
-    gestational_age_weeks = forms.IntegerField(label=_("Gestational age (weeks)"), min_value=22, max_value=45)
-    birth_weight_g = forms.IntegerField(label=_("Birth weight (g)"), min_value=300, max_value=7000)
+    gestational_age_weeks = forms.IntegerField(label=_("Gestational age (weeks)"))
+    birth_weight_g = forms.IntegerField(label=_("Birth weight (g)"))
     delivery_type = forms.ChoiceField(label=_("Delivery"), choices=DeliveryType.choices)
     site = forms.ModelChoiceField(label=_("Collection site"), queryset=CollectionSite.objects.filter(active=True))
     collector = forms.ModelChoiceField(label=_("Collector"), required=False,
@@ -131,17 +134,20 @@ class ProcessingForm(forms.Form):
 class FreezeForm(forms.Form):
     frozen_at = forms.DateTimeField(label=_("Frozen at"), widget=DATETIME, required=False,
                                     help_text=_("Empty: now."))
-    segments = forms.IntegerField(label=_("Attached segments"), min_value=1, max_value=10, initial=2)
-    reference_cells = forms.IntegerField(label=_("Reference vials (cells)"), min_value=0, max_value=10, initial=2)
-    reference_plasma = forms.IntegerField(label=_("Reference vials (plasma)"), min_value=0, max_value=10, initial=1)
-    reference_dna = forms.IntegerField(label=_("Reference vials (DNA)"), min_value=0, max_value=10, initial=1)
-    maternal_samples = forms.IntegerField(label=_("Maternal samples"), min_value=0, max_value=10, initial=2)
+    # How many of each container a unit may have is the service's rule (freeze_unit).
+    segments = forms.IntegerField(label=_("Attached segments"), initial=2)
+    reference_cells = forms.IntegerField(label=_("Reference vials (cells)"), initial=2)
+    reference_plasma = forms.IntegerField(label=_("Reference vials (plasma)"), initial=1)
+    reference_dna = forms.IntegerField(label=_("Reference vials (DNA)"), initial=1)
+    maternal_samples = forms.IntegerField(label=_("Maternal samples"), initial=2)
     cryoprotectant = forms.CharField(label=_("Cryoprotectant"), max_length=200, initial="DMSO 10 % / Dextran 40")
     cryoprotectant_lot = forms.CharField(label=_("Cryoprotectant lot"), max_length=60, required=False)
 
 
 class ListingForm(forms.Form):
-    status = forms.ChoiceField(label=_("Search status"), choices=ListingStatus.choices)
+    # What QA may set by hand (the service's list): reserved and distributed come from the transplant app.
+    status = forms.ChoiceField(label=_("Search status"),
+                               choices=[(value, ListingStatus(value).label) for value in QA_STATUSES])
     reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
     until = forms.DateField(label=_("Until"), widget=DATE, required=False,
                             help_text=_("For a temporary unavailability: the day it ends."))

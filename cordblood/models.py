@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
 from bank.identifiers import IdentifierField
-from cordblood.choices import ABO, Acceptance, ContractStatus, DeliveryType, ListingStatus, Ownership, Rh
+from cordblood.choices import ABO, Acceptance, ContractStatus, DeliveryType, DiscardReason, ListingStatus, Ownership, Rh
 
 User = settings.AUTH_USER_MODEL
 
@@ -157,6 +157,13 @@ class CordBloodUnit(models.Model):
 
     def __str__(self) -> str:
         return self.din
+
+    @property
+    def discard_reason_label(self) -> str:
+        """The discard reason in words (the stored value is a ``DiscardReason`` code)."""
+        if self.acceptance_reason in DiscardReason.values:
+            return str(DiscardReason(self.acceptance_reason).label)
+        return self.acceptance_reason
 
     @property
     def recovery_pct(self):

@@ -7,6 +7,7 @@ from django.db.models import Count, QuerySet
 from bank.roles import ADMIN, COORDINATOR, MEDICAL_DIRECTOR, QA, TECHNICIAN, has_role
 from cordblood.choices import Acceptance, DiscardReason, ListingStatus, Ownership
 from cordblood.models import CollectionSite, CordBloodUnit, InfantDonation
+from lots.choices import LotStatus
 
 # Roles inside the bank see every unit; anyone else (a transplant centre's clinician) sees only listed
 # public units: a family unit never appears in public search.
@@ -28,9 +29,12 @@ def public_search_units(qs: QuerySet[CordBloodUnit] | None = None) -> QuerySet[C
     return qs.filter(ownership=Ownership.PUBLIC, listing_status__in=PUBLIC_SEARCH_STATUSES)
 
 
-def filter_units(qs: QuerySet[CordBloodUnit], params) -> QuerySet[CordBloodUnit]:
+def filter_units(qs: QuerySet[CordBloodUnit], params, *, user=None) -> QuerySet[CordBloodUnit]:
     """Filters of the unit list and API: ``ownership``, ``acceptance``, ``listing_status``, ``din``,
-    ``mother`` (donor code), ``ready_to_list`` (released public units not yet listed)."""
+    ``mother`` (donor code), ``ready_to_list`` (released public units not yet listed).
+
+    ``mother`` is a bank filter: for a ``user`` outside the bank it is ignored, so nobody outside can learn
+    which units a mother gave by probing donor codes."""
     ownership = params.get("ownership") or ""
     if ownership in Ownership.values:
         qs = qs.filter(ownership=ownership)
@@ -44,15 +48,16 @@ def filter_units(qs: QuerySet[CordBloodUnit], params) -> QuerySet[CordBloodUnit]
     if din:
         qs = qs.filter(din__startswith=din[:13])
     mother = (params.get("mother") or "").strip().upper()
-    if mother:
+    if mother and (user is None or has_role(user, *BANK_ROLES)):
         qs = qs.filter(donation__mother__code=mother)
     if str(params.get("ready_to_list") or "").lower() in ("1", "true", "yes", "on"):
-        qs = qs.filter(ownership=Ownership.PUBLIC, listing_status=ListingStatus.NOT_LISTED, lot__status="released")
+        qs = qs.filter(ownership=Ownership.PUBLIC, listing_status=ListingStatus.NOT_LISTED,
+                       lot__status=LotStatus.RELEASED)
     return qs
 
 
 def discards_by_reason() -> list[dict]:
-    """``[{"reason", "label", "count"}]`` for every discard reason (zero counts included), then research."""
+    """``[{"reason", "label", "count"}]`` for every discard reason (zero counts included)."""
     counts = dict(CordBloodUnit.objects.filter(acceptance=Acceptance.DISCARDED).values_list("acceptance_reason")
                   .annotate(n=Count("id")).values_list("acceptance_reason", "n"))
     rows = [{"reason": value, "label": str(label), "count": counts.get(value, 0)}
@@ -60,9 +65,12 @@ def discards_by_reason() -> list[dict]:
     return rows
 
 
-def acceptance_counts() -> dict[str, int]:
-    return dict(CordBloodUnit.objects.values_list("acceptance").annotate(n=Count("id"))
-                .values_list("acceptance", "n"))
+def acceptance_counts() -> list[dict]:
+    """``[{"acceptance", "label", "count"}]`` for every acceptance state (zero counts included)."""
+    counts = dict(CordBloodUnit.objects.values_list("acceptance").annotate(n=Count("id"))
+                  .values_list("acceptance", "n"))
+    return [{"acceptance": value, "label": str(label), "count": counts.get(value, 0)}
+            for value, label in Acceptance.choices]
 
 
 def donations_of(mother) -> QuerySet[InfantDonation]:
@@ -71,7 +79,10 @@ def donations_of(mother) -> QuerySet[InfantDonation]:
 
 
 def donations_list() -> QuerySet[InfantDonation]:
-    return InfantDonation.objects.select_related("infant", "mother", "site", "collector", "unit").order_by(
+    """Donations with what the page and the API list show (one query a page: the API shows the collection's
+    code too)."""
+    return InfantDonation.objects.select_related("infant", "mother", "site", "collector", "collection",
+                                                 "unit").order_by(
         "-born_at", "birth_order", "-id")
 
 

@@ -31,7 +31,7 @@ LIST = "cordblood.list_cordbloodunit"
 def unit_list(request):
     form = forms.UnitFilterForm(request.GET or None)
     params = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    qs = queries.filter_units(queries.units_visible_to(request.user), params)
+    qs = queries.filter_units(queries.units_visible_to(request.user), params, user=request.user)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -150,7 +150,7 @@ def unit_freeze(request, pk: int):
 @perms_required(LIST)
 @require_POST
 def unit_listing(request, pk: int):
-    return _unit_action(request, pk, forms.ListingForm, "listing_form", lambda unit, form: services.set_listing(
+    return _unit_action(request, pk, forms.ListingForm, "listing_form", lambda unit, form: services.set_listing_by_qa(
         unit, form.cleaned_data["status"], reason=form.cleaned_data["reason"], until=form.cleaned_data["until"],
         actor=request.user), _("Search status changed."))
 
@@ -321,5 +321,9 @@ def unit_url_for_scan(code: str, user):
     code = (code or "").strip().upper()
     if not (13 <= len(code) <= 14) or not user.has_perm(VIEW_UNIT):
         return None
-    unit = queries.units_visible_to(user).filter(din=code[:13]).only("pk").first()
-    return reverse("cordblood:unit", args=[unit.pk]) if unit else None
+    if len(code) == 14 and code[13] != services.din_check_character(code[:13]):
+        return None  # the check character is there to catch a mistyped DIN: never open another unit
+    # values_list: the visible units' select_related cannot be combined with only("pk") (a FieldError: a 500
+    # for every scanned DIN).
+    pk = queries.units_visible_to(user).filter(din=code[:13]).values_list("pk", flat=True).first()
+    return reverse("cordblood:unit", args=[pk]) if pk else None

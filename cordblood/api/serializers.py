@@ -117,6 +117,16 @@ class CordBloodUnitSerializer(serializers.ModelSerializer):
         # The mother is bank-internal: a transplant centre never learns who she is, not even her code.
         return unit.donation.mother.code if self.context.get("bank_user") else None
 
+    # The infant donor and its donation are bank-internal too: outside the bank a unit is its DIN, its
+    # characterisation and its HLA, never a donor.
+    BANK_ONLY = ("donation", "infant", "infant_code", "mother_code")
+
+    def to_representation(self, unit):
+        data = super().to_representation(unit)
+        if not self.context.get("bank_user"):
+            data.update(dict.fromkeys(self.BANK_ONLY))
+        return data
+
 
 class AcceptInputSerializer(serializers.Serializer):
     collected_volume_ml = serializers.DecimalField(max_digits=6, decimal_places=1)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import abc
 
+from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -117,10 +119,15 @@ class DonationListView(GenericAPIView):
     @extend_schema(request=s.DonationInputSerializer, responses={201: s.DonationSerializer})
     def post(self, request):
         data = dict(_input(s.DonationInputSerializer, request))
-        mother = get_object_or_404(Donor, pk=data.pop("mother"))
+        mother = Donor.objects.filter(pk=data.pop("mother")).first()
         site = CollectionSite.objects.filter(pk=data.pop("site")).first()
         collector_id = data.pop("collector", None)
-        collector = Collector.objects.filter(pk=collector_id).first() if collector_id else None
+        collector = Collector.objects.filter(pk=collector_id).first() if collector_id is not None else None
+        # An id that names nothing is an input error, never silently dropped (a collector left out of the record).
+        unknown = {name: [_("No record has this id.")] for name, missing in (
+            ("mother", mother is None), ("collector", collector_id is not None and collector is None)) if missing}
+        if unknown:
+            raise ValidationError(unknown)
         donation = services.register_infant_donation(mother, actor=request.user, site=site, collector=collector,
                                                      **data)
         return Response(s.DonationSerializer(donation).data, status=status.HTTP_201_CREATED)
@@ -159,7 +166,7 @@ class UnitListView(GenericAPIView):
 
     @extend_schema(operation_id="cordblood_units_list")
     def get(self, request):
-        qs = queries.filter_units(queries.units_visible_to(request.user), request.query_params)
+        qs = queries.filter_units(queries.units_visible_to(request.user), request.query_params, user=request.user)
         page = self.paginate_queryset(qs)
         data = s.CordBloodUnitSerializer(page, many=True, context=_unit_context(request)).data
         return self.get_paginated_response(data)
@@ -266,8 +273,8 @@ class ListingView(_UnitAction):
         return super().post(request, pk)
 
     def act(self, request, unit, data):
-        return services.set_listing(unit, data["status"], reason=data["reason"], until=data["until"],
-                                    actor=request.user)
+        return services.set_listing_by_qa(unit, data["status"], reason=data["reason"], until=data["until"],
+                                          actor=request.user)
 
 
 class ContractCreateView(GenericAPIView):

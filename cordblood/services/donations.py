@@ -135,19 +135,22 @@ def register_infant_donation(mother: Donor, *, actor, sex: str, born_at: Any, ge
         errors.add("mother", _("Donor %(code)s is not registered as a woman.") % {"code": mother.code})
     if hasattr(mother, "infant_donation"):
         errors.add("mother", _("Donor %(code)s is an infant donor, not a mother.") % {"code": mother.code})
-    if born and order and not errors:
-        twin = (InfantDonation.objects.filter(mother=mother, birth_order=order,
-                                              born_at__gte=born - SAME_PREGNANCY, born_at__lte=born + SAME_PREGNANCY)
-                .first())
-        if twin is not None:
-            errors.add("birth_order", _("This birth already has a baby number %(order)d (%(code)s). Give twins "
-                                        "birth orders 1, 2 …") % {"order": order, "code": twin.infant.code})
     errors.raise_if_any()
-    if mother.consent_withdrawn_at is not None:
-        raise Conflict(_("Donor %(code)s withdrew consent: nothing more can be collected under it.")
-                       % {"code": mother.code}, code="consent_withdrawn")
 
     with transaction.atomic(), acting(actor, _("infant donation registered")):
+        # The mother's row is the lock of her births: two registrations of the same baby at once must not both
+        # take its birth order, nor slip past a withdrawal of her consent made meanwhile.
+        mother = Donor.objects.select_for_update().get(pk=mother.pk)
+        if mother.consent_withdrawn_at is not None:
+            raise Conflict(_("Donor %(code)s withdrew consent: nothing more can be collected under it.")
+                           % {"code": mother.code}, code="consent_withdrawn")
+        twin = (InfantDonation.objects.filter(mother=mother, birth_order=order,
+                                              born_at__gte=born - SAME_PREGNANCY, born_at__lte=born + SAME_PREGNANCY)
+                .select_related("infant").first())
+        if twin is not None:
+            raise ValidationError({"birth_order": [
+                _("This birth already has a baby number %(order)d (%(code)s). Give twins birth orders 1, 2 …")
+                % {"order": order, "code": twin.infant.code}]})
         infant = _infant_donor(actor=actor, sex=sex, birth_year=timezone.localtime(born).year,
                                population=mother.population)
         try:

@@ -1,10 +1,13 @@
 """Search listing of public units (WMDA/EMDIS status): available, temporarily unavailable with a reason and an
 end date, reserved, distributed, destroyed. The transplant app calls ``set_listing`` for reserved,
-distributed and available (a reservation made, shipped, expired or cancelled)."""
+distributed and available (a reservation made, shipped, expired or cancelled); QA's pages and API call
+``set_listing_by_qa``, which leaves reserved and distributed to the transplant app. Distributed and destroyed
+are final."""
 
 from __future__ import annotations
 
 import datetime
+from typing import NoReturn
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,6 +18,19 @@ from bank.audit import acting, save_changed
 from bank.errors import Conflict
 from cordblood.choices import ListingStatus, Ownership
 from cordblood.models import CordBloodUnit
+from lots.choices import LotStatus
+
+# What QA sets by hand; reserved and distributed follow a reservation and a shipment (the transplant app).
+QA_STATUSES = (ListingStatus.NOT_LISTED, ListingStatus.AVAILABLE, ListingStatus.TEMPORARILY_UNAVAILABLE,
+               ListingStatus.DESTROYED)
+# A shipped bag is gone and a destroyed unit does not come back: nothing leaves these.
+FINAL_STATUSES = (ListingStatus.DISTRIBUTED, ListingStatus.DESTROYED)
+
+
+def _refuse_transition(unit: CordBloodUnit, status: str) -> NoReturn:
+    raise Conflict(_("Unit %(din)s is %(from)s; its search status cannot become %(to)s here.") % {
+        "din": unit.din, "from": unit.get_listing_status_display(), "to": ListingStatus(status).label},
+        code="invalid_transition", listing_status=unit.listing_status)
 
 
 def set_listing(unit: CordBloodUnit, status: str, *, reason: str = "", until: datetime.date | None = None,
@@ -25,8 +41,10 @@ def set_listing(unit: CordBloodUnit, status: str, *, reason: str = "", until: da
     if status not in ListingStatus.values:
         raise ValidationError({"status": [_("Unknown search status %(status)s.") % {"status": status}]})
     reason = (reason or "").strip()
-    with transaction.atomic(), acting(actor, reason or f"listing {status}"):
+    with transaction.atomic(), acting(actor, reason or _("search status: %(status)s") % {"status": status}):
         unit = CordBloodUnit.objects.select_for_update(of=("self",)).select_related("lot").get(pk=unit.pk)
+        if unit.listing_status in FINAL_STATUSES and status != unit.listing_status:
+            _refuse_transition(unit, status)
         if unit.ownership != Ownership.PUBLIC and status != ListingStatus.NOT_LISTED:
             raise Conflict(_("A family unit is never listed for public search."), code="family_unit_not_listed")
         if status == ListingStatus.TEMPORARILY_UNAVAILABLE:
@@ -37,7 +55,7 @@ def set_listing(unit: CordBloodUnit, status: str, *, reason: str = "", until: da
                 raise Conflict(_("The end date of a temporary unavailability cannot be in the past."),
                                code="listing_reason_required")
         if status in (ListingStatus.AVAILABLE, ListingStatus.TEMPORARILY_UNAVAILABLE, ListingStatus.RESERVED):
-            if unit.lot is None or unit.lot.status != "released":
+            if unit.lot is None or unit.lot.status != LotStatus.RELEASED:
                 raise Conflict(_("Only a released unit can be listed for search."), code="unit_not_released")
         values = {
             "listing_status": status,
@@ -47,6 +65,20 @@ def set_listing(unit: CordBloodUnit, status: str, *, reason: str = "", until: da
         if any(getattr(unit, name) != value for name, value in values.items()):
             save_changed(unit, {**values, "listing_changed_at": timezone.now()})
     return unit
+
+
+def set_listing_by_qa(unit: CordBloodUnit, status: str, *, reason: str = "", until: datetime.date | None = None,
+                      actor) -> CordBloodUnit:
+    """QA sets a unit's search status by hand: not listed, available, temporarily unavailable or destroyed
+    (``set_listing``'s rules apply). Reserved and distributed belong to the transplant app, which holds the bag
+    for them, and a reserved unit stays so until its reservation ends there: 409 ``invalid_transition``."""
+    if status not in ListingStatus.values:
+        raise ValidationError({"status": [_("Unknown search status %(status)s.") % {"status": status}]})
+    with transaction.atomic():
+        locked = CordBloodUnit.objects.select_for_update(of=("self",)).get(pk=unit.pk)
+        if status not in QA_STATUSES or locked.listing_status == ListingStatus.RESERVED:
+            _refuse_transition(locked, status)
+        return set_listing(locked, status, reason=reason, until=until, actor=actor)
 
 
 def end_temporary_unavailability(*, today: datetime.date | None = None, actor=None) -> int:

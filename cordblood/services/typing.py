@@ -22,14 +22,15 @@ from bank.errors import Conflict
 from cordblood.models import CordBloodUnit, VerificationTyping
 from donors.models import HLATyping
 from donors.services import parse_allele
-from lots.choices import TEST_SAMPLE_KINDS, Tier, VialKind, VialStatus
+from lots.choices import Tier, VialKind, VialStatus
 from lots.models import Vial
+from lots.queries import sample_kinds
 from lots.services import change_vial_status
 from storage.services import remove_from_storage
 
-# What a verification typing may be done on: a segment or a reference vial of cells (a culture lot's plain
-# ``vial`` is not a cord blood sample, and the bag is the product).
-TYPING_SAMPLE_KINDS = tuple(kind for kind in TEST_SAMPLE_KINDS if kind != VialKind.VIAL)
+# What a verification typing may be done on: lots' test samples of a unit, a segment or a reference vial of
+# cells (a culture lot's plain ``vial`` is not a cord blood sample, and the bag is the product).
+TYPING_SAMPLE_KINDS = sample_kinds(Tier.UNIT)
 TYPING_LOCI = ("A", "B", "C", "DRB1", "DQB1", "DPB1")
 
 

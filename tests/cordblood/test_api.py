@@ -117,3 +117,95 @@ def test_sites_and_collectors_api(api):
     assert client.post(f"{API}/sites/{site}/collectors/", {"name": "Nurse Zhao"}, format="json").status_code == 201
     assert client.get(f"{API}/sites/{site}/").json()["collectors"][0]["name"] == "Nurse Zhao"
     assert api(h.technician()).post(f"{API}/sites/", {"code": "X", "name": "Y"}, format="json").status_code == 403
+
+
+def test_donation_list_runs_a_constant_number_of_queries(api, django_assert_num_queries):
+    for _i in range(2):
+        h.donate()
+    client = api(h.coordinator())
+    client.get(f"{API}/donations/")  # the user's permissions, cached on the user for the next calls
+    # count (1), the page of donations with infant, mother, site, collector, collection and unit (1)
+    with django_assert_num_queries(2):
+        first = client.get(f"{API}/donations/")
+    for _i in range(3):
+        h.donate()
+    with django_assert_num_queries(2):
+        second = client.get(f"{API}/donations/")
+    assert first.json()["count"] == 2 and second.json()["count"] == 5
+    assert all(d["collection_code"] for d in second.json()["results"])
+
+
+def test_a_donation_naming_an_unknown_collector_or_mother_is_a_400_and_saves_nothing(api):
+    client = api(h.coordinator())
+    site, _collector = h.site_and_collector()
+    mum = h.mother()
+    body = {"mother": mum.pk, "sex": "F", "born_at": (timezone.now() - datetime.timedelta(hours=5)).isoformat(),
+            "gestational_age_weeks": 39, "birth_weight_g": 3200, "delivery_type": "vaginal", "site": site.pk,
+            "collector": 999_999, "consent_form_version": "CB-ICF-v1", "consent_scopes": ["clinical"]}
+    response = client.post(f"{API}/donations/", body, format="json")
+    assert response.status_code == 400 and "collector" in response.json()
+    response = client.post(f"{API}/donations/", {**body, "collector": None, "mother": 999_999}, format="json")
+    assert response.status_code == 400 and "mother" in response.json()
+    assert not InfantDonation.objects.filter(mother=mum).exists()
+    response = client.post(f"{API}/donations/", {**body, "collector": None, "gestational_age_weeks": 60},
+                           format="json")
+    assert response.status_code == 400 and "gestational_age_weeks" in response.json()
+
+
+def test_qa_cannot_reserve_distribute_or_revive_a_unit_through_the_api(api):
+    client = api(h.qa())
+    unit = cb.unit()
+    for status in ("reserved", "distributed"):
+        response = client.post(f"{API}/units/{unit.pk}/listing/", {"status": status}, format="json")
+        assert response.status_code == 409 and response.json()["code"] == "invalid_transition"
+    destroyed = cb.unit(listing_status="destroyed")
+    response = client.post(f"{API}/units/{destroyed.pk}/listing/", {"status": "available"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "invalid_transition"
+    response = client.post(f"{API}/units/{unit.pk}/listing/", {"status": "not_listed"}, format="json")
+    assert response.status_code == 200 and response.json()["listing_status"] == "not_listed"
+
+
+def test_outside_the_bank_a_unit_names_no_donor(api):
+    unit = cb.unit()
+    clinician = UserFactory(username="cb-clin-2", role="clinician")
+    from django.contrib.auth.models import Permission
+    clinician.user_permissions.add(Permission.objects.get(codename="view_cordbloodunit"))
+    clinician = type(clinician).objects.get(pk=clinician.pk)
+    client = api(clinician)
+    body = client.get(f"{API}/units/{unit.pk}/").json()
+    assert body["din"] == unit.din
+    assert (body["infant"], body["infant_code"], body["donation"], body["mother_code"]) == (None, None, None, None)
+    # nor can a donor code be used to learn which units a mother gave
+    other = cb.unit()
+    listed = client.get(f"{API}/units/?mother={unit.donation.mother.code}").json()
+    assert {u["din"] for u in listed["results"]} == {unit.din, other.din}
+    inside = api(h.qa()).get(f"{API}/units/?mother={unit.donation.mother.code}").json()
+    assert [u["din"] for u in inside["results"]] == [unit.din] and inside["results"][0]["infant_code"]
+
+
+def test_a_unit_taken_off_the_listing_reaches_the_registry_as_not_listed(api):
+    from cordblood import services
+
+    unit = cb.unit()
+    never = cb.unit(listing_status="not_listed")
+    services.set_listing_by_qa(unit, "not_listed", reason="consent query", actor=h.qa())
+    today = timezone.localdate().isoformat()
+    response = api(h.qa()).get(f"{API}/export/inventory.csv?since={today}")
+    lines = b"".join(response.streaming_content).decode().strip().splitlines()
+    assert len(lines) == 2 and unit.din in lines[1] and ",NL," in lines[1]
+    assert never.din not in "".join(lines)
+
+
+def test_the_inventory_export_runs_a_constant_number_of_queries(django_assert_num_queries):
+    from cordblood.export import inventory_csv
+
+    for _i in range(2):
+        cb.unit()
+    # per chunk: the units with donation, infant, HLA, collection and lot (1) and their containers (1); then the
+    # empty chunk that ends the file (1)
+    with django_assert_num_queries(3):
+        assert len("".join(inventory_csv()).strip().splitlines()) == 3
+    for _i in range(4):
+        cb.unit()
+    with django_assert_num_queries(3):
+        assert len("".join(inventory_csv()).strip().splitlines()) == 7

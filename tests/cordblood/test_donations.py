@@ -61,3 +61,25 @@ def test_an_infant_donor_cannot_be_a_mother():
 def test_family_unit_created_at_registration():
     donation = h.donate(ownership="family")
     assert CordBloodUnit.objects.get(donation=donation).ownership == "family"
+
+
+def test_registration_reads_the_mother_again_under_its_lock():
+    # A withdrawal made after the page loaded the mother (a stale object) still stops the registration: the
+    # service re-reads the mother's row under a lock, so two registrations and a withdrawal are serialised.
+    from bank.errors import Conflict
+    from donors.models import Donor
+
+    mum = h.mother()
+    Donor.objects.filter(pk=mum.pk).update(consent_withdrawn_at=timezone.now())
+    assert mum.consent_withdrawn_at is None
+    with pytest.raises(Conflict) as exc:
+        h.donate(mum)
+    assert exc.value.code == "consent_withdrawn"
+    assert not mum.infant_donations.exists()
+
+
+def test_the_late_discard_reason_does_not_repeat_the_freeze_window():
+    from cordblood.choices import DiscardReason
+
+    # The window is CORDBLOOD_FREEZE_WINDOW_HOURS; a label naming 48 h would be wrong in a bank that sets 24.
+    assert "48" not in str(DiscardReason.LATE.label)

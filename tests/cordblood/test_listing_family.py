@@ -95,3 +95,29 @@ def test_a_public_unit_has_no_contract():
         services.create_contract(unit, actor=h.coordinator(), number="FS-1", signed_on=timezone.localdate(),
                                  paid_until=timezone.localdate())
     assert exc.value.code == "not_family_unit"
+
+
+def test_distributed_and_destroyed_are_final():
+    unit = cb.unit(listing_status="distributed")
+    for status in ("available", "reserved", "not_listed"):
+        with pytest.raises(Conflict) as exc:
+            services.set_listing(unit, status, actor=h.qa())
+        assert exc.value.code == "invalid_transition"
+    destroyed = cb.unit(listing_status="destroyed")
+    with pytest.raises(Conflict) as exc:
+        services.set_listing(destroyed, "available", actor=h.qa())
+    assert exc.value.code == "invalid_transition"
+    assert CordBloodUnit.objects.get(pk=destroyed.pk).listing_status == "destroyed"
+
+
+def test_qa_sets_by_hand_only_what_is_not_the_transplant_apps():
+    unit = cb.unit()
+    for status in ("reserved", "distributed"):
+        with pytest.raises(Conflict) as exc:
+            services.set_listing_by_qa(unit, status, actor=h.qa())
+        assert exc.value.code == "invalid_transition"
+    reserved = cb.unit(listing_status="reserved")
+    with pytest.raises(Conflict) as exc:
+        services.set_listing_by_qa(reserved, "available", actor=h.qa())
+    assert exc.value.code == "invalid_transition"
+    assert services.set_listing_by_qa(unit, "destroyed", reason="bag crack", actor=h.qa()).listing_status == "destroyed"

@@ -141,3 +141,66 @@ def test_unit_report_pdf_in_english_and_chinese(language):
     assert pdf.startswith(b"%PDF") and len(pdf) > 2000
     response = client_for(h.qa()).get(f"/cordblood/units/{unit.pk}/report.pdf")
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+
+
+def test_discards_and_the_unit_page_speak_words_not_codes():
+    donation = h.donate()
+    from cordblood import services
+
+    services.discard_unit(donation.unit, actor=h.technician(), reason="clotted")
+    client = client_for(h.qa())
+    page = client.get("/cordblood/discards/").content.decode()
+    assert "Awaiting acceptance" in page and "Discarded</a>: 1" in page and ">discarded<" not in page
+    page = client.get(f"/cordblood/units/{donation.unit.pk}/").content.decode()
+    assert "Discarded: Clots in the bag" in page and "Discarded: clotted" not in page
+    # the maternal screening badge is donors' own (its label, not the stored value)
+    assert 'data-eligibility="incomplete">Incomplete<' in page
+
+
+def test_accepted_unit_page_reads_as_one_sentence():
+    donation = h.donate()
+    from cordblood import services
+
+    services.accept_unit(donation.unit, actor=h.technician(), collected_volume_ml="95", tnc=1_500_000_000)
+    page = client_for(h.technician()).get(f"/cordblood/units/{donation.unit.pk}/").content.decode()
+    assert "Accepted with 95.0 mL, TNC 1.50e+09." in page
+
+
+def test_a_scanned_din_with_a_wrong_check_character_opens_nothing():
+    from cordblood.services import din_check_character
+    from cordblood.views import unit_url_for_scan
+
+    unit = cb.unit()
+    good = din_check_character(unit.din)
+    wrong = next(c for c in "0123456789" if c != good)
+    assert unit_url_for_scan(unit.din, h.qa()) == f"/cordblood/units/{unit.pk}/"
+    assert unit_url_for_scan(unit.din + good, h.qa()) == f"/cordblood/units/{unit.pk}/"
+    assert unit_url_for_scan(unit.din + wrong, h.qa()) is None
+
+
+def test_the_listing_form_offers_only_what_qa_sets_and_refusals_are_form_errors():
+    unit = cb.unit()
+    client = client_for(h.qa())
+    page = client.get(f"/cordblood/units/{unit.pk}/").content.decode()
+    form = page[page.index('id="listing-form"'):]
+    form = form[:form.index("</form>")]
+    assert 'value="destroyed"' in form and 'value="reserved"' not in form and 'value="distributed"' not in form
+    reserved = cb.unit(listing_status="reserved")
+    response = client.post(f"/cordblood/units/{reserved.pk}/listing/", {"status": "available"})
+    assert response.status_code == 400
+    assert CordBloodUnit.objects.get(pk=reserved.pk).listing_status == "reserved"
+
+
+def test_the_donation_page_shows_the_services_limits():
+    client = client_for(h.coordinator())
+    site, _collector = h.site_and_collector()
+    mum = h.mother()
+    form = {"sex": "F", "born_at": local(timezone.now() - datetime.timedelta(hours=3)), "birth_order": 1,
+            "gestational_age_weeks": 50, "birth_weight_g": 3000, "delivery_type": "vaginal", "site": site.pk,
+            "ownership": "public", "consent_form_version": "CB-ICF-v1",
+            **{f"q_{code}": "no" for code in ("maternal_infection_in_pregnancy", "maternal_transfusion_last_year",
+                                              "family_blood_disease", "family_immune_disease",
+                                              "family_genetic_disease", "infant_congenital_anomaly")}}
+    response = client.post(f"/cordblood/mothers/{mum.pk}/donations/new/", form)
+    assert response.status_code == 400 and b"Enter a whole number from 22 to 45." in response.content
+    assert not InfantDonation.objects.filter(mother=mum).exists()
