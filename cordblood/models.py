@@ -144,7 +144,7 @@ class CordBloodUnit(models.Model):
     history = audit_history()
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
         verbose_name = _("cord blood unit")
         verbose_name_plural = _("cord blood units")
         permissions = [
@@ -152,6 +152,7 @@ class CordBloodUnit(models.Model):
             ("list_cordbloodunit", _("Can list cord blood units for search")),
         ]
         indexes = [
+            models.Index(fields=["-created_at", "-id"], name="cordblood_unit_order_idx"),
             models.Index(fields=["ownership", "listing_status"], name="cordblood_unit_listing_idx"),
         ]
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bank.audit import acting, save_changed
 from bank.errors import Conflict
-from cordblood.choices import ContractStatus, ListingStatus, Ownership
+from cordblood.choices import Acceptance, ContractStatus, ListingStatus, Ownership
 from cordblood.models import ContractPayment, CordBloodUnit, FamilyContract
 
 from ._common import _as_date, _Errors, _text, decimal_in
@@ -50,11 +50,19 @@ def create_contract(unit: CordBloodUnit, *, actor, number: str, signed_on: Any, 
     with transaction.atomic(), acting(actor, _("family contract signed")):
         locked = CordBloodUnit.objects.select_for_update(of=("self",)).select_related("donation").get(pk=unit.pk)
         _refuse_not_family(locked)
+        if locked.acceptance in (Acceptance.DISCARDED, Acceptance.RESEARCH):
+            raise Conflict(_("Unit %(din)s was %(outcome)s: there is nothing to store under a contract.") % {
+                "din": locked.din, "outcome": locked.get_acceptance_display().lower()}, code="invalid_transition")
         if FamilyContract.objects.filter(unit=locked).exists():
             raise Conflict(_("Unit %(din)s has a contract already.") % {"din": locked.din}, code="contract_exists")
-        return FamilyContract.objects.create(
-            unit=locked, owner_id=locked.donation.mother_id, number=number, signed_on=signed, paid_until=paid,
-            initial_fee=first or 0, annual_fee=yearly or 0, currency=currency, recorded_by=actor)
+        try:
+            with transaction.atomic():  # a savepoint: two requests racing for one number get a field error
+                return FamilyContract.objects.create(
+                    unit=locked, owner_id=locked.donation.mother_id, number=number, signed_on=signed,
+                    paid_until=paid, initial_fee=first or 0, annual_fee=yearly or 0, currency=currency,
+                    recorded_by=actor)
+        except IntegrityError:
+            raise ValidationError({"number": [_("Contract %(number)s exists already.") % {"number": number}]}) from None
 
 
 def record_payment(contract: FamilyContract, *, actor, paid_on: Any, amount: Any, covers_until: Any,

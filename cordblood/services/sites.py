@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from bank.audit import acting, save_changed
@@ -39,8 +40,11 @@ def create_site(*, actor, code: str, name: str, city: str = "", agreement_until:
     if "code" not in errors.by_field and CollectionSite.objects.filter(code=cleaned["code"]).exists():
         errors.add("code", _("A site with this code exists already."))
     errors.raise_if_any()
-    with transaction.atomic(), acting(actor, _("collection site added")):
-        return CollectionSite.objects.create(**cleaned)
+    try:
+        with transaction.atomic(), acting(actor, _("collection site added")):
+            return CollectionSite.objects.create(**cleaned)
+    except IntegrityError:  # another request took the code between the check and the insert
+        raise ValidationError({"code": [_("A site with this code exists already.")]}) from None
 
 
 def update_site(site: CollectionSite, *, actor, reason: str = "", **changes: Any) -> CollectionSite:

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from bank.errors import Conflict
 from cordblood import queries, services
-from cordblood.models import CordBloodUnit
+from cordblood.models import CordBloodUnit, FamilyContract
 from cordblood.tasks import end_temporary_unavailability
 from lots.services import change_lot_status
 from tests import cordblood_factories as cb
@@ -121,3 +121,14 @@ def test_qa_sets_by_hand_only_what_is_not_the_transplant_apps():
         services.set_listing_by_qa(reserved, "available", actor=h.qa())
     assert exc.value.code == "invalid_transition"
     assert services.set_listing_by_qa(unit, "destroyed", reason="bag crack", actor=h.qa()).listing_status == "destroyed"
+
+
+def test_a_discarded_family_unit_gets_no_contract():
+    unit = h.frozen_unit(ownership="family")
+    CordBloodUnit.objects.filter(pk=unit.pk).update(acceptance="discarded", acceptance_reason="clotted")
+    today = timezone.localdate()
+    with pytest.raises(Conflict) as exc:
+        services.create_contract(unit, actor=h.coordinator(), number="FS-2026-009", signed_on=today,
+                                 paid_until=today)
+    assert exc.value.code == "invalid_transition"
+    assert not FamilyContract.objects.filter(unit=unit).exists()
