@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from bank.errors import Conflict, DomainError, Forbidden
 from bank.identifiers import first_match, scannable
+from bank.memo import memoized
 from bank.registry import announce
 from donors.choices import ConsentState, Eligibility
 from donors.queries import EligibilityResult, collection_eligibility
@@ -414,6 +415,11 @@ def readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
     """
     if not lots:
         return {}
+    # The lot page's QC panel and its decisions' signature manifests ask for the same lots: one answer per request.
+    return memoized(("qc.readiness_for", tuple(sorted(lot.pk for lot in lots))), lambda: _readiness_for(lots))
+
+
+def _readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
     panels = qc_panels(lots)
     lot_ids = [lot.pk for lot in lots]
     deviations: dict[int, list[Deviation]] = defaultdict(list)
