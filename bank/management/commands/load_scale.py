@@ -1,0 +1,87 @@
+"""manage.py load_scale --profile national|ci|test — the bank at scale, set-based (issue 13). See bank/scale.py."""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+
+from bank.scale import PROFILES, ScaleContext, Timer, ensure_users, marker_key
+
+# Each app contributes its steps, in the order the data needs them (the storage layout first: the lots step
+# places every vial as it creates it; the cord blood plan before the lots: a unit's lot carries its DIN).
+STEPS = [
+    "storage.scale:layout",
+    "donors.scale:load",
+    "cordblood.scale:plan",
+    "lots.scale:load",
+    "storage.scale:custody",
+    "qc.scale:load",
+    "distribution.scale:load",
+    "cordblood.scale:load",
+    "bank.scale:write_history",
+]
+# Serialises two loads started at once (the second finds the first's marker).
+LOAD_LOCK = 7_011_511_013
+
+
+class Command(BaseCommand):
+    help = ("Load a bank at scale (national: 1,000,000 cord blood units, 4,000 lines, 3.8 M vials; ci: a hundredth) "
+            "with set-based SQL. Idempotent. PostgreSQL only; refused with DEBUG off unless --force.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--profile", choices=sorted(PROFILES), default="ci")
+        parser.add_argument("--trace", type=float, default=0.0, metavar="SECONDS",
+                            help="print every statement that takes at least this long")
+        parser.add_argument("--force", action="store_true", help="load even with DEBUG off (a production set-up)")
+
+    def handle(self, *args, profile="ci", force=False, trace=0.0, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError("load_scale needs PostgreSQL (set DATABASE_URL=postgres://...): it loads with "
+                               "PostgreSQL's COPY and INSERT … SELECT, and the audit chain is PostgreSQL's.")
+        if not settings.DEBUG and not force:
+            raise CommandError("DEBUG is off: this looks like a production bank. load_scale writes millions of "
+                               "synthetic records into it; give --force if that is really what you want.")
+        chosen = PROFILES[profile]
+        from bank.models import Sequence
+
+        if Sequence.objects.filter(key=marker_key(chosen)).exists():
+            self.stdout.write(f"The {chosen.name} scale profile is already loaded: nothing to do.")
+            return
+        started = time.perf_counter()
+        users, names, researchers = ensure_users(chosen)
+        self.stdout.write(f"Loading the {chosen.name} profile ({chosen.units:,} cord blood units, {chosen.lines:,} "
+                          f"lines, {chosen.requests:,} requests) ...")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOAD_LOCK])
+            # Zero-padded numbers as Python's {n:0Nd} writes them: padded, never cut (lpad cuts).
+            cursor.execute("CREATE OR REPLACE FUNCTION pg_temp.zpad(text, int) RETURNS text LANGUAGE sql IMMUTABLE "
+                           "AS $$ SELECT lpad($1, greatest($2, length($1)), '0') $$")
+            if Sequence.objects.filter(key=marker_key(chosen)).exists():
+                self.stdout.write(f"The {chosen.name} scale profile was loaded meanwhile: nothing to do.")
+                return
+            ctx = ScaleContext(profile=chosen, cursor=cursor, stdout=self.stdout, users=users, names=names,
+                               researchers=researchers, trace=trace)
+            for step in STEPS:
+                module_name, _sep, function = step.partition(":")
+                module = importlib.import_module(module_name)
+                with Timer(ctx, step):
+                    getattr(module, function or "load")(ctx)
+            cursor.execute(f'INSERT INTO "{Sequence._meta.db_table}" (key, last_value) VALUES (%s, 1)',  # noqa: S608
+                           [marker_key(chosen)])
+        with Timer(ctx, "analyze"), connection.cursor() as cursor:
+            tables = sorted({spec.model._meta.db_table for spec in ctx.history}
+                            | {spec.model.history.model._meta.db_table for spec in ctx.history}
+                            | {"lots_vial", "qc_qcresult", "donors_screeningresult", "storage_vialmove",
+                               "bank_auditlink", "bank_signature", "qc_lotspecification"})
+            for table in tables:
+                cursor.execute(f'ANALYZE "{table}"')
+        total = time.perf_counter() - started
+        for label, count in sorted(ctx.counts.items()):
+            self.stdout.write(f"  {label}: {count:,}")
+        self.stdout.write(self.style.SUCCESS(f"Loaded the {chosen.name} profile in {total:.1f} s "
+                                             f"({total / 60:.1f} min)."))
