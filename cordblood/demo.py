@@ -133,6 +133,36 @@ class _Demo:
         return unit
 
 
+def _store_units(admin, technician) -> None:
+    """Two cord blood tanks (quarantine and release) with canisters of 5 x 5 boxes; every frozen unit's bag,
+    segments, reference vials and maternal samples are stored through storage's own service, so the box map
+    shows what each container is."""
+    from lots.choices import LotStatus
+    from lots.models import Lot
+    from storage import services as storage
+
+    low, high = -196, -150
+    tanks = {}
+    for name, quarantine in (("CB-Q1", True), ("CB-01", False)):
+        unit = storage.create_unit(actor=admin, name=name, kind="ln2_vapor", min_temperature_c=low,
+                                   max_temperature_c=high, quarantine=quarantine, site="Cord blood bank",
+                                   room="B1-02", reason="demo bank: cord blood tanks")
+        rack = storage.create_rack(unit, actor=admin, name=f"{name}-C1", reason="demo bank: cord blood tanks")
+        tanks[quarantine] = [storage.create_box(rack, actor=admin, name=f"{name}-C1-B{b}", preset="5x5",
+                                                reason="demo bank: cord blood tanks") for b in range(1, 5)]
+        now = timezone.now()
+        storage.record_readings(unit, [(-187 + (i % 3) * 0.4, now - datetime.timedelta(minutes=5 * i))
+                                       for i in range(12, 0, -1)], actor=admin)
+    for lot in Lot.objects.filter(tier="unit", vials__box__isnull=True).distinct().order_by("pk"):
+        if lot.status not in (LotStatus.QUARANTINE, LotStatus.RELEASED):
+            continue
+        try:
+            storage.store_lot(lot, tanks[lot.status == LotStatus.QUARANTINE], actor=technician,
+                              reason="demo bank: unit stored after freezing")
+        except DomainError:
+            continue  # a full demo tank: the unit waits for space, as on a busy day
+
+
 def load(ctx: dict) -> None:
     demo = _Demo(ctx)
     coordinator = demo.coordinator
@@ -221,6 +251,7 @@ def load(ctx: dict) -> None:
     out["pending"] = pending.unit
     waiting = demo.donate(demo.mother("Jiang Wen", 1991), south, days_ago=0.5)
     out["accepted"] = demo.processed(demo.accepted(waiting))
+    _store_units(ctx["users"]["admin"], demo.tech2)
     ctx["cordblood"] = out
     # What the transplant step looks for: the listed public units, in order.
     ctx["cord_blood_units"] = {f"available_{i}": unit for i, unit in enumerate(out["available"], start=1)}
