@@ -1,7 +1,8 @@
 """The readings chart of a unit, drawn on the server as SVG (no JavaScript library, no CDN).
 
-The allowed range is a green band; readings are a line (hourly min–max band and mean beyond 24 h),
-readings outside the range are red dots, and a silent sensor shows as a gap in the line.
+The allowed range is a green band; readings are a line over 24 h; beyond, the hourly (7 and 30 days) or daily
+(a year) summaries are a band from the lowest to the highest reading with the mean as a line, so a single warm
+minute still shows. Readings (or summaries) outside the range are red dots, and a silent sensor shows as a gap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from storage.queries import WINDOWS, ChartPoint
+from storage.choices import RollupPeriod
+from storage.queries import PERIOD_LENGTH, WINDOW_LABELS, WINDOW_PERIOD, WINDOWS, ChartPoint
 
 WIDTH, HEIGHT = 920, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 34
@@ -37,7 +39,9 @@ def _fmt(value: float) -> str:
 def temperature_chart(unit, points: Sequence[ChartPoint], *, window: str, now: datetime.datetime | None = None,
                       width: int = WIDTH, height: int = HEIGHT) -> SafeString:
     now = now or timezone.now()
-    span = WINDOWS.get(window, WINDOWS["24h"])
+    window = window if window in WINDOWS else "24h"
+    span = WINDOWS[window]
+    period = WINDOW_PERIOD.get(window)
     start = now - span
     low_limit, high_limit = float(unit.min_temperature_c), float(unit.max_temperature_c)
     values_low = [p.low for p in points] + [low_limit]
@@ -54,16 +58,24 @@ def temperature_chart(unit, points: Sequence[ChartPoint], *, window: str, now: d
     def y(value: float) -> float:
         return TOP + plot_h * (1 - (value - y_min) / (y_max - y_min))
 
-    title = _("Temperature of %(unit)s, last %(window)s") % {"unit": unit.name, "window": window}
+    title = _("Temperature of %(unit)s, last %(window)s") % {"unit": unit.name, "window": WINDOW_LABELS[window]}
     if points:
-        desc = _("%(n)d points from %(low)s to %(high)s °C; allowed range %(min)s to %(max)s °C.") % {
-            "n": len(points), "low": _fmt(min(p.low for p in points)), "high": _fmt(max(p.high for p in points)),
-            "min": unit.min_temperature_c, "max": unit.max_temperature_c}
+        facts = {"n": len(points), "low": _fmt(min(p.low for p in points)), "high": _fmt(max(p.high for p in points)),
+                 "min": unit.min_temperature_c, "max": unit.max_temperature_c,
+                 "readings": sum(p.count for p in points)}
+        if period == RollupPeriod.HOUR:
+            desc = _("%(n)d hours (%(readings)d readings) from %(low)s to %(high)s °C; allowed range %(min)s to "
+                     "%(max)s °C.") % facts
+        elif period == RollupPeriod.DAY:
+            desc = _("%(n)d days (%(readings)d readings) from %(low)s to %(high)s °C; allowed range %(min)s to "
+                     "%(max)s °C.") % facts
+        else:
+            desc = _("%(n)d points from %(low)s to %(high)s °C; allowed range %(min)s to %(max)s °C.") % facts
     else:
         desc = _("No readings in this period.")
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="chart-title chart-desc" data-points="{len(points)}">',
+        f'aria-labelledby="chart-title chart-desc" data-points="{len(points)}" data-window="{window}">',
         f'<title id="chart-title">{escape(title)}</title><desc id="chart-desc">{escape(desc)}</desc>',
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#d8dee6"/>',
         # allowed range
@@ -83,14 +95,16 @@ def temperature_chart(unit, points: Sequence[ChartPoint], *, window: str, now: d
                      f'stroke="#1d7a3e" stroke-dasharray="6 4"/>')
         parts.append(f'<text x="{LEFT + plot_w - 4}" y="{y(limit) - 4:.1f}" text-anchor="end" font-size="11" '
                      f'fill="#1d7a3e">{limit:g} °C</text>')
-    ticks = 7 if window == "7d" else 6  # every 4 h, every day, every 5 days
+    ticks = {"7d": 7, "1y": 12}.get(window, 6)  # every 4 h, every day, every 5 days, every month
+    label_format = {"24h": "%H:%M", "1y": "%Y-%m"}.get(window, "%m-%d")
     for i in range(ticks + 1):
         at = start + span * i / ticks
-        label = timezone.localtime(at).strftime("%H:%M" if window == "24h" else "%m-%d")
+        label = timezone.localtime(at).strftime(label_format)
         tx = x(at)
         parts.append(f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{TOP + plot_h}" y2="{TOP + plot_h + 4}" '
                      f'stroke="#5b6675"/>')
-        parts.append(f'<text x="{tx:.1f}" y="{TOP + plot_h + 18}" text-anchor="middle" font-size="11" '
+        anchor = "end" if i == ticks else "middle"  # the last label ends at the plot's edge, not past the figure
+        parts.append(f'<text x="{tx:.1f}" y="{TOP + plot_h + 18}" text-anchor="{anchor}" font-size="11" '
                      f'fill="#5b6675">{escape(label)}</text>')
     parts.append(f'<text x="14" y="{TOP + plot_h / 2:.1f}" font-size="11" fill="#5b6675" '
                  f'transform="rotate(-90 14 {TOP + plot_h / 2:.1f})" text-anchor="middle">°C</text>')
@@ -99,14 +113,14 @@ def temperature_chart(unit, points: Sequence[ChartPoint], *, window: str, now: d
                      f'fill="#5b6675">{escape(desc)}</text>')
     else:
         # A gap longer than the unit's silent time (or a bucket) breaks the line: the sensor said nothing.
-        gap = datetime.timedelta(minutes=unit.silent_minutes) if window == "24h" else datetime.timedelta(hours=2)
+        gap = datetime.timedelta(minutes=unit.silent_minutes) if period is None else 2 * PERIOD_LENGTH[period]
         segments: list[list[ChartPoint]] = [[points[0]]]
         for prev, point in zip(points, points[1:], strict=False):
             if point.at - prev.at > gap:
                 segments.append([])
             segments[-1].append(point)
         for segment in segments:
-            if window != "24h" and len(segment) > 1:
+            if period is not None and len(segment) > 1:
                 upper = " ".join(f"{x(p.at):.1f},{y(p.high):.1f}" for p in segment)
                 lower = " ".join(f"{x(p.at):.1f},{y(p.low):.1f}" for p in reversed(segment))
                 parts.append(f'<polygon class="band" points="{upper} {lower}" fill="#0b5f8a" fill-opacity="0.18"/>')

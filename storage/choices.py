@@ -47,3 +47,10 @@ QUARANTINE_LOT_STATUSES = (LotStatus.QUARANTINE, LotStatus.REJECTED)
 
 def lot_needs_quarantine(status: str) -> bool:
     return status in QUARANTINE_LOT_STATUSES
+
+
+class RollupPeriod(models.TextChoices):
+    """The buckets of ``ReadingRollup``: an hour (UTC-aligned) or a day (the bank's local day, ``TIME_ZONE``)."""
+
+    HOUR = "hour", _("hour")
+    DAY = "day", _("day")

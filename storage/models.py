@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
 from bank.identifiers import IdentifierField
-from storage.choices import AlarmKind, AlarmStatus, MoveKind, UnitKind
+from storage.choices import AlarmKind, AlarmStatus, MoveKind, RollupPeriod, UnitKind
 
 User = settings.AUTH_USER_MODEL
 
@@ -240,6 +240,71 @@ class TemperatureReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit.name} {self.temperature_c} °C at {self.recorded_at:%Y-%m-%d %H:%M}"
+
+
+class ReadingRollup(models.Model):
+    """Derived: the readings of one unit over one hour or one local day, summarised exactly (how many, lowest,
+    highest, sum, first and last time). Kept by ``storage.services.rollups`` in the transaction that stores the
+    readings, so the 30-day and one-year charts read a few hundred rows instead of a million, and the true
+    extremes stay visible (an excursion shows as a band reaching outside the allowed range).
+
+    No history: derived data, rebuilt from the readings on demand (``rebuild_rollups``), written on every reading.
+    Once raw readings pass their retention period (``READINGS_RAW_RETENTION_DAYS``) these rows are what remains
+    of them, so they are never deleted.
+    """
+
+    unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="rollups")
+    period = models.CharField(_("period"), max_length=4, choices=RollupPeriod.choices)
+    start = models.DateTimeField(_("period start"))
+    count = models.PositiveIntegerField(_("readings"))
+    low = models.DecimalField(_("lowest (°C)"), max_digits=6, decimal_places=2)
+    high = models.DecimalField(_("highest (°C)"), max_digits=6, decimal_places=2)
+    # Hundredths of a degree summed as an integer: exact on both backends (SQLite sums decimals as floats).
+    total_centi = models.BigIntegerField(_("sum (hundredths of °C)"))
+    first_at = models.DateTimeField(_("first reading at"))
+    last_at = models.DateTimeField(_("last reading at"))
+
+    class Meta:
+        ordering = ["unit_id", "period", "start"]
+        # The constraint's index serves the upsert and the chart (unit, period, start range).
+        constraints = [
+            models.UniqueConstraint(fields=["unit", "period", "start"], name="storage_readingrollup_unique_bucket"),
+            models.CheckConstraint(condition=models.Q(count__gte=1, high__gte=models.F("low")),
+                                   name="storage_readingrollup_consistent"),
+        ]
+        verbose_name = _("reading summary")
+        verbose_name_plural = _("reading summaries")
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} {self.period} {self.start:%Y-%m-%d %H:%M}: {self.low}…{self.high} °C ({self.count})"
+
+    @property
+    def mean(self) -> float:
+        return self.total_centi / self.count / 100
+
+
+class ReadingPurge(models.Model):
+    """The record of a retention run on one unit: raw readings recorded before ``before`` were deleted
+    (``deleted``) after their retention period, except those an alarm needs (``kept``), which stay for ever.
+    The hourly and daily summaries of the purged period stay too (``ReadingRollup``)."""
+
+    unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="reading_purges")
+    before = models.DateTimeField(_("readings recorded before"))
+    deleted = models.PositiveIntegerField(_("readings deleted"))
+    kept = models.PositiveIntegerField(_("readings kept for alarms"))
+    retention_days = models.PositiveIntegerField(_("retention period (days)"))
+    purged_at = models.DateTimeField(_("purged at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["unit_id", "-before", "-id"]
+        indexes = [models.Index(fields=["unit", "-before"], name="storage_readingpurge_unit_idx")]
+        verbose_name = _("readings purge")
+        verbose_name_plural = _("readings purges")
+
+    def __str__(self) -> str:
+        return f"{self.unit_id}: {self.deleted} readings before {self.before:%Y-%m-%d}"
 
 
 class Alarm(models.Model):

@@ -11,17 +11,24 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Avg, Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Cast, TruncHour
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from bank.identifiers import first_match, scannable
 from lots import queries as lots_queries
 from lots.choices import VIAL_KIND_MARKS, VialKind, lot_unusable
 from lots.models import Lot, Vial
 from lots.queries import position_of  # noqa: F401 — the one position shape, re-exported for storage
-from storage.choices import QUARANTINE_LOT_STATUSES, STORABLE_VIAL_STATUSES, AlarmStatus, lot_needs_quarantine
-from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
+from storage.choices import (
+    QUARANTINE_LOT_STATUSES,
+    STORABLE_VIAL_STATUSES,
+    AlarmStatus,
+    RollupPeriod,
+    lot_needs_quarantine,
+)
+from storage.models import Alarm, Box, Rack, ReadingRollup, StorageUnit, TemperatureReading, VialMove
 
 # --- occupancy ------------------------------------------------------------------------------------------
 
@@ -328,33 +335,60 @@ def lot_storage(lot: Lot) -> dict:
 # --- readings and alarms ---------------------------------------------------------------------------------
 
 
-WINDOWS = {"24h": datetime.timedelta(hours=24), "7d": datetime.timedelta(days=7), "30d": datetime.timedelta(days=30)}
+# The chart's ranges: raw readings over 24 h, hourly summaries up to 30 days, daily summaries over a year
+# (ReadingRollup): at most 1,440, 720 and 366 rows whatever the age of the bank.
+WINDOWS = {"24h": datetime.timedelta(hours=24), "7d": datetime.timedelta(days=7), "30d": datetime.timedelta(days=30),
+           "1y": datetime.timedelta(days=365)}
+WINDOW_LABELS = {"24h": _("24 hours"), "7d": _("7 days"), "30d": _("30 days"), "1y": _("1 year")}
+WINDOW_PERIOD = {"7d": RollupPeriod.HOUR, "30d": RollupPeriod.HOUR, "1y": RollupPeriod.DAY}
+PERIOD_LENGTH = {RollupPeriod.HOUR: datetime.timedelta(hours=1), RollupPeriod.DAY: datetime.timedelta(days=1)}
+RAW_POINTS_LIMIT = 5000  # 24 h of readings every 20 seconds; a sensor posting faster is cut, not the page
 
 
 @dataclass(frozen=True)
 class ChartPoint:
+    """A reading (``low == avg == high``) or an hour's or a day's summary (mean and true extremes)."""
+
     at: datetime.datetime
     avg: float
     low: float
     high: float
+    count: int = 1
+
+
+def chart_window(value: str | None) -> str:
+    """The chart range asked for, or the default (24 h)."""
+    return value if value in WINDOWS else "24h"
 
 
 def readings_series(unit: StorageUnit, window: str = "24h", *, now=None) -> list[ChartPoint]:
-    """Readings of the window for the chart: every reading over 24 h, hourly min/avg/max beyond. One query."""
+    """The chart's points for ``window``: every raw reading over 24 h; beyond, the hourly (7 and 30 days) or
+    daily (a year) summaries, each with its mean and its true lowest and highest reading. One query."""
     now = now or timezone.now()
-    since = now - WINDOWS.get(window, WINDOWS["24h"])
-    qs = TemperatureReading.objects.filter(unit=unit, recorded_at__gte=since, recorded_at__lte=now)
-    if window == "24h":
-        return [
-            ChartPoint(at, float(t), float(t), float(t))
-            for at, t in qs.order_by("recorded_at").values_list("recorded_at", "temperature_c")[:5000]
-        ]
-    rows = (
-        qs.annotate(bucket=TruncHour("recorded_at")).values("bucket")
-        .annotate(avg=Avg("temperature_c"), low=Min("temperature_c"), high=Max("temperature_c"))
-        .order_by("bucket")
-    )
-    return [ChartPoint(r["bucket"], float(r["avg"]), float(r["low"]), float(r["high"])) for r in rows]
+    window = chart_window(window)
+    since = now - WINDOWS[window]
+    period = WINDOW_PERIOD.get(window)
+    if period is None:
+        rows = (TemperatureReading.objects.filter(unit=unit, recorded_at__gte=since, recorded_at__lte=now)
+                .order_by("recorded_at").values_list("recorded_at", "temperature_c")[:RAW_POINTS_LIMIT])
+        return [ChartPoint(at, float(t), float(t), float(t)) for at, t in rows]
+    # A summary starting up to one period before the window holds readings inside it: it is drawn too.
+    rows = (ReadingRollup.objects.filter(unit=unit, period=period, start__gt=since - PERIOD_LENGTH[period],
+                                         start__lte=now)
+            .order_by("start").values_list("start", "count", "low", "high", "total_centi"))
+    return [ChartPoint(start, total / count / 100, float(low), float(high), count)
+            for start, count, low, high, total in rows]
+
+
+def readings_page(unit: StorageUnit, *, since=None, until=None):
+    """The raw readings of ``unit`` newest first (``recorded_at``, ``id``: the order of the API's keyset pages),
+    from ``since`` (inclusive) to ``until`` (exclusive). Served by the (unit, recorded_at) index."""
+    qs = TemperatureReading.objects.filter(unit=unit)
+    if since is not None:
+        qs = qs.filter(recorded_at__gte=since)
+    if until is not None:
+        qs = qs.filter(recorded_at__lt=until)
+    return qs.order_by("-recorded_at", "-id")
 
 
 def latest_readings(units) -> dict[int, TemperatureReading]:

@@ -39,7 +39,6 @@ def notify_alarms(alarm_ids: list[int]) -> list[int]:
         return [a.pk for a in send_alarm_notifications(alarm_ids)]
 
 
-
 @shared_task(name="storage.tasks.record_alarm_vials")
 def record_alarm_vials(alarm_id: int) -> int | None:
     """List the vials that were in an excursion's unit when it was raised (once; a retry does nothing)."""
@@ -47,3 +46,14 @@ def record_alarm_vials(alarm_id: int) -> int | None:
 
     with task_context("storage.tasks.record_alarm_vials"):
         return record(alarm_id)
+
+
+@shared_task(name="storage.tasks.purge_expired_readings")
+def purge_expired_readings() -> dict:
+    """Beat, daily: delete raw readings past ``READINGS_RAW_RETENTION_DAYS`` (never those an alarm needs), after
+    rebuilding their hourly and daily summaries. Returns, per unit, how many went and how many stayed."""
+    from storage.services import purge_expired_readings as purge
+
+    with task_context("storage.tasks.purge_expired_readings"):
+        purges = purge()
+    return {str(p.unit_id): {"deleted": p.deleted, "kept": p.kept} for p in purges}

@@ -83,7 +83,7 @@ def _warning_pct() -> int:
 @perms_required(VIEW)
 def unit_detail(request, pk: int):
     unit = get_object_or_404(StorageUnit, pk=pk)
-    window = request.GET.get("window") if request.GET.get("window") in queries.WINDOWS else "24h"
+    window = queries.chart_window(request.GET.get("window"))
     now = timezone.now()
     series = queries.readings_series(unit, window, now=now)
     latest = queries.latest_readings([unit]).get(unit.pk)
@@ -96,7 +96,7 @@ def unit_detail(request, pk: int):
         "racks": queries.unit_racks(unit),
         "chart": temperature_chart(unit, series, window=window, now=now),
         "window": window,
-        "windows": list(queries.WINDOWS),
+        "windows": list(queries.WINDOW_LABELS.items()),
         "latest": latest,
         "in_range": unit.in_range(latest.temperature_c) if latest else None,
         "silent_minutes": silent_minutes,

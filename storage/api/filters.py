@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.api import filters
@@ -39,14 +40,27 @@ class BoxFilter(django_filters.FilterSet):
         fields = ["barcode", "rack", "unit"]
 
 
+DATETIME_INVALID = _("Enter a valid date and time (ISO 8601, e.g. 2026-03-01T09:30+08:00).")
+
+
 class ReadingFilter(django_filters.FilterSet):
     since = filters.DateTimeFilter(
         field_name="recorded_at", lookup_expr="gte", help_text="ISO 8601 time: readings recorded from then on",
-        error_messages={"invalid": _("Enter a valid date and time (ISO 8601, e.g. 2026-03-01T09:30+08:00).")})
+        error_messages={"invalid": DATETIME_INVALID})
+    until = filters.DateTimeFilter(
+        field_name="recorded_at", lookup_expr="lt", help_text="ISO 8601 time: readings recorded before then",
+        error_messages={"invalid": DATETIME_INVALID})
+    range = filters.ChoiceFilter(
+        choices=[(key, label) for key, label in queries.WINDOW_LABELS.items()], method="filter_range",
+        help_text="the last 24h, 7d, 30d or 1y (from now)")
 
     class Meta:
         model = TemperatureReading
-        fields = ["since"]
+        fields = ["since", "until", "range"]
+
+    def filter_range(self, queryset, name, value):
+        # The chart's ranges (one source: storage.queries.WINDOWS).
+        return queryset.filter(recorded_at__gte=timezone.now() - queries.WINDOWS[value])
 
 
 class AlarmFilter(django_filters.FilterSet):

@@ -22,6 +22,7 @@ from lots.models import Lot, Vial
 from storage import queries, services
 from storage.api import filters
 from storage.api import serializers as s
+from storage.api.pagination import ReadingKeysetPagination
 from storage.choices import AlarmKind
 from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
 
@@ -128,19 +129,21 @@ class UnitRacksView(StorageListView):
 
 
 class UnitReadingsView(StorageListView):
-    """Temperature readings of a unit. A sensor account (or admin) posts them; an out-of-range
-    reading raises an ``excursion`` alarm at once (its id is in ``alarm``). A repeated post of the
-    same ``recorded_at`` is answered 200 with the reading already stored."""
+    """Temperature readings of a unit, newest first, in keyset pages (``next`` carries a ``cursor``; no
+    ``count``), over a ``range`` (24h, 7d, 30d, 1y) or ``since``/``until``. A sensor account (or admin) posts
+    them; an out-of-range reading raises an ``excursion`` alarm at once (its id is in ``alarm``). A repeated
+    post of the same ``recorded_at`` is answered 200 with the reading already stored."""
 
     serializer_class = s.ReadingSerializer
     filterset_class = filters.ReadingFilter
+    pagination_class = ReadingKeysetPagination
     required_perms = {"GET": ["storage.view_temperaturereading"], "POST": ["storage.add_temperaturereading"]}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return TemperatureReading.objects.none()
         unit = get_object_or_404(StorageUnit, pk=self.kwargs["pk"])
-        return TemperatureReading.objects.filter(unit=unit).order_by("-recorded_at", "-id")
+        return queries.readings_page(unit)
 
     def page_context(self, page):
         return {"alarms": dict(Alarm.objects.filter(reading__in=page).values_list("reading_id", "id"))}

@@ -19,6 +19,10 @@ which re-exports every public name:
   ``move_vial``, ``remove_from_storage``) and the box locks (``_lock_boxes``).
 - ``boxes.py``: whole boxes (``move_box``, ``evacuate_unit``, ``EvacuationResult``).
 - ``readings.py``: temperature readings (``record_reading``, ``record_readings``).
+- ``rollups.py``: hourly and daily summaries of the readings, kept in the readings' transaction
+  (``add_to_rollups``) or rebuilt from them (``rebuild_rollups``).
+- ``retention.py``: raw readings past ``READINGS_RAW_RETENTION_DAYS`` deleted, never an alarm's
+  (``purge_expired_readings``, ``purge_unit_readings``).
 - ``sensors.py``: which sensor accounts post for which unit (``bind_sensors``, ``check_sensor_bound``,
   ``unit_sensors``).
 - ``alarms.py``: excursions, silent sensors, acknowledgement and notifications (``silent_units``,
@@ -34,6 +38,8 @@ from .layout import PRESETS, UNIT_FIELDS, create_box, create_rack, create_unit, 
 from .placement import _lock_boxes, move_vial, relocate_lot, remove_from_storage, store_lot
 from .placement_rules import check_segregation
 from .readings import MAX_TEMPERATURE_C, MIN_TEMPERATURE_C, READING_CLOCK_SKEW, record_reading, record_readings
+from .retention import purge_expired_readings, purge_unit_readings
+from .rollups import add_to_rollups, rebuild_rollups
 from .sensors import bind_sensors, check_sensor_bound, unit_sensors
 
 __all__ = [
@@ -69,6 +75,12 @@ __all__ = [
     "READING_CLOCK_SKEW",
     "record_reading",
     "record_readings",
+    # retention.py
+    "purge_expired_readings",
+    "purge_unit_readings",
+    # rollups.py
+    "add_to_rollups",
+    "rebuild_rollups",
     # sensors.py
     "bind_sensors",
     "check_sensor_bound",

@@ -16,6 +16,7 @@ from bank.audit import acting, bulk_create_audited
 from storage.models import StorageUnit, TemperatureReading
 
 from .alarms import _excursion
+from .rollups import add_to_rollups
 from .sensors import check_sensor_bound
 
 # Sensors' clocks drift; a reading stamped further ahead than this is refused as bad input.
@@ -49,7 +50,8 @@ def record_reading(unit: StorageUnit, *, temperature_c, recorded_at=None, actor)
 def record_readings(unit: StorageUnit, values: Sequence[tuple], *, actor) -> tuple[list[TemperatureReading], list]:
     """Store readings ``[(temperature_c, recorded_at), ...]`` of one unit (a sensor uploading its buffer).
 
-    Updates the unit's ``last_reading_at``. The first out-of-range reading of an episode raises an
+    Updates the unit's ``last_reading_at`` and the hourly and daily summaries (``rollups``). The first
+    out-of-range reading of an episode raises an
     excursion alarm at once, recording every vial then in the unit (AlarmVial) for QA's assessment;
     later out-of-range readings of the same episode only update its most extreme temperature, so no
     second alarm is raised while one is active or until the temperature has come back into range.
@@ -78,6 +80,8 @@ def record_readings(unit: StorageUnit, values: Sequence[tuple], *, actor) -> tup
             if at not in existing
         ]
         created = bulk_create_audited(TemperatureReading, new)
+        # The hourly and daily summaries the charts read, in this transaction: never behind, never counted twice.
+        add_to_rollups(locked, created)
         latest = max(parsed)
         if locked.last_reading_at is None or latest > locked.last_reading_at:
             # Derived data (the newest reading's time, kept for the scheduler's index): no history row a
