@@ -299,6 +299,10 @@ class Heartbeat(models.Model):
     name = models.CharField(_("name"), max_length=40, primary_key=True)
     seen_at = models.DateTimeField(_("seen at"), default=timezone.now)
     detail = models.CharField(_("detail"), max_length=200, blank=True)
+    # Beat's row also holds the leader lease (issue 13, bank/beat.py): with beat on two hosts, only the holder
+    # sends due tasks. Taken and renewed by a conditional UPDATE on the database's clock.
+    leader = models.CharField(_("leader"), max_length=200, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

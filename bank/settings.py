@@ -105,6 +105,24 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'stembank.sqlite3'
 # Persistent connections in production (gunicorn); none by default: the development server opens a thread per
 # request and would keep one connection per thread open.
 DATABASES = {"default": database_from_url(DATABASE_URL, env_int("DB_CONN_MAX_AGE", 60 if PRODUCTION else 0, minimum=0))}
+# Issue 13, past one database: a streaming read replica of the same PostgreSQL. Only the reads of the views named
+# in REPLICA_READ_VIEWS (the catalog and the traces: read-mostly, a second of lag is harmless) go to it, and
+# only for their own apps' tables (sessions, users, tokens and lockouts stay on the primary); every write and
+# every other read goes to "default" (bank/db_router.py). Tests mirror it onto the default test database.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {**database_from_url(DATABASE_REPLICA_URL, DATABASES["default"].get("CONN_MAX_AGE", 0)),
+                            "TEST": {"MIRROR": "default"}}
+    if DATABASES["replica"]["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a replica of DATABASE_URL (the same engine).")
+DATABASE_ROUTERS = ["bank.db_router.ReplicaRouter"]
+REPLICA_APPS = env_list("REPLICA_APPS", ["donors", "lots", "storage", "qc", "distribution", "cordblood",
+                                         "transplant"])
+REPLICA_READ_VIEWS = env_list("REPLICA_READ_VIEWS", [
+    "distribution:catalog", "distribution:catalog-line", "distribution:trace", "distribution:trace-vial",
+    "distribution:trace-donor", "distribution:trace-lot",
+    "api-catalog", "api-catalog-entry", "api-trace-vial", "api-trace-donor", "api-trace-lot",
+])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis / Celery / cache -----------------------------------------------------------------
@@ -141,6 +159,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "qc-open-due-rechecks": {"task": "qc.tasks.open_due_rechecks", "schedule": crontab(minute=0, hour=22)},
     # Storage: raise sensor_silent for tanks whose sensor stopped posting (and sweep unsent alarm mail).
     "storage-check-silent-sensors": {"task": "storage.tasks.check_silent_sensors", "schedule": 60.0},
+    # Storage: delete raw readings past READINGS_RAW_RETENTION_DAYS (never an alarm's), 03:40 Shanghai.
+    "storage-purge-expired-readings": {"task": "storage.tasks.purge_expired_readings",
+                                       "schedule": crontab(minute=40, hour=19)},
     # --- issue 11 entries: each area adds its own line below, one per line -----------------------------
     "bank-worker-heartbeat": {"task": "bank.tasks.worker_heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "bank-sweep-outbox": {"task": "bank.tasks.sweep_outbox", "schedule": 30.0, "options": {"expires": 25}},
@@ -184,8 +205,40 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing (before collectstatic)
+# Uploaded and generated files go through Django's storage API (django.core.files.storage.default_storage and
+# FileFields), never to a web process's own disk: local files under MEDIA_ROOT by default (one host, or a volume
+# shared by the hosts); an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, OSS...) when STORAGE_S3_BUCKET is set,
+# which every web process and worker on every host sees alike (issue 13). Private objects, signed URLs, and a
+# name already taken is never overwritten.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+STORAGE_S3_BUCKET = env_str("STORAGE_S3_BUCKET", "")
+if STORAGE_S3_BUCKET:
+    _s3 = {
+        "bucket_name": STORAGE_S3_BUCKET,
+        "endpoint_url": env_str("STORAGE_S3_ENDPOINT_URL", "") or None,  # empty: AWS itself
+        "region_name": env_str("STORAGE_S3_REGION", "") or None,
+        # Empty keys: boto3's own chain (instance role, AWS_* variables, ~/.aws).
+        "access_key": env_str("STORAGE_S3_ACCESS_KEY", "") or None,
+        "secret_key": env_str("STORAGE_S3_SECRET_KEY", "") or None,
+        "location": env_str("STORAGE_S3_PREFIX", "").strip("/"),
+        "addressing_style": env_str("STORAGE_S3_ADDRESSING_STYLE", "") or None,  # "path" for most MinIO set-ups
+        "default_acl": None,  # the bucket's own policy: private
+        "querystring_auth": True,
+        "querystring_expire": env_int("STORAGE_S3_URL_EXPIRE_SECONDS", 300, minimum=1),
+        "file_overwrite": False,
+    }
+    if bool(_s3["access_key"]) != bool(_s3["secret_key"]):
+        raise ImproperlyConfigured("Set both STORAGE_S3_ACCESS_KEY and STORAGE_S3_SECRET_KEY, or neither.")
+    if _s3["addressing_style"] not in (None, "path", "virtual", "auto"):
+        raise ImproperlyConfigured("STORAGE_S3_ADDRESSING_STYLE is path, virtual or auto.")
+    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage",
+                        "OPTIONS": {k: v for k, v in _s3.items() if v is not None}}
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                        "OPTIONS": {"location": str(MEDIA_ROOT), "file_permissions_mode": 0o640}}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -304,6 +357,13 @@ COLLECTION_TRANSPORT_LIMIT_HOURS = env_int("COLLECTION_TRANSPORT_LIMIT_HOURS", 4
 MIRROR_STORAGE_MCB = env_bool("MIRROR_STORAGE_MCB", False)
 STORAGE_CAPACITY_WARNING_PCT = env_int("STORAGE_CAPACITY_WARNING_PCT", 90, minimum=1)
 SENSOR_SILENT_MINUTES = env_int("SENSOR_SILENT_MINUTES", 30, minimum=1)
+# Temperature readings (docs/scaling.md, "Temperature readings"). Raw readings are records: they are kept this
+# many days (default ten years: the longest common minimum for quality records of cells and tissues for human use;
+# 0 keeps them for ever), then deleted by a daily beat task, leaving their exact hourly and daily summaries
+# (min, max, mean, count) for ever. Readings an alarm needs — from READINGS_ALARM_MARGIN_HOURS before the alarm
+# until that long after its acknowledgement — are never deleted.
+READINGS_RAW_RETENTION_DAYS = env_int("READINGS_RAW_RETENTION_DAYS", 3653, minimum=0)
+READINGS_ALARM_MARGIN_HOURS = env_int("READINGS_ALARM_MARGIN_HOURS", 24, minimum=1)
 # QC / stability
 STABILITY_INTERVAL_DAYS = env_int("STABILITY_INTERVAL_DAYS", 365, minimum=1)
 RECHECK_OVERDUE_DAYS = env_int("RECHECK_OVERDUE_DAYS", 30, minimum=1)
@@ -373,6 +433,8 @@ MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.Authenticatio
                   "bank.access.SessionLimitsMiddleware")
 MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                   "django_otp.middleware.OTPMiddleware")
+MIDDLEWARE.append("bank.db_router.ReplicaReadMiddleware")  # issue 13: catalog and trace reads from the replica
+MIDDLEWARE.append("bank.memo.ReadMemoMiddleware")  # issue 13: a GET page asks each rule once (bank/memo.py)
 # API tokens (django-rest-knox): stored hashed, expire after API_TOKEN_TTL_HOURS (a sensor's after
 # SENSOR_TOKEN_TTL_HOURS: a tank gateway is set up once); a password or role change revokes them.
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 30, minimum=1)
@@ -422,6 +484,9 @@ if REDIS_URL:
             _cache.update(BACKEND="bank.cache.ResilientRedisCache",
                           OPTIONS={**_REDIS_TIMEOUTS, **_cache.get("OPTIONS", {})})
 CELERY_BEAT_SCHEDULER = "bank.beat:HeartbeatScheduler"  # beat records its heartbeat on every tick
+# Beat on two hosts (issue 13): only the holder of the database lease sends due tasks; the other keeps its
+# heartbeat and takes over within BEAT_LEASE_SECONDS (plus a third of it) after the holder stops renewing.
+BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 60, minimum=15)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)  # seconds; the worker sends, but must not hang on SMTP
 
 # The transactional outbox (bank.outbox): e-mails and jobs written in the transaction of the change they follow.

@@ -17,7 +17,7 @@ ONE_SHOT = {"migrate", "backup"}
 
 def test_services_volumes_and_healthchecks():
     compose = load()
-    assert set(compose["services"]) == {"db", "redis", "migrate", "web", "worker", "beat", "backup"}
+    assert set(compose["services"]) == {"db", "redis", "migrate", "web", "worker", "beat", "backup", "proxy"}
     for name, service in compose["services"].items():
         if name in ONE_SHOT:
             assert service["restart"] == "no", name
