@@ -330,6 +330,7 @@ SPECTACULAR_SETTINGS = {
         "CordBloodAcceptanceEnum": "cordblood.choices.Acceptance",
         "FamilyContractStatusEnum": "cordblood.choices.ContractStatus",
         "ArrivalConditionEnum": "transplant.choices.ArrivalCondition",
+        "AdverseEventKindEnum": "transplant.choices.AdverseEventKind",
     },
 }
 

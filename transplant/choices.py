@@ -46,6 +46,13 @@ ORDER_TRANSITIONS: dict[str, set[str]] = {
 }
 
 
+# The order statuses from which an order may still be cancelled (the unit has not left the bank).
+CANCELLABLE_ORDER_STATUSES = frozenset(status for status, targets in ORDER_TRANSITIONS.items()
+                                       if OrderStatus.CANCELLED in targets)
+# The unit has left the bank: a recall's look-back tells the centre, and the centre may report an adverse event.
+UNIT_LEFT_BANK_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.RECEIVED, OrderStatus.INFUSED})
+
+
 class ReleaseKind(models.TextChoices):
     STANDARD = "standard", _("Standard release")
     EXCEPTIONAL = "exceptional", _("Exceptional release")
@@ -102,3 +109,22 @@ class Survival(models.TextChoices):
     ALIVE = "alive", _("Alive")
     DEAD = "dead", _("Dead")
     LOST = "lost", _("Lost to follow-up")
+
+
+class AdverseEventKind(models.TextChoices):
+    """What a centre reports after a unit was shipped (NetCord-FACT adverse event reporting, look-back triggers)."""
+
+    INFUSION_REACTION = "infusion_reaction", _("Infusion reaction")
+    POSITIVE_CULTURE = "positive_culture", _("Positive microbial culture of the product")
+    SUSPECTED_INFECTION = "suspected_infection", _("Suspected transmission of an infection")
+    SUSPECTED_GENETIC = "suspected_genetic", _("Suspected transmission of a genetic disease")
+    PRODUCT_FAILURE = "product_failure", _("Product failure (no engraftment)")
+    OTHER = "other", _("Other")
+
+
+class AdverseEventSeverity(models.TextChoices):
+    MILD = "mild", _("Mild")
+    MODERATE = "moderate", _("Moderate")
+    SEVERE = "severe", _("Severe")
+    LIFE_THREATENING = "life_threatening", _("Life-threatening")
+    FATAL = "fatal", _("Fatal")

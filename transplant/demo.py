@@ -2,12 +2,13 @@
 
 ctx in: ``users`` (the ``clinician`` and ``director`` demo users among them), the cord blood step's units when
 it made some (``cord_blood_units``), else the released public units listed available in the database.
-ctx out: ``transplant`` (centre, patients, typing request, reservation, shipped order).
+ctx out: ``transplant`` (centre, patients, typing request, reservation, shipped order, adverse event).
 
 It shows a qualified centre with the ``clinician`` linked to it, three patients, a pending confirmatory typing,
-a reserved unit, and a shipped unit with its thaw report and a follow-up due. Everything goes through the
-transplant services. When the cord blood step left fewer than three available units, the demo freezes its own
-(``_demo_units``: the smallest records a released, listed unit needs), so this step never depends on tests.
+a reserved unit, and a shipped unit with its thaw report, a follow-up due and an adverse event reported.
+Everything goes through the transplant services. When the cord blood step left fewer than three available
+units, the demo freezes its own (``_demo_units``: the smallest records a released, listed unit needs), so this
+step never depends on tests.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from cordblood.choices import ListingStatus, Ownership
 from cordblood.models import CordBloodUnit
 from lots.choices import LotStatus
 from transplant import services
-from transplant.choices import DocumentItem
+from transplant.choices import AdverseEventKind, AdverseEventSeverity, DocumentItem
+from transplant.services import safety
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +150,19 @@ def load(ctx: dict) -> None:
     services.record_thaw_report(order, actor=clinician, thawed_at=timezone.now() - datetime.timedelta(days=90),
                                 viable_cd34_pct="86.5", viable_cd45_pct="71.0", cfu_growth=True,
                                 identity_confirmed=True, infused_on=infused, adverse_events="")
+    # The centre reports an adverse event after the infusion: QA and the director are alerted and decide on a
+    # look-back or a recall of the unit's lot (then link the event to it on the order page).
+    event = safety.report_adverse_event(
+        order, actor=clinician, kind=AdverseEventKind.SUSPECTED_INFECTION, severity=AdverseEventSeverity.MODERATE,
+        occurred_on=today, description="CMV reactivation at the day-90 review; maternal CMV IgG on file was "
+                                       "negative. Asking the bank to culture a reference vial.")
 
     # A unit reserved for the second patient; a confirmatory typing pending for the third.
     second_reservation = services.reserve_unit(reserved_unit, patients["TC01-0002"],
                                                until=today + datetime.timedelta(days=21), actor=clinician)
     pending = services.request_typing(ct_unit, patients["TC01-0003"], actor=clinician)
     ctx["transplant"] = {"centre": centre, "patients": patients, "typing_request": pending,
-                         "reservation": second_reservation, "shipped_order": order}
+                         "reservation": second_reservation, "shipped_order": order, "adverse_event": event}
 
 
 def _registration(unit: CordBloodUnit) -> dict:

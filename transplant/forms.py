@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from transplant.choices import (
     ABO,
     PATIENT_LOCI,
+    AdverseEventKind,
+    AdverseEventSeverity,
     ArrivalCondition,
     DocumentItem,
     GVHDGrade,
@@ -145,3 +147,91 @@ class FollowUpForm(forms.Form):
 
 class CancelForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=300)
+
+
+class PatientEditForm(forms.Form):
+    """The patient's details a centre may correct (the code is the patient's identity at the centre: not edited)."""
+
+    diagnosis = forms.CharField(label=_("Diagnosis"), max_length=200,
+                                widget=forms.TextInput(attrs={"autofocus": ""}))
+    weight_kg = forms.DecimalField(label=_("Weight (kg)"), max_digits=5, decimal_places=1, min_value=0.5)
+    abo = forms.ChoiceField(label=_("ABO"), required=False, choices=[("", "—"), *ABO.choices])
+    rh = forms.ChoiceField(label=_("Rh"), required=False, choices=[("", "—"), *Rh.choices])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _hla_fields(self)
+        self.fields["reason"] = forms.CharField(
+            label=_("Reason for the change"), required=False, max_length=90,
+            help_text=_("Required when the HLA typing changes; the earlier typing stays in the history."))
+
+    @staticmethod
+    def initial_for(patient) -> dict:
+        initial = {"diagnosis": patient.diagnosis, "weight_kg": patient.weight_kg, "abo": patient.abo,
+                   "rh": patient.rh}
+        for locus in PATIENT_LOCI:
+            initial[f"hla_{locus}"] = " ".join((patient.hla or {}).get(locus) or [])
+        return initial
+
+
+class AdverseEventForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind of event"), choices=AdverseEventKind.choices)
+    severity = forms.ChoiceField(label=_("Severity"), choices=AdverseEventSeverity.choices)
+    occurred_on = forms.DateField(label=_("Date of the event"), widget=forms.DateInput(attrs=DATE))
+    description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class LinkRecallForm(forms.Form):
+    recall = forms.ModelChoiceField(label=_("Recall"), queryset=None, empty_label=None)
+
+    def __init__(self, *args, recalls, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["recall"].queryset = recalls
+        self.fields["recall"].label_from_instance = lambda r: _("Recall %(id)s of %(date)s: %(reason)s") % {
+            "id": r.pk, "date": r.initiated_at.date().isoformat(), "reason": r.reason[:60]}
+
+
+class CentreForm(forms.Form):
+    code = forms.CharField(label=_("Code"), max_length=20,
+                           widget=forms.TextInput(attrs={"class": "mono", "autocomplete": "off", "autofocus": ""}))
+    name = forms.CharField(label=_("Name"), max_length=200)
+    city = forms.CharField(label=_("City"), max_length=100, required=False)
+    accreditation_until = forms.DateField(label=_("Accredited until"), required=False,
+                                          widget=forms.DateInput(attrs=DATE),
+                                          help_text=_("FACT-JACIE or national accreditation; after this date the "
+                                                      "bank neither reserves nor ships units to the centre."))
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:  # the code names the centre; a new code is a new centre
+            self.fields["code"].disabled = True
+            self.fields["code"].widget.attrs.pop("autofocus", None)
+            self.fields["name"].widget.attrs["autofocus"] = ""
+
+
+class LinkClinicianForm(forms.Form):
+    user = forms.ModelChoiceField(label=_("Clinician account"), queryset=None)
+
+    def __init__(self, *args, clinicians, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = clinicians
+        self.fields["user"].label_from_instance = lambda u: (
+            f"{u.get_full_name()} ({u.username})" if u.get_full_name() else u.username)
+
+
+class DryShipperForm(forms.Form):
+    code = forms.CharField(label=_("Shipper id"), max_length=30,
+                           widget=forms.TextInput(attrs={**SCAN_ATTRS, "autofocus": ""}))
+    description = forms.CharField(label=_("Description"), max_length=200, required=False)
+    validated_until = forms.DateField(label=_("Validated until"), widget=forms.DateInput(attrs=DATE),
+                                      help_text=_("End of the hold-time validation; after it the shipper is "
+                                                  "refused at shipment."))
+    active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            self.fields["code"].disabled = True
+            self.fields["code"].widget.attrs.pop("autofocus", None)
+            self.fields["validated_until"].widget.attrs["autofocus"] = ""

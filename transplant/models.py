@@ -24,6 +24,8 @@ from bank.audit import audit_history
 from bank.identifiers import IdentifierField
 from transplant.choices import (
     ABO,
+    AdverseEventKind,
+    AdverseEventSeverity,
     ArrivalCondition,
     FollowUpStatus,
     GVHDGrade,
@@ -82,6 +84,12 @@ class CentreClinician(models.Model):
         return f"{self.user} @ {self.centre.code}"
 
 
+def hla_text(hla: dict | None) -> str:
+    """A patient's typing on one line, locus by locus in the usual order: ``A*02:01/A*24:02; B*...``."""
+    hla = hla or {}
+    return "; ".join("/".join(hla.get(locus) or []) for locus in ("A", "B", "C", "DRB1", "DQB1") if hla.get(locus))
+
+
 class Patient(models.Model):
     """A centre's patient, pseudonymous: the centre's code, a diagnosis, weight, blood group and HLA; no name."""
 
@@ -113,8 +121,7 @@ class Patient(models.Model):
         return self.code
 
     def hla_text(self) -> str:
-        return "; ".join(f"{'/'.join(self.hla.get(locus) or [])}" for locus in ("A", "B", "C", "DRB1", "DQB1")
-                         if self.hla.get(locus))
+        return hla_text(self.hla)
 
 
 class TypingRequest(models.Model):
@@ -132,6 +139,9 @@ class TypingRequest(models.Model):
                                   related_name="typing_request")
     completed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    cancelled_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancel_reason = models.CharField(_("reason for cancelling"), max_length=300, blank=True)
 
     history = audit_history()
 
@@ -373,3 +383,59 @@ class FollowUp(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.status == FollowUpStatus.DUE and timezone.localdate() > self.due_on
+
+
+class LookBackNotice(models.Model):
+    """A recall's look-back for one transplant order: the unit's lot was recalled (or its donor withdrew consent)
+    after the bag left the bank, so the centre's clinicians and the medical directors were told. The recall itself
+    (``distribution.Recall``) lists the recipients distribution knows; this lists the patients only transplant
+    knows."""
+
+    recall = models.ForeignKey("distribution.Recall", on_delete=models.PROTECT, related_name="transplant_look_backs")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="look_back_notices")
+    centre = models.ForeignKey(TransplantCentre, on_delete=models.PROTECT, related_name="look_back_notices")
+    order_status = models.CharField(_("order status when notified"), max_length=10, choices=OrderStatus.choices)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("look-back notice")
+        verbose_name_plural = _("look-back notices")
+        constraints = [
+            models.UniqueConstraint(fields=["recall", "order"], name="%(app_label)s_%(class)s_one_per_order"),
+        ]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="transplant_lookback_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order} / recall {self.recall_id}"
+
+
+class AdverseEvent(models.Model):
+    """An adverse event a centre reports after the unit was shipped (an infusion reaction, a positive culture of
+    the product, a suspected transmission, a product failure ...). QA and the medical director are alerted and QA
+    may link it to the recall it starts."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="adverse_events")
+    kind = models.CharField(_("kind"), max_length=20, choices=AdverseEventKind.choices)
+    severity = models.CharField(_("severity"), max_length=20, choices=AdverseEventSeverity.choices)
+    occurred_on = models.DateField(_("occurred on"))
+    description = models.TextField(_("description"))
+    reported_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    reported_at = models.DateTimeField(_("reported at"), default=timezone.now)
+    recall = models.ForeignKey("distribution.Recall", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="transplant_adverse_events")
+    recall_linked_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    recall_linked_at = models.DateTimeField(_("linked to the recall at"), null=True, blank=True)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["-reported_at", "-id"]
+        verbose_name = _("adverse event")
+        verbose_name_plural = _("adverse events")
+        indexes = [models.Index(fields=["-reported_at", "-id"], name="transplant_ae_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order} {self.get_kind_display()}"

@@ -25,3 +25,12 @@ def work_panel(request) -> dict | None:
         "follow_ups": queries.open_follow_ups(user).count(),
     }
     return panel
+
+
+def recall_look_back_panel(request, recall) -> dict | None:
+    """The transplant orders a recall reached (look-back notices) and the adverse events linked to it."""
+    notices = list(queries.look_backs_visible_to(request.user).filter(recall=recall).order_by("pk"))
+    events = list(queries.adverse_events_visible_to(request.user).filter(recall=recall).order_by("pk"))
+    if not notices and not events:
+        return None
+    return {"notices": notices, "events": events}

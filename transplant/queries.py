@@ -23,8 +23,10 @@ from django.utils import timezone
 from bank.roles import CLINICIAN, has_role
 from cordblood.choices import ListingStatus, Ownership
 from cordblood.models import CordBloodUnit, VerificationTyping
-from cordblood.services.typing import alleles_match
-from lots.choices import LotStatus
+from cordblood.services.typing import TYPING_SAMPLE_KINDS, alleles_match
+from distribution.queries import distributable_lots_q
+from lots.choices import VialStatus
+from lots.models import Lot, Vial
 from transplant.choices import (
     MATCH_LOCI,
     FollowUpStatus,
@@ -32,8 +34,10 @@ from transplant.choices import (
     TypingRequestStatus,
 )
 from transplant.models import (
+    AdverseEvent,
     CentreClinician,
     FollowUp,
+    LookBackNotice,
     Order,
     Patient,
     Reservation,
@@ -70,6 +74,12 @@ def centre_of(user) -> TransplantCentre | None:
     return user._transplant_centre
 
 
+def may_cancel_order(user) -> bool:
+    """Who cancels an order before shipment: the centre (``add_order``) or the medical director (``change_order``);
+    the bank's technicians and QA never (a recall cancels through the look-back)."""
+    return user.has_perm("transplant.add_order") or user.has_perm("transplant.change_order")
+
+
 def _scoped(qs: QuerySet, user, path: str) -> QuerySet:
     if not is_clinician(user):
         return qs
@@ -100,9 +110,42 @@ def orders_visible_to(user) -> QuerySet:
                    user, "patient__centre_id")
 
 
+def orders_with_outcome(user) -> QuerySet:
+    """``orders_visible_to`` with the thaw report, follow-ups, adverse events and look-back read alongside (the
+    API's order shape), in a constant number of queries."""
+    from django.db.models import Prefetch
+
+    return orders_visible_to(user).select_related("thaw_report").prefetch_related(
+        "follow_ups",
+        Prefetch("adverse_events", queryset=AdverseEvent.objects.select_related("reported_by", "order__unit")),
+        Prefetch("look_back_notices", queryset=LookBackNotice.objects.select_related("recall", "centre")),
+    )
+
+
 def follow_ups_visible_to(user) -> QuerySet:
     return _scoped(FollowUp.objects.select_related("order__patient__centre", "order__unit"), user,
                    "order__patient__centre_id")
+
+
+def adverse_events_visible_to(user) -> QuerySet:
+    return _scoped(AdverseEvent.objects.select_related("order__unit", "order__patient__centre", "reported_by",
+                                                       "recall"),
+                   user, "order__patient__centre_id")
+
+
+def look_backs_visible_to(user) -> QuerySet:
+    return _scoped(LookBackNotice.objects.select_related("recall", "order__unit", "order__patient", "centre"),
+                   user, "centre_id")
+
+
+def recalls_of_unit(unit: CordBloodUnit):
+    """The recalls that concern ``unit``: of its lot, or of its (infant) donor after a consent withdrawal."""
+    from distribution.models import Recall
+
+    q = Q(lot_id=unit.lot_id) if unit.lot_id else Q(pk__in=[])
+    if unit.donation_id:
+        q |= Q(donor_id=unit.donation.infant_id)
+    return Recall.objects.filter(q).order_by("-initiated_at", "-id")
 
 
 # --- HLA match -------------------------------------------------------------------------------------------
@@ -181,10 +224,33 @@ class SearchFilters:
     max_mismatches: int | None = None
 
 
+def lot_distributable(lot_id: int | None) -> bool:
+    """May a bag of this lot leave the bank? distribution's one rule (``distributable_lots_q``: released, not
+    flagged for a withdrawn consent, donor consenting), asked for one lot."""
+    return lot_id is not None and Lot.objects.filter(distributable_lots_q(), pk=lot_id).exists()
+
+
 def searchable_units() -> QuerySet:
-    """Units a transplant centre may find: public, released, listed available. Family units never."""
-    return CordBloodUnit.objects.filter(ownership=Ownership.PUBLIC, listing_status=ListingStatus.AVAILABLE,
-                                        lot__status=LotStatus.RELEASED)
+    """Units a transplant centre may find: public, listed available, their lot distributable (released, consent
+    standing: distribution's rule). Family units never."""
+    return CordBloodUnit.objects.filter(distributable_lots_q("lot__"), ownership=Ownership.PUBLIC,
+                                        listing_status=ListingStatus.AVAILABLE)
+
+
+def typing_samples(unit: CordBloodUnit) -> QuerySet:
+    """The unit's containers a confirmatory typing may use (cordblood's ``TYPING_SAMPLE_KINDS``: segments and
+    reference vials of cells, never the bag), available ones first in the order the bank takes them."""
+    kinds = list(TYPING_SAMPLE_KINDS)
+    order = Case(*[When(kind=kind, then=Value(i)) for i, kind in enumerate(kinds)], output_field=IntegerField())
+    return (Vial.objects.filter(lot_id=unit.lot_id, kind__in=kinds).annotate(kind_rank=order)
+            .order_by("kind_rank", "number", "pk"))
+
+
+def default_typing_sample(unit: CordBloodUnit) -> Vial | None:
+    """The sample a typing uses when none is scanned: the first available one (a segment before a reference vial)."""
+    if unit.lot_id is None:
+        return None
+    return typing_samples(unit).filter(status=VialStatus.AVAILABLE).first()
 
 
 def search_units(patient: Patient, filters: SearchFilters | None = None) -> QuerySet:

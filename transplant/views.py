@@ -9,20 +9,35 @@ characterisation and its HLA.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bank.notifications import users_with_role
+from bank.roles import CLINICIAN
 from bank.signatures import manifestation, signatures_for
 from bank.web import call_service, perms_required
 from cordblood.models import CordBloodUnit
+from distribution.panels import can_recall
 from lots.models import Vial
 from transplant import forms, queries, services
-from transplant.choices import DocumentItem, OrderStatus, ReleaseException, ReservationStatus, TypingRequestStatus
-from transplant.models import TemperatureLog, TransplantCentre
+from transplant.choices import (
+    CANCELLABLE_ORDER_STATUSES,
+    UNIT_LEFT_BANK_STATUSES,
+    DocumentItem,
+    OrderStatus,
+    ReleaseException,
+    ReservationStatus,
+    TypingRequestStatus,
+)
+from transplant.models import CentreClinician, DryShipper, TemperatureLog, TransplantCentre
+from transplant.services import safety
 
 PAGE_SIZE = 25
 
@@ -57,6 +72,8 @@ def index(request):
         "follow_ups": list(queries.open_follow_ups(user).order_by("due_on", "pk")[:20]),
         "patients": list(queries.patients_visible_to(user).order_by("-created_at", "-pk")[:10])
         if user.has_perm("transplant.view_patient") else [],
+        "look_backs": list(queries.look_backs_visible_to(user).order_by("-created_at", "-pk")[:20]),
+        "adverse_events": list(queries.adverse_events_visible_to(user).order_by("-reported_at", "-pk")[:20]),
     }
     return render(request, "transplant/index.html", context)
 
@@ -114,6 +131,7 @@ def _patient_context(request, patient, **forms_in) -> dict:
                              .order_by("-reserved_at", "-pk")[:50]),
         "orders": list(queries.orders_visible_to(user).filter(patient=patient).order_by("-ordered_at", "-pk")[:50]),
         "order_form": forms.OrderForm(),
+        "can_edit": queries.is_clinician(user) and user.has_perm("transplant.change_patient"),
     }
     context.update(forms_in)
     return context
@@ -123,6 +141,25 @@ def _patient_context(request, patient, **forms_in) -> dict:
 def patient(request, pk: int):
     obj = _get(queries.patients_visible_to(request.user), pk)
     return render(request, "transplant/patient_detail.html", _patient_context(request, obj))
+
+
+@perms_required("transplant.view_patient", "transplant.change_patient")
+@require_http_methods(["GET", "POST"])
+def patient_edit(request, pk: int):
+    obj = _get(queries.patients_visible_to(request.user), pk)
+    form = forms.PatientEditForm(request.POST or None, initial=forms.PatientEditForm.initial_for(obj))
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        hla = forms.hla_from(data)
+        values = {k: v for k, v in data.items() if not k.startswith("hla_")}
+        _patient, ok = call_service(request, form, services.update_patient, obj, actor=request.user, hla=hla,
+                                    **values)
+        if ok:
+            messages.success(request, _("Patient %(code)s updated.") % {"code": obj.code})
+            return redirect("transplant:patient", obj.pk)
+    return render(request, "transplant/patient_edit.html", {
+        "patient": obj, "form": form, "hla_history": services.patient_hla_history(obj)},
+        status=400 if request.method == "POST" else 200)
 
 
 @perms_required("transplant.add_typingrequest")
@@ -199,12 +236,15 @@ def typing_list(request):
                                                                ("", _("All"))]})
 
 
-def _typing_page(request, ct, form=None, status: int = 200):
+def _typing_page(request, ct, form=None, status: int = 200, cancel_form=None):
     samples = []
     if request.user.has_perm("transplant.complete_typingrequest") and ct.unit.lot_id:
-        samples = list(Vial.objects.filter(lot_id=ct.unit.lot_id).exclude(kind="bag").order_by("number"))
+        samples = list(queries.typing_samples(ct.unit))
     return render(request, "transplant/typing_detail.html", {
-        "ct": ct, "form": form or forms.CompleteTypingForm(), "samples": samples}, status=status)
+        "ct": ct, "form": form or forms.CompleteTypingForm(), "samples": samples,
+        "cancel_form": cancel_form or forms.CancelForm(),
+        "can_cancel": ct.status == TypingRequestStatus.REQUESTED
+        and request.user.has_perm("transplant.add_typingrequest")}, status=status)
 
 
 @perms_required("transplant.view_typingrequest")
@@ -235,6 +275,21 @@ def typing_complete(request, pk: int):
                         "verdict": _("concordant") if done.typing.concordant else _("DISCORDANT")})
                     return redirect("transplant:typing", pk)
     return _typing_page(request, ct, form, status=400)
+
+
+@perms_required("transplant.view_typingrequest", "transplant.add_typingrequest")
+@require_POST
+def typing_cancel(request, pk: int):
+    ct = _get(queries.typing_requests_visible_to(request.user), pk)
+    form = forms.CancelForm(request.POST)
+    if form.is_valid():
+        _done, ok = call_service(request, form, services.cancel_typing, ct, actor=request.user,
+                                 reason=form.cleaned_data["reason"])
+        if ok:
+            messages.success(request, _("Confirmatory typing of unit %(din)s cancelled.") % {"din": ct.unit.din})
+            return redirect("transplant:typing", pk)
+    return _typing_page(request, _get(queries.typing_requests_visible_to(request.user), pk), status=400,
+                        cancel_form=form)
 
 
 # --- orders ---------------------------------------------------------------------------------------------
@@ -270,7 +325,16 @@ def _order_page(request, order, status: int = 200, **forms_in):
         "release_form": forms.ReleaseForm(), "acknowledge_form": forms.AcknowledgeForm(),
         "ship_form": forms.ShipForm(), "receive_form": forms.ReceiveForm(), "thaw_form": forms.ThawReportForm(),
         "cancel_form": forms.CancelForm(),
+        "adverse_events": list(queries.adverse_events_visible_to(user).filter(order=order).order_by("reported_at",
+                                                                                                   "pk")),
+        "look_backs": list(queries.look_backs_visible_to(user).filter(order=order).order_by("created_at", "pk")),
+        "adverse_event_form": forms.AdverseEventForm(initial={"occurred_on": timezone.localdate()}),
     }
+    recalls = queries.recalls_of_unit(order.unit) if user.has_perm("distribution.add_recall") else None
+    context["link_recall_form"] = forms.LinkRecallForm(recalls=recalls) if recalls is not None else None
+    context["has_recalls"] = recalls is not None and recalls.exists()
+    # distribution's own answer to "may this person recall this lot now" (released or on hold, role allowing)
+    context["can_start_recall"] = order.unit.lot is not None and can_recall(user, order.unit.lot)
     status_ = order.status
     awaiting_ack = status_ == OrderStatus.RELEASED and order.is_exceptional and not order.acknowledged_at
     context["can"] = can = {
@@ -279,8 +343,8 @@ def _order_page(request, order, status: int = 200, **forms_in):
         "ship": status_ == OrderStatus.RELEASED and user.has_perm("transplant.ship_order"),
         "receive": status_ == OrderStatus.SHIPPED and own,
         "thaw": status_ == OrderStatus.RECEIVED and own,
-        "cancel": status_ in (OrderStatus.ORDERED, OrderStatus.RELEASED)
-        and (user.has_perm("transplant.add_order") or user.has_perm("transplant.change_order")),
+        "cancel": status_ in CANCELLABLE_ORDER_STATUSES and queries.may_cancel_order(user),
+        "report_event": status_ in UNIT_LEFT_BANK_STATUSES and own and user.has_perm("transplant.receive_order"),
     }
     context["has_actions"] = any(can.values())
     context["next_step"] = {
@@ -358,8 +422,8 @@ def order_thaw(request, pk: int):
 @perms_required("transplant.view_order")
 @require_POST
 def order_cancel(request, pk: int):
-    if not (request.user.has_perm("transplant.add_order") or request.user.has_perm("transplant.change_order")):
-        raise Http404
+    if not queries.may_cancel_order(request.user):
+        raise PermissionDenied
     return _order_action(request, pk, forms.CancelForm, "cancel_form", services.cancel_order,
                          _("%(number)s cancelled; the unit is available again."))
 
@@ -369,8 +433,43 @@ def temperature_log(request, pk: int, log_pk: int):
     obj = _get(queries.orders_visible_to(request.user), pk)
     log = get_object_or_404(TemperatureLog, pk=log_pk, order=obj)
     response = HttpResponse(bytes(log.content), content_type="application/octet-stream")
-    response["Content-Disposition"] = f'attachment; filename="{log.filename}"'
+    # The file name came from the uploader's machine: quote it (a quote or a line break in it is no header).
+    response["Content-Disposition"] = content_disposition_header(True, log.filename.replace("\r", " ")
+                                                                 .replace("\n", " "))
     return response
+
+
+@perms_required("transplant.view_order", "transplant.receive_order")
+@require_POST
+def order_adverse_event(request, pk: int):
+    obj = _get(queries.orders_visible_to(request.user), pk)
+    form = forms.AdverseEventForm(request.POST)
+    if form.is_valid():
+        _event, ok = call_service(request, form, safety.report_adverse_event, obj, actor=request.user,
+                                  **form.cleaned_data)
+        if ok:
+            messages.success(request, _("Adverse event of %(number)s reported; QA and the medical director were "
+                                        "alerted.") % {"number": obj.number})
+            return redirect("transplant:order", pk)
+    return _order_page(request, _get(queries.orders_visible_to(request.user), pk), status=400,
+                       adverse_event_form=form)
+
+
+@perms_required("transplant.view_order", "distribution.add_recall")
+@require_POST
+def adverse_event_link(request, pk: int, event_pk: int):
+    obj = _get(queries.orders_visible_to(request.user), pk)
+    event = _get(queries.adverse_events_visible_to(request.user).filter(order=obj), event_pk)
+    form = forms.LinkRecallForm(request.POST, recalls=queries.recalls_of_unit(obj.unit))
+    if form.is_valid():
+        _event, ok = call_service(request, form, safety.link_adverse_event, event, form.cleaned_data["recall"],
+                                  actor=request.user)
+        if ok:
+            messages.success(request, _("Adverse event linked to recall %(id)s.") % {
+                "id": form.cleaned_data["recall"].pk})
+            return redirect("transplant:order", pk)
+    return _order_page(request, _get(queries.orders_visible_to(request.user), pk), status=400,
+                       link_recall_form=form, link_for=event.pk)
 
 
 # --- follow-up ------------------------------------------------------------------------------------------
@@ -392,7 +491,7 @@ def follow_up(request, pk: int):
     form = forms.FollowUpForm(request.POST or None)
     if request.method == "POST":
         if not request.user.has_perm("transplant.change_followup"):
-            raise Http404
+            raise PermissionDenied
         if form.is_valid():
             _done, ok = call_service(request, form, services.record_follow_up, obj, actor=request.user,
                                      **form.cleaned_data)
@@ -401,4 +500,128 @@ def follow_up(request, pk: int):
                     "milestone": obj.get_milestone_display(), "code": obj.order.patient.code})
                 return redirect("transplant:order", obj.order_id)
     return render(request, "transplant/follow_up.html", {"fu": obj, "form": form},
+                  status=400 if request.method == "POST" else 200)
+
+
+# --- centres, clinicians and dry shippers (QA and admins) ----------------------------------------------------
+
+
+@perms_required("transplant.view_transplantcentre", "transplant.change_transplantcentre")
+def centres(request):
+    qs = TransplantCentre.objects.annotate(
+        clinician_count=Count("clinicians", filter=Q(clinicians__active=True))).order_by("code")
+    return render(request, "transplant/centre_list.html", {"page": _page(request, qs), "today": timezone.localdate()})
+
+
+def _centre_values(data: dict) -> dict:
+    return {k: data[k] for k in ("code", "name", "city", "accreditation_until", "active")}
+
+
+@perms_required("transplant.add_transplantcentre", "transplant.change_transplantcentre")
+@require_http_methods(["GET", "POST"])
+def centre_new(request):
+    form = forms.CentreForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        centre, ok = call_service(request, form, services.save_centre, actor=request.user, create=True,
+                                  **_centre_values(form.cleaned_data))
+        if ok:
+            messages.success(request, _("Centre %(code)s saved; link its clinicians below.") % {"code": centre.code})
+            return redirect("transplant:centre", centre.pk)
+    return render(request, "transplant/centre_form.html", {"form": form, "centre": None},
+                  status=400 if request.method == "POST" else 200)
+
+
+def _centre_page(request, centre, *, form=None, link_form=None, status: int = 200):
+    links = list(CentreClinician.objects.filter(centre=centre, active=True).select_related("user")
+                 .order_by("user__username", "pk"))
+    clinicians = users_with_role(CLINICIAN).exclude(pk__in=[link.user_id for link in links]).order_by("username")
+    initial = {"code": centre.code, "name": centre.name, "city": centre.city,
+               "accreditation_until": centre.accreditation_until, "active": centre.active}
+    return render(request, "transplant/centre_form.html", {
+        "centre": centre, "links": links, "form": form or forms.CentreForm(initial=initial, editing=True),
+        "link_form": link_form or forms.LinkClinicianForm(clinicians=clinicians),
+        "can_link": request.user.has_perm("transplant.change_centreclinician")}, status=status)
+
+
+@perms_required("transplant.view_transplantcentre", "transplant.change_transplantcentre")
+@require_http_methods(["GET", "POST"])
+def centre(request, pk: int):
+    obj = get_object_or_404(TransplantCentre, pk=pk)
+    if request.method == "GET":
+        return _centre_page(request, obj)
+    form = forms.CentreForm(request.POST, initial={"code": obj.code}, editing=True)
+    if form.is_valid():
+        _centre, ok = call_service(request, form, services.save_centre, actor=request.user,
+                                   **_centre_values({**form.cleaned_data, "code": obj.code}))
+        if ok:
+            messages.success(request, _("Centre %(code)s saved.") % {"code": obj.code})
+            return redirect("transplant:centre", obj.pk)
+    return _centre_page(request, obj, form=form, status=400)
+
+
+@perms_required("transplant.change_transplantcentre", "transplant.add_centreclinician",
+                "transplant.change_centreclinician")
+@require_POST
+def centre_link(request, pk: int):
+    obj = get_object_or_404(TransplantCentre, pk=pk)
+    form = forms.LinkClinicianForm(request.POST, clinicians=users_with_role(CLINICIAN))
+    if form.is_valid():
+        user = form.cleaned_data["user"]
+        _link, ok = call_service(request, form, services.link_clinician, user, obj, actor=request.user)
+        if ok:
+            messages.success(request, _("%(user)s is linked to %(code)s.") % {"user": user.username,
+                                                                              "code": obj.code})
+            return redirect("transplant:centre", obj.pk)
+    return _centre_page(request, obj, link_form=form, status=400)
+
+
+@perms_required("transplant.change_transplantcentre", "transplant.change_centreclinician")
+@require_POST
+def centre_unlink(request, pk: int, link_pk: int):
+    link = get_object_or_404(CentreClinician.objects.select_related("user", "centre"), pk=link_pk, centre_id=pk)
+    _link, ok = call_service(request, None, services.unlink_clinician, link, actor=request.user)
+    if ok:
+        messages.success(request, _("%(user)s is no longer linked to %(code)s.") % {
+            "user": link.user.username, "code": link.centre.code})
+    return redirect("transplant:centre", pk)
+
+
+@perms_required("transplant.view_dryshipper", "transplant.change_dryshipper")
+def shippers(request):
+    return render(request, "transplant/shipper_list.html", {
+        "page": _page(request, DryShipper.objects.order_by("code")), "today": timezone.localdate()})
+
+
+def _shipper_values(data: dict) -> dict:
+    return {k: data[k] for k in ("code", "description", "validated_until", "active")}
+
+
+@perms_required("transplant.add_dryshipper", "transplant.change_dryshipper")
+@require_http_methods(["GET", "POST"])
+def shipper_new(request):
+    form = forms.DryShipperForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        shipper, ok = call_service(request, form, services.save_dry_shipper, actor=request.user, create=True,
+                                   **_shipper_values(form.cleaned_data))
+        if ok:
+            messages.success(request, _("Dry shipper %(code)s saved.") % {"code": shipper.code})
+            return redirect("transplant:shippers")
+    return render(request, "transplant/shipper_form.html", {"form": form, "shipper": None},
+                  status=400 if request.method == "POST" else 200)
+
+
+@perms_required("transplant.view_dryshipper", "transplant.change_dryshipper")
+@require_http_methods(["GET", "POST"])
+def shipper(request, pk: int):
+    obj = get_object_or_404(DryShipper, pk=pk)
+    initial = {"code": obj.code, "description": obj.description, "validated_until": obj.validated_until,
+               "active": obj.active}
+    form = forms.DryShipperForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        _shipper, ok = call_service(request, form, services.save_dry_shipper, actor=request.user,
+                                    **_shipper_values({**form.cleaned_data, "code": obj.code}))
+        if ok:
+            messages.success(request, _("Dry shipper %(code)s saved.") % {"code": obj.code})
+            return redirect("transplant:shippers")
+    return render(request, "transplant/shipper_form.html", {"form": form, "shipper": obj},
                   status=400 if request.method == "POST" else 200)

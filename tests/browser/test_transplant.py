@@ -194,3 +194,124 @@ def test_transplant_centre_path(page, login, password):
     expect(page.locator("#follow-ups tr[data-follow-up=day100]")).to_contain_text("engrafted day 22")
     shot("12_follow_up")
     assert FollowUp.objects.get(order=order, milestone="day100").status == "recorded"
+
+
+def test_centres_shippers_patient_edit_typing_cancel_adverse_event_and_look_back(page, login, password):
+    """QA keeps the centres (accreditation, clinicians linked and unlinked) and the dry shippers; the clinician
+    corrects a patient's HLA with a reason (the earlier typing stays listed), cancels a confirmatory typing and
+    reports an adverse event; QA's recall of the lot shows as a look-back on the order and the worklist, and QA
+    links the event to it. Screenshots go to /tmp/shots/ (or TX_SHOTS_MORE)."""
+    from distribution import services as distribution_services
+    from transplant import services
+
+    reseed_reference_data()
+    shots = Path(os.environ.get("TX_SHOTS_MORE", "/tmp/shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    qa = UserFactory(username="qa-wang", role="qa", first_name="Li", last_name="Wang")
+    director = UserFactory(username="dr-zhou", role="medical_director", first_name="Hong", last_name="Zhou")
+    technician = UserFactory(username="tech-li", role="technician", first_name="Na", last_name="Li")
+    clinician = UserFactory(username="dr-qian", role="clinician", first_name="Ming", last_name="Qian")
+    newcomer = UserFactory(username="dr-sun", role="clinician", first_name="Yan", last_name="Sun")
+    centre = tx.centre("TC-01", name="Shanghai Children's Transplant Centre")
+    services.link_clinician(clinician, centre, actor=None)
+    today = timezone.localdate()
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+    def as_user(user):
+        page.context.clear_cookies()
+        return login(user)
+
+    # 1. QA: a new centre with its accreditation date, a clinician linked then unlinked.
+    as_user(qa)
+    page.goto(f"{page.base_url}/transplant/")
+    page.click("#nav-centres")
+    page.click("#new-centre")
+    page.fill("#id_code", "TC-07")
+    page.fill("#id_name", "Guangzhou BMT Unit")
+    page.fill("#id_city", "Guangzhou")
+    page.fill("#id_accreditation_until", (today + datetime.timedelta(days=400)).isoformat())
+    page.press("#id_city", "Enter")
+    page.wait_for_url(re.compile(r".*/transplant/centres/\d+/$"))
+    page.select_option("#id_user", str(newcomer.pk))
+    page.click("#link-clinician")
+    expect(page.locator("#centre-clinicians tr[data-clinician=dr-sun]")).to_have_count(1)
+    shot("tx_centre_edit")
+    page.click("#centre-clinicians tr[data-clinician=dr-sun] [data-action=unlink]")
+    expect(page.locator("#centre-clinicians tr[data-clinician=dr-sun]")).to_have_count(0)
+    page.goto(f"{page.base_url}/transplant/centres/")
+    expect(page.locator("#centre-table tr[data-centre=TC-07]")).to_contain_text("Guangzhou")
+    shot("tx_centre_list")
+
+    # Dry shippers: a new one, then its validation extended.
+    page.goto(f"{page.base_url}/transplant/dry-shippers/")
+    page.click("#new-shipper")
+    page.fill("#id_code", "DS-0100")
+    page.fill("#id_description", "MVE CryoShipper XC 20/3V")
+    page.fill("#id_validated_until", (today + datetime.timedelta(days=30)).isoformat())
+    page.press("#id_description", "Enter")
+    page.wait_for_url("**/transplant/dry-shippers/")
+    page.click("#shipper-table tr[data-shipper=DS-0100] a")
+    page.fill("#id_validated_until", (today + datetime.timedelta(days=365)).isoformat())
+    page.click("#save-shipper")
+    page.wait_for_url("**/transplant/dry-shippers/")
+    expect(page.locator("#shipper-table tr[data-shipper=DS-0100]")).to_contain_text(
+        (today + datetime.timedelta(days=365)).isoformat())
+    shot("tx_shipper_list")
+
+    # 2. The clinician corrects a patient's HLA (a retyping): a reason is asked, the earlier typing stays.
+    patient = tx.patient(clinician, code="TC01-0042")
+    as_user(clinician)
+    page.goto(f"{page.base_url}/transplant/patients/{patient.pk}/")
+    page.click("#edit-patient")
+    page.fill("#id_hla_A", "A*24:02 A*02:01")
+    page.press("#id_hla_A", "Enter")
+    expect(page.locator("#id_reason ~ .errorlist, .errorlist")).to_contain_text("Give the reason")
+    page.fill("#id_reason", "High-resolution retyping")
+    page.press("#id_reason", "Enter")
+    page.wait_for_url(re.compile(r".*/transplant/patients/\d+/$"))
+    expect(page.locator("#patient-hla")).to_contain_text("A*24:02/A*02:01")
+    page.click("#edit-patient")
+    expect(page.locator("#hla-history tbody tr")).to_have_count(2)
+    expect(page.locator("#hla-history")).to_contain_text("High-resolution retyping")
+    shot("tx_patient_edit")
+
+    # 3. The clinician cancels an open confirmatory typing request.
+    ct = services.request_typing(cb.unit(), patient, actor=clinician)
+    page.goto(f"{page.base_url}/transplant/typing/{ct.pk}/")
+    page.click("#cancel-typing-box summary")
+    page.fill("#cancel-typing-form #id_reason", "Search closed: a better unit was found")
+    page.click("#cancel-typing")
+    expect(page.locator("#typing-status")).to_have_attribute("data-status", "cancelled")
+    expect(page.locator("#typing-cancelled")).to_contain_text("a better unit was found")
+    shot("tx_typing_cancelled")
+
+    # 4. A shipped unit: the clinician reports an adverse event.
+    unit = cb.unit()
+    tx.ct_done(unit, patient, clinician, technician)
+    order = services.release_order(tx.ordered(unit, patient, clinician, days=0), actor=director, password=password)
+    services.ship_order(order, actor=technician, **tx.ship_kwargs(order))
+    page.goto(f"{page.base_url}/transplant/orders/{order.pk}/")
+    page.click("#adverse-event-box summary")
+    page.select_option("#id_kind", "positive_culture")
+    page.select_option("#id_severity", "severe")
+    page.fill("#id_occurred_on", today.isoformat())
+    page.fill("#id_description", "Blood culture positive 6 h after infusion (S. epidermidis).")
+    page.click("#report-adverse-event")
+    expect(page.locator("#adverse-events tr[data-adverse-event]")).to_have_count(1)
+    shot("tx_adverse_event")
+
+    # 5. QA recalls the lot (distribution's recall); the order page shows the look-back and QA links the event.
+    recall = distribution_services.recall_lot(unit.lot, actor=qa, password=password,
+                                              reason="Positive culture reported by TC-01")
+    as_user(qa)
+    page.goto(f"{page.base_url}/transplant/orders/{order.pk}/")
+    expect(page.locator("#look-back")).to_contain_text(f"Recall {recall.pk}")
+    page.click("#adverse-events [data-action=link-recall]")
+    expect(page.locator(f"#adverse-events [data-linked-recall='{recall.pk}']")).to_have_count(1)
+    shot("tx_look_back_order")
+    as_user(clinician)
+    page.goto(f"{page.base_url}/transplant/")
+    expect(page.locator("#look-backs")).to_contain_text(order.number)
+    shot("tx_look_back_worklist")

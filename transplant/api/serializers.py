@@ -6,8 +6,25 @@ from rest_framework import serializers
 
 from cordblood.models import CordBloodUnit
 from transplant import queries
-from transplant.choices import ArrivalCondition, DocumentItem, GVHDGrade, Survival
-from transplant.models import FollowUp, Order, Patient, Reservation, ThawReport, TransplantCentre, TypingRequest
+from transplant.choices import (
+    AdverseEventKind,
+    AdverseEventSeverity,
+    ArrivalCondition,
+    DocumentItem,
+    GVHDGrade,
+    Survival,
+)
+from transplant.models import (
+    AdverseEvent,
+    FollowUp,
+    LookBackNotice,
+    Order,
+    Patient,
+    Reservation,
+    ThawReport,
+    TransplantCentre,
+    TypingRequest,
+)
 
 
 class CentreSerializer(serializers.ModelSerializer):
@@ -41,6 +58,26 @@ class PatientCreateSerializer(serializers.Serializer):
                                           '"DQB1": [...]} (A, B and DRB1 needed)')
     centre = serializers.PrimaryKeyRelatedField(queryset=TransplantCentre.objects.all(), required=False,
                                                 allow_null=True, help_text="bank staff only; a clinician's own")
+
+
+class PatientUpdateSerializer(serializers.Serializer):
+    """A correction of the patient's details; a field left out keeps its value. A change of ``hla`` needs
+    ``reason`` (the earlier typing stays in the history: ``GET .../hla-history/``)."""
+
+    diagnosis = serializers.CharField(max_length=200, required=False)
+    weight_kg = serializers.DecimalField(max_digits=5, decimal_places=1, required=False)
+    abo = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    rh = serializers.CharField(max_length=3, required=False, allow_blank=True)
+    hla = serializers.JSONField(required=False)
+    reason = serializers.CharField(max_length=90, required=False, allow_blank=True, default="")
+
+
+class HLAVersionSerializer(serializers.Serializer):
+    hla = serializers.JSONField()
+    text = serializers.CharField()
+    at = serializers.DateTimeField()
+    by = serializers.CharField(source="by.username", default=None)
+    reason = serializers.CharField()
 
 
 class UnitSummarySerializer(serializers.ModelSerializer):
@@ -96,7 +133,7 @@ class TypingRequestSerializer(serializers.ModelSerializer):
         model = TypingRequest
         fields = ["id", "unit", "unit_din", "patient", "patient_code", "status", "requested_by", "requested_at",
                   "due_on", "overdue", "completed_at", "turnaround_days", "concordant", "discordant_loci",
-                  "typed_alleles"]
+                  "typed_alleles", "cancelled_at", "cancel_reason"]
         read_only_fields = fields
 
     def get_concordant(self, obj) -> bool | None:
@@ -149,6 +186,49 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
+class OptionalReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class AdverseEventSerializer(serializers.ModelSerializer):
+    order_number = serializers.CharField(source="order.number", read_only=True)
+    unit_din = serializers.CharField(source="order.unit.din", read_only=True)
+    reported_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AdverseEvent
+        fields = ["id", "order", "order_number", "unit_din", "kind", "severity", "occurred_on", "description",
+                  "reported_by", "reported_at", "recall", "recall_linked_at"]
+        read_only_fields = fields
+
+
+class AdverseEventCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=AdverseEventKind.choices)
+    severity = serializers.ChoiceField(choices=AdverseEventSeverity.choices)
+    occurred_on = serializers.DateField()
+    description = serializers.CharField()
+
+
+class AdverseEventRecallSerializer(serializers.Serializer):
+    recall = serializers.IntegerField(help_text="id of a recall of the unit's lot (or of its donor)")
+
+
+class LookBackSerializer(serializers.ModelSerializer):
+    recall_source = serializers.CharField(source="recall.source", read_only=True)
+    recall_reason = serializers.SerializerMethodField(help_text="what the centre is told (never about the donor)")
+    centre = serializers.CharField(source="centre.code", read_only=True)
+
+    class Meta:
+        model = LookBackNotice
+        fields = ["id", "recall", "recall_source", "recall_reason", "order", "centre", "order_status", "created_at"]
+        read_only_fields = fields
+
+    def get_recall_reason(self, obj) -> str:
+        from transplant.services.safety import centre_facing_reason
+
+        return centre_facing_reason(obj.recall)
+
+
 class ThawReportSerializer(serializers.ModelSerializer):
     meets_post_thaw_criteria = serializers.BooleanField(read_only=True)
 
@@ -181,21 +261,34 @@ class OrderSerializer(serializers.ModelSerializer):
     dry_shipper = serializers.CharField(source="dry_shipper.code", read_only=True, default=None)
     thaw_report = serializers.SerializerMethodField()
     follow_ups = serializers.SerializerMethodField()
+    adverse_events = serializers.SerializerMethodField()
+    look_back = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
         fields = ["id", "number", "status", "unit", "unit_din", "patient", "patient_code", "centre", "infusion_date",
                   "ordered_at", "release_kind", "release_exceptions", "justification", "released_by", "released_at",
                   "acknowledged_by", "acknowledged_at", "bag", "dry_shipper", "documents", "courier", "shipped_at",
-                  "received_at", "arrival_condition", "receipt_notes", "thaw_report", "follow_ups"]
+                  "received_at", "arrival_condition", "receipt_notes", "thaw_report", "follow_ups", "adverse_events",
+                  "look_back"]
         read_only_fields = fields
 
+    # The order's queryset (transplant.queries.orders_with_outcome) reads these with the orders: a list page
+    # costs the same few queries whatever its length.
     def get_thaw_report(self, obj) -> dict | None:
-        report = ThawReport.objects.filter(order=obj).first()
+        report = getattr(obj, "thaw_report", None)
         return ThawReportSerializer(report).data if report else None
 
     def get_follow_ups(self, obj) -> list[dict]:
-        return FollowUpSerializer(obj.follow_ups.select_related("order__patient").order_by("due_on"), many=True).data
+        return FollowUpSerializer(sorted(obj.follow_ups.all(), key=lambda f: (f.due_on, f.pk)), many=True).data
+
+    def get_adverse_events(self, obj) -> list[dict]:
+        return AdverseEventSerializer(sorted(obj.adverse_events.all(), key=lambda e: (e.reported_at, e.pk)),
+                                      many=True).data
+
+    def get_look_back(self, obj) -> list[dict]:
+        return LookBackSerializer(sorted(obj.look_back_notices.all(), key=lambda n: (n.created_at, n.pk)),
+                                  many=True).data
 
 
 class OrderReleaseSerializer(serializers.Serializer):

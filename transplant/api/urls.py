@@ -11,5 +11,6 @@ router.register("transplant/typing-requests", views.TypingRequestViewSet, basena
 router.register("transplant/reservations", views.ReservationViewSet, basename="api-tx-reservation")
 router.register("transplant/orders", views.OrderViewSet, basename="api-tx-order")
 router.register("transplant/follow-ups", views.FollowUpViewSet, basename="api-tx-follow-up")
+router.register("transplant/adverse-events", views.AdverseEventViewSet, basename="api-tx-adverse-event")
 
 urlpatterns = [*router.urls]

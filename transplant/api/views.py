@@ -3,9 +3,11 @@ only (another centre's record is 404); ids in a body are checked by the service 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from bank.api.permissions import HasPerms
@@ -14,7 +16,8 @@ from bank.api.throttling import SIGNATURE
 from lots.models import Vial
 from transplant import queries, services
 from transplant.api import serializers as s
-from transplant.models import FollowUp, Order, Patient, Reservation, TransplantCentre, TypingRequest
+from transplant.models import AdverseEvent, FollowUp, Order, Patient, Reservation, TransplantCentre, TypingRequest
+from transplant.services import safety
 
 REFUSED = {403: DomainErrorSerializer, 409: DomainErrorSerializer}
 
@@ -47,7 +50,8 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scoped):
     serializer_class = s.PatientSerializer
     queryset = Patient.objects.none()
     required_perms = {"list": ["transplant.view_patient"], "retrieve": ["transplant.view_patient"],
-                      "create": ["transplant.add_patient"], "search": ["transplant.search_units"]}
+                      "create": ["transplant.add_patient"], "search": ["transplant.search_units"],
+                      "partial_update": ["transplant.change_patient"], "hla_history": ["transplant.view_patient"]}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -60,6 +64,23 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scoped):
         data.is_valid(raise_exception=True)
         patient = services.register_patient(actor=request.user, **data.validated_data)
         return Response(s.PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.PatientUpdateSerializer, responses={200: s.PatientSerializer, 400: None, **REFUSED},
+                   description="The patient's centre's clinician corrects the details; a change of hla needs a "
+                               "reason (the earlier typing stays in the history).")
+    def partial_update(self, request, pk=None):
+        patient = self.get_object()
+        data = s.PatientUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = {"diagnosis": patient.diagnosis, "weight_kg": patient.weight_kg, "abo": patient.abo,
+                  "rh": patient.rh, "hla": patient.hla, **data.validated_data}
+        services.update_patient(patient, actor=request.user, **values)
+        return Response(s.PatientSerializer(self.get_queryset().get(pk=patient.pk)).data)
+
+    @extend_schema(responses=s.HLAVersionSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="hla-history")
+    def hla_history(self, request, pk=None):
+        return Response(s.HLAVersionSerializer(services.patient_hla_history(self.get_object()), many=True).data)
 
     @extend_schema(parameters=[s.SearchParamsSerializer], responses=s.SearchResultSerializer(many=True),
                    description="Public, released units listed available, ranked by HLA mismatches (A, B antigen; "
@@ -79,7 +100,8 @@ class TypingRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Sc
     serializer_class = s.TypingRequestSerializer
     queryset = TypingRequest.objects.none()
     required_perms = {"list": ["transplant.view_typingrequest"], "retrieve": ["transplant.view_typingrequest"],
-                      "create": ["transplant.add_typingrequest"], "complete": ["transplant.complete_typingrequest"]}
+                      "create": ["transplant.add_typingrequest"], "complete": ["transplant.complete_typingrequest"],
+                      "cancel": ["transplant.add_typingrequest"]}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -105,8 +127,19 @@ class TypingRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Sc
         if barcode:
             sample = Vial.objects.filter(barcode=barcode.strip()).first()
             if sample is None:
-                return Response({"sample": ["No container with this barcode."]}, status=status.HTTP_400_BAD_REQUEST)
+                return Response({"sample": [_("No container with this barcode.")]},
+                                status=status.HTTP_400_BAD_REQUEST)
         ct = services.complete_typing(self.get_object(), actor=request.user, sample=sample, **values)
+        return Response(s.TypingRequestSerializer(self.get_queryset().get(pk=ct.pk)).data)
+
+    @extend_schema(request=s.ReasonSerializer, responses={200: s.TypingRequestSerializer, **REFUSED},
+                   description="The requesting centre's clinician withdraws the request while it is open; 409 "
+                               "invalid_transition once completed or cancelled.")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        data = s.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ct = services.cancel_typing(self.get_object(), actor=request.user, **data.validated_data)
         return Response(s.TypingRequestSerializer(self.get_queryset().get(pk=ct.pk)).data)
 
 
@@ -134,11 +167,12 @@ class ReservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scop
         return Response(s.ReservationSerializer(self.get_queryset().get(pk=reservation.pk)).data,
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: s.ReservationSerializer, **REFUSED})
+    @extend_schema(request=s.OptionalReasonSerializer, responses={200: s.ReservationSerializer, **REFUSED})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        reservation = services.cancel_reservation(self.get_object(), actor=request.user,
-                                                  reason=str(request.data.get("reason", "")))
+        data = s.OptionalReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reservation = services.cancel_reservation(self.get_object(), actor=request.user, **data.validated_data)
         return Response(s.ReservationSerializer(self.get_queryset().get(pk=reservation.pk)).data)
 
     @extend_schema(request=s.OrderCreateSerializer, responses={201: s.OrderSerializer, **REFUSED})
@@ -159,7 +193,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scoped):
     required_perms = {"list": ["transplant.view_order"], "retrieve": ["transplant.view_order"],
                       "release": ["transplant.release_order"], "acknowledge": ["transplant.receive_order"],
                       "ship": ["transplant.ship_order"], "receive": ["transplant.receive_order"],
-                      "thaw_report": ["transplant.add_thawreport"], "cancel": ["transplant.view_order"]}
+                      "thaw_report": ["transplant.add_thawreport"], "cancel": ["transplant.view_order"],
+                      "adverse_events": ["transplant.view_order", "transplant.receive_order"]}
 
     def get_throttles(self):
         if self.action in ("release", "acknowledge"):
@@ -169,7 +204,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scoped):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Order.objects.none()
-        return queries.orders_visible_to(self.request.user)
+        return queries.orders_with_outcome(self.request.user)
 
     def _respond(self, order):
         return Response(s.OrderSerializer(self.get_queryset().get(pk=order.pk)).data)
@@ -224,9 +259,51 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scoped):
     @extend_schema(request=s.ReasonSerializer, responses={200: s.OrderSerializer, **REFUSED})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        if not queries.may_cancel_order(request.user):
+            raise PermissionDenied()
         data = s.ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return self._respond(services.cancel_order(self.get_object(), actor=request.user, **data.validated_data))
+
+    @extend_schema(request=s.AdverseEventCreateSerializer, responses={201: s.AdverseEventSerializer, 400: None,
+                                                                      **REFUSED},
+                   description="The centre reports an adverse event once the unit has shipped (409 "
+                               "invalid_transition before); QA and the medical director are alerted.")
+    @action(detail=True, methods=["post"], url_path="adverse-events")
+    def adverse_events(self, request, pk=None):
+        data = s.AdverseEventCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = safety.report_adverse_event(self.get_object(), actor=request.user, **data.validated_data)
+        return Response(s.AdverseEventSerializer(queries.adverse_events_visible_to(request.user).get(pk=event.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class AdverseEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scoped):
+    """Adverse events the centres reported after shipment; QA links one to the recall it started."""
+
+    serializer_class = s.AdverseEventSerializer
+    queryset = AdverseEvent.objects.none()
+    required_perms = {"list": ["transplant.view_order"], "retrieve": ["transplant.view_order"],
+                      "recall": ["transplant.view_order", "distribution.add_recall"]}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AdverseEvent.objects.none()
+        return queries.adverse_events_visible_to(self.request.user).order_by("-reported_at", "-pk")
+
+    @extend_schema(request=s.AdverseEventRecallSerializer, responses={200: s.AdverseEventSerializer, 400: None,
+                                                                       **REFUSED})
+    @action(detail=True, methods=["post"])
+    def recall(self, request, pk=None):
+        from distribution.models import Recall
+
+        data = s.AdverseEventRecallSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        recall = Recall.objects.filter(pk=data.validated_data["recall"]).first()
+        if recall is None:
+            return Response({"recall": [_("No such recall.")]}, status=status.HTTP_400_BAD_REQUEST)
+        event = safety.link_adverse_event(self.get_object(), recall, actor=request.user)
+        return Response(s.AdverseEventSerializer(self.get_queryset().get(pk=event.pk)).data)
 
 
 class FollowUpViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Scoped):

@@ -27,14 +27,14 @@ from bank.audit import acting, current_actor, save_changed
 from bank.errors import Conflict, Forbidden
 from bank.models import Notification, SignatureMeaning
 from bank.notifications import notify, notify_role
-from bank.roles import MEDICAL_DIRECTOR, QA, TECHNICIAN
+from bank.roles import CLINICIAN, MEDICAL_DIRECTOR, QA, TECHNICIAN, has_role
 from bank.signatures import record_signature, verify_password
 from cordblood.choices import ListingStatus, Ownership
 from cordblood.models import CordBloodUnit
 from cordblood.services.listing import set_listing
 from cordblood.services.typing import record_verification
 from donors.services.hla import parse_allele
-from lots.choices import LotStatus, VialKind, VialStatus
+from lots.choices import VialKind, VialStatus
 from lots.models import Vial
 from lots.services import change_vial_status
 from storage.services import remove_from_storage
@@ -67,6 +67,7 @@ from transplant.models import (
     ThawReport,
     TransplantCentre,
     TypingRequest,
+    hla_text,
 )
 
 # Days the bank has to complete a confirmatory typing (the turnaround clock).
@@ -120,7 +121,7 @@ def _require_searchable(unit: CordBloodUnit) -> CordBloodUnit:
     """Lock ``unit`` and check it is a public, released unit listed available (409 ``unit_not_available``)."""
     locked = CordBloodUnit.objects.select_for_update(of=("self",)).select_related("lot").get(pk=unit.pk)
     if (locked.ownership != Ownership.PUBLIC or locked.listing_status != ListingStatus.AVAILABLE
-            or locked.lot is None or locked.lot.status != LotStatus.RELEASED):
+            or not queries.lot_distributable(locked.lot_id)):
         raise Conflict(_("Unit %(din)s is not available for search (%(status)s).") % {
             "din": locked.din, "status": locked.get_listing_status_display()}, code="unit_not_available",
             listing_status=locked.listing_status)
@@ -190,39 +191,102 @@ def clean_patient_hla(alleles: Any) -> dict[str, list[str]]:
 # --- centres, clinicians, dry shippers ---------------------------------------------------------------------
 
 
+def _date_or_error(value: Any, field: str, errors: dict, *, required: bool) -> datetime.date | None:
+    if value in (None, ""):
+        if required:
+            errors[field] = [_("Enter a date.")]
+        return None
+    if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
+        errors[field] = [_("Enter a date.")]
+        return None
+    return value
+
+
 def save_centre(*, actor, code: str, name: str, city: str = "", accreditation_until: datetime.date | None = None,
-                active: bool = True) -> TransplantCentre:
-    """Create or update a transplant centre (by code)."""
-    code = (code or "").strip()
-    if not code or not (name or "").strip():
-        raise ValidationError({"code": [_("Give the centre's code and name.")]})
+                active: bool = True, create: bool = False) -> TransplantCentre:
+    """Create or update a transplant centre (by code). ``create=True`` (the new-centre page) refuses a code that
+    exists already instead of changing that centre."""
+    code = str(code or "").strip().upper()
+    errors: dict[str, list] = {}
+    if not code:
+        errors["code"] = [_("Give the centre's code.")]
+    elif len(code) > 20:
+        errors["code"] = [_("The code has at most 20 characters.")]
+    if not str(name or "").strip():
+        errors["name"] = [_("Give the centre's name.")]
+    accreditation_until = _date_or_error(accreditation_until, "accreditation_until", errors, required=False)
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic(), acting(actor, _("transplant centre saved")):
         centre = TransplantCentre.objects.select_for_update().filter(code=code).first()
-        values = {"name": name.strip()[:200], "city": (city or "").strip()[:100],
-                  "accreditation_until": accreditation_until, "active": active}
+        values = {"name": str(name).strip()[:200], "city": str(city or "").strip()[:100],
+                  "accreditation_until": accreditation_until, "active": bool(active)}
         if centre is None:
-            return TransplantCentre.objects.create(code=code, **values)
+            try:
+                with transaction.atomic():
+                    return TransplantCentre.objects.create(code=code, **values)
+            except IntegrityError:
+                centre = None  # created meanwhile by someone else
+        if centre is None or create:
+            raise ValidationError({"code": [_("A centre with the code %(code)s exists already.") % {"code": code}]})
         save_changed(centre, values)
         return centre
 
 
 def link_clinician(user, centre: TransplantCentre, *, actor) -> CentreClinician:
-    """Link a clinician's account to the one centre they work for (moving it from another)."""
+    """Link a clinician's account to the one centre they work for (moving it from another). Only an account of
+    role ``clinician`` is linked: the link is what scopes a clinician's records, and gives nothing to anyone else."""
+    if user is None or not has_role(user, CLINICIAN) or user.is_superuser:
+        raise ValidationError({"user": [_("Only an account of role clinician can be linked to a centre.")]})
     with transaction.atomic(), acting(actor, _("clinician linked to %(centre)s") % {"centre": centre.code}):
         link = CentreClinician.objects.select_for_update().filter(user=user).first()
         if link is None:
-            return CentreClinician.objects.create(user=user, centre=centre)
+            try:
+                with transaction.atomic():
+                    link = CentreClinician.objects.create(user=user, centre=centre)
+            except IntegrityError:
+                link = CentreClinician.objects.select_for_update().get(user=user)
+            else:
+                return link
         save_changed(link, {"centre_id": centre.pk, "active": True})
         return link
 
 
+def unlink_clinician(link: CentreClinician, *, actor) -> CentreClinician:
+    """End a clinician's link to their centre (the row stays, inactive: who belonged where is history). The account
+    then sees no centre's records (403 ``no_centre``) until it is linked again."""
+    with transaction.atomic(), acting(actor, _("clinician unlinked from %(centre)s") % {"centre": link.centre.code}):
+        locked = CentreClinician.objects.select_for_update().get(pk=link.pk)
+        if not locked.active:
+            raise Conflict(_("This clinician is not linked to the centre any more."), code="invalid_transition")
+        save_changed(locked, {"active": False})
+    return locked
+
+
 def save_dry_shipper(*, actor, code: str, validated_until: datetime.date, description: str = "",
-                     active: bool = True) -> DryShipper:
+                     active: bool = True, create: bool = False) -> DryShipper:
+    """Record a dry shipper and the end of its validation (by code); ``create=True`` refuses a code in use."""
+    code = str(code or "").strip().upper()
+    errors: dict[str, list] = {}
+    if not code:
+        errors["code"] = [_("Give the dry shipper's id.")]
+    elif len(code) > 30:
+        errors["code"] = [_("The id has at most 30 characters.")]
+    validated_until = _date_or_error(validated_until, "validated_until", errors, required=True)
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic(), acting(actor, _("dry shipper validation recorded")):
         shipper = DryShipper.objects.select_for_update().filter(code=code).first()
-        values = {"validated_until": validated_until, "description": description[:200], "active": active}
+        values = {"validated_until": validated_until, "description": str(description or "").strip()[:200],
+                  "active": bool(active)}
         if shipper is None:
-            return DryShipper.objects.create(code=code, **values)
+            try:
+                with transaction.atomic():
+                    return DryShipper.objects.create(code=code, **values)
+            except IntegrityError:
+                shipper = None
+        if shipper is None or create:
+            raise ValidationError({"code": [_("A dry shipper %(code)s exists already.") % {"code": code}]})
         save_changed(shipper, values)
         return shipper
 
@@ -255,11 +319,65 @@ def register_patient(*, actor, code: str, diagnosis: str, weight_kg: Any, abo: s
         cleaned = {}
     if errors:
         raise ValidationError(errors)
+    duplicate = ValidationError({"code": [_("Your centre already has a patient %(code)s.") % {"code": code}]})
     if Patient.objects.filter(centre=centre, code=code).exists():
-        raise ValidationError({"code": [_("Your centre already has a patient %(code)s.") % {"code": code}]})
-    with transaction.atomic(), acting(actor, _("patient registered")):
-        return Patient.objects.create(centre=centre, code=code, diagnosis=diagnosis.strip()[:200],
-                                      weight_kg=weight, abo=abo or "", rh=rh or "", hla=cleaned, created_by=actor)
+        raise duplicate
+    try:
+        with transaction.atomic(), acting(actor, _("patient registered")):
+            return Patient.objects.create(centre=centre, code=code, diagnosis=diagnosis.strip()[:200],
+                                          weight_kg=weight, abo=abo or "", rh=rh or "", hla=cleaned, created_by=actor)
+    except IntegrityError:  # registered by a colleague at the same moment (the unique constraint decides)
+        raise duplicate from None
+
+
+def update_patient(patient: Patient, *, actor, diagnosis: str, weight_kg: Any, abo: str = "", rh: str = "",
+                   hla: Any, reason: str = "") -> Patient:
+    """The patient's own centre's clinician corrects the diagnosis, weight, blood group or HLA. No typing is ever
+    overwritten: the earlier HLA stays in the patient's history, and a change of HLA needs a reason, recorded on
+    that history row. 403 ``no_centre``, ``not_your_centre`` (bank staff included: the centre owns its patients)."""
+    _require_own_patient(actor, patient)
+    if not queries.is_clinician(actor):
+        raise Forbidden(_("Only a clinician of the patient's centre edits the patient."), code="not_your_centre")
+    errors: dict[str, list] = {}
+    if not str(diagnosis or "").strip():
+        errors["diagnosis"] = [_("Give the diagnosis.")]
+    weight = _decimal(weight_kg, "weight_kg", errors, low=Decimal("0.5"), high=Decimal("250"))
+    if abo and abo not in ABO.values:
+        errors["abo"] = [_("Choose a blood group.")]
+    if rh and rh not in Rh.values:
+        errors["rh"] = [_("Choose Rh positive or negative.")]
+    try:
+        cleaned = clean_patient_hla(hla)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        cleaned = {}
+    reason = str(reason or "").strip()
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        hla_changed = cleaned != (locked.hla or {})
+        if hla_changed and not reason:
+            raise ValidationError({"reason": [_("Give the reason the HLA typing changes (e.g. a retyping at higher "
+                                                "resolution); the earlier typing stays in the history.")]})
+        why = (_("HLA retyped: %(reason)s") % {"reason": reason} if hla_changed
+               else reason or _("patient details corrected"))
+        with acting(actor, why[:100]):
+            save_changed(locked, {"diagnosis": str(diagnosis).strip()[:200], "weight_kg": weight, "abo": abo or "",
+                                  "rh": rh or "", "hla": cleaned})
+    return locked
+
+
+def patient_hla_history(patient: Patient) -> list[dict]:
+    """Every HLA typing the patient has had, newest first, with who recorded it, when and why (from the history:
+    a replaced typing is never lost)."""
+    versions, previous = [], None
+    for row in patient.history.select_related("history_user").order_by("history_date", "history_id"):
+        if row.hla != previous:
+            versions.append({"hla": row.hla or {}, "text": hla_text(row.hla), "at": row.history_date,
+                             "by": row.history_user, "reason": row.history_change_reason or ""})
+            previous = row.hla
+    return versions[::-1]
 
 
 # --- confirmatory typing -------------------------------------------------------------------------------------
@@ -305,10 +423,7 @@ def complete_typing(ct: TypingRequest, *, alleles: Mapping[str, Any], actor, sam
             raise Conflict(_("This typing request is %(status)s.") % {
                 "status": TypingRequestStatus(locked.status).label}, code="invalid_transition", status=locked.status)
         if sample is None:
-            sample = (Vial.objects.filter(lot_id=locked.unit.lot_id, kind=VialKind.SEGMENT,
-                                          status=VialStatus.AVAILABLE).order_by("number", "pk").first()
-                      or Vial.objects.filter(lot_id=locked.unit.lot_id, kind=VialKind.REFERENCE_CELLS,
-                                             status=VialStatus.AVAILABLE).order_by("number", "pk").first())
+            sample = queries.default_typing_sample(locked.unit)
             if sample is None:
                 raise Conflict(_("Unit %(din)s has no segment or reference vial of cells left to type.") % {
                     "din": locked.unit.din}, code="no_typing_sample")
@@ -322,6 +437,28 @@ def complete_typing(ct: TypingRequest, *, alleles: Mapping[str, Any], actor, sam
         notify([locked.requested_by], subject=_("Confirmatory typing of unit %(din)s: %(verdict)s") % {
             "din": locked.unit.din, "verdict": verdict}, link=reverse("transplant:typing", args=[locked.pk]),
             level=Notification.Level.INFO if typing.concordant else Notification.Level.WARNING)
+    return locked
+
+
+def cancel_typing(ct: TypingRequest, *, actor, reason: str) -> TypingRequest:
+    """The requesting centre's clinician withdraws a confirmatory typing request that the bank has not completed.
+    400 no reason; 403 ``no_centre``, ``not_your_centre``; 409 ``invalid_transition`` (completed or cancelled)."""
+    _require_own_patient(actor, ct.patient)
+    reason = str(reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Give the reason.")]})
+    with transaction.atomic(), acting(actor, (_("confirmatory typing cancelled: %(reason)s") % {
+            "reason": reason})[:100]):
+        locked = TypingRequest.objects.select_for_update(of=("self",)).select_related("unit", "patient").get(
+            pk=ct.pk)
+        if locked.status != TypingRequestStatus.REQUESTED:
+            raise Conflict(_("This typing request is %(status)s; it can no longer be cancelled.") % {
+                "status": TypingRequestStatus(locked.status).label}, code="invalid_transition", status=locked.status)
+        locked.status, locked.cancelled_by, locked.cancelled_at = TypingRequestStatus.CANCELLED, actor, timezone.now()
+        locked.cancel_reason = reason[:300]
+        locked.save(update_fields=["status", "cancelled_by", "cancelled_at", "cancel_reason"])
+        notify_role(TECHNICIAN, QA, subject=_("Confirmatory typing of unit %(din)s cancelled by the centre") % {
+            "din": locked.unit.din}, body=reason, link=reverse("transplant:typing", args=[locked.pk]))
     return locked
 
 
@@ -370,8 +507,9 @@ def _free(reservation: Reservation, *, to: str, actor, reason: str) -> None:
             change_vial_status([bag], VialStatus.AVAILABLE, actor=actor, reason=reason[:100])
     unit = CordBloodUnit.objects.select_related("lot").get(pk=reservation.unit_id)
     if unit.listing_status == ListingStatus.RESERVED:
-        released = unit.lot is not None and unit.lot.status == LotStatus.RELEASED
-        set_listing(unit, ListingStatus.AVAILABLE if released else ListingStatus.NOT_LISTED, reason=reason,
+        # A recalled lot, or one flagged for a withdrawn consent, is never listed again.
+        listable = queries.lot_distributable(unit.lot_id)
+        set_listing(unit, ListingStatus.AVAILABLE if listable else ListingStatus.NOT_LISTED, reason=reason,
                     actor=actor)
 
 
@@ -396,7 +534,7 @@ def expire_reservations(*, today: datetime.date | None = None, actor=None, batch
     actor = actor if actor is not None else current_actor()
     freed = 0
     while True:
-        with transaction.atomic(), acting(actor, "reservation expired"):
+        with transaction.atomic(), acting(actor, _("reservation expired")):
             batch = list(Reservation.objects.select_for_update(skip_locked=True, of=("self",))
                          .select_related("unit", "patient").filter(status=ReservationStatus.ACTIVE, until__lt=today)
                          .order_by("until", "pk")[:batch_size])
@@ -459,7 +597,7 @@ def release_order(order: Order, *, actor, password: str, justification: str = ""
         locked = _lock_order(order)
         _move(locked, OrderStatus.RELEASED)
         lot = locked.unit.lot
-        if lot is None or lot.status != LotStatus.RELEASED or lot.consent_withdrawn_flagged_at:
+        if lot is None or not queries.lot_distributable(lot.pk):
             raise Conflict(_("Unit %(din)s is not a released unit (its lot is %(status)s); it cannot be released "
                              "for administration.") % {"din": locked.unit.din,
                                                        "status": lot.get_status_display() if lot else "-"},
@@ -583,7 +721,7 @@ def ship_order(order: Order, *, actor, bag_barcode: str, dry_shipper: str, docum
             raise Conflict(_("Dry shipper %(code)s is not validated (unknown, retired or validation expired); use a "
                              "validated shipper.") % {"code": dry_shipper.strip()}, code="shipper_not_validated")
         lot = locked.unit.lot
-        if lot.status != LotStatus.RELEASED or lot.consent_withdrawn_flagged_at:
+        if not queries.lot_distributable(lot.pk):
             raise Conflict(_("Lot %(lots)s may no longer be distributed; do not ship.") % {"lots": lot.lot_number},
                            code="lot_blocked", lots=[lot.lot_number])
         reason = _("shipped %(number)s") % {"number": locked.number}
@@ -708,7 +846,7 @@ def remind_follow_ups(*, today: datetime.date | None = None, actor=None) -> int:
         days=REMIND_BEFORE_DAYS)).filter(Q(reminded_at__isnull=True) | Q(reminded_at__lt=cutoff))
         .select_related("order__patient", "order__unit").order_by("due_on", "pk"))
     sent = 0
-    with acting(actor if actor is not None else current_actor(), "follow-up reminder"):
+    with acting(actor if actor is not None else current_actor(), _("follow-up reminder")):
         for follow_up in due[:1000]:
             with transaction.atomic():
                 claimed = FollowUp.objects.filter(pk=follow_up.pk, status=FollowUpStatus.DUE).filter(
