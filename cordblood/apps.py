@@ -7,11 +7,13 @@ class CordbloodConfig(AppConfig):
     verbose_name = _("Cord blood")
 
     def ready(self) -> None:
-        from bank.registry import register_nav, register_object_panel, register_panel, register_scanner
+        from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from cordblood import panels, views
-        from cordblood.services import typing
+        from cordblood.services import listing, typing
 
         typing.register()  # a discordant verification typing blocks release (qc's release_blockers hook)
+        # A recalled lot's unit leaves public search (before transplant's look-back frees its reservations).
+        register_hook("lot_recalled", listing.on_lot_recalled, order=50)
         register_nav("cordblood", _("Cord blood"), "cordblood:units", perms=("cordblood.view_cordbloodunit",),
                      order=700)
         register_nav("cordblood-sites", _("Collection sites"), "cordblood:sites",

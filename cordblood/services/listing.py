@@ -18,7 +18,8 @@ from bank.audit import acting, save_changed
 from bank.errors import Conflict
 from cordblood.choices import ListingStatus, Ownership
 from cordblood.models import CordBloodUnit
-from lots.choices import LotStatus
+from lots.models import Lot
+from lots.queries import distributable_lot_q
 
 # What QA sets by hand; reserved and distributed follow a reservation and a shipment (the transplant app).
 QA_STATUSES = (ListingStatus.NOT_LISTED, ListingStatus.AVAILABLE, ListingStatus.TEMPORARILY_UNAVAILABLE,
@@ -55,7 +56,7 @@ def set_listing(unit: CordBloodUnit, status: str, *, reason: str = "", until: da
                 raise Conflict(_("The end date of a temporary unavailability cannot be in the past."),
                                code="listing_reason_required")
         if status in (ListingStatus.AVAILABLE, ListingStatus.TEMPORARILY_UNAVAILABLE, ListingStatus.RESERVED):
-            if unit.lot is None or unit.lot.status != LotStatus.RELEASED:
+            if unit.lot is None or not Lot.objects.filter(distributable_lot_q(), pk=unit.lot_id).exists():
                 raise Conflict(_("Only a released unit can be listed for search."), code="unit_not_released")
         values = {
             "listing_status": status,
@@ -102,3 +103,20 @@ def end_temporary_unavailability(*, today: datetime.date | None = None, actor=No
             continue
         back += 1
     return back
+
+
+def on_lot_recalled(*, recall, lot_ids, actor) -> dict:
+    """Receiver of distribution's ``lot_recalled`` hook (inside the recall's transaction): a listed unit of a
+    recalled lot (or of a donor who withdrew consent) leaves public search at once. Reserved units are the
+    transplant app's to free (its look-back cancels the reservation and does not list the unit again)."""
+    reason = (_("recall %(id)s: %(reason)s") % {"id": recall.pk, "reason": recall.reason})[:200]
+    delisted = []
+    with acting(actor, reason[:100]):
+        units = CordBloodUnit.objects.select_for_update(of=("self",)).filter(
+            lot_id__in=lot_ids, listing_status__in=(ListingStatus.AVAILABLE, ListingStatus.TEMPORARILY_UNAVAILABLE)
+        ).order_by("pk")
+        for unit in units:
+            save_changed(unit, {"listing_status": ListingStatus.NOT_LISTED, "listing_reason": reason,
+                                "listing_until": None, "listing_changed_at": timezone.now()})
+            delisted.append(unit.pk)
+    return {"delisted_units": delisted}

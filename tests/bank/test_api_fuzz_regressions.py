@@ -258,11 +258,12 @@ def build_context() -> dict:
 
 def transplant_ids() -> dict:
     """Issue 12: a centre, a patient, a typing request, a reservation, an order and a follow-up of the demo."""
-    from transplant.models import FollowUp, Order, Patient, Reservation, TransplantCentre, TypingRequest
+    from transplant.models import AdverseEvent, FollowUp, Order, Patient, Reservation, TransplantCentre, TypingRequest
 
     return {f"tx_{name}": model.objects.order_by("pk").values_list("pk", flat=True).first()
             for name, model in (("centre", TransplantCentre), ("patient", Patient), ("typing", TypingRequest),
-                                ("reservation", Reservation), ("order", Order), ("follow_up", FollowUp))}
+                                ("reservation", Reservation), ("order", Order), ("follow_up", FollowUp),
+                                ("adverse_event", AdverseEvent))}
 
 
 def cordblood_ids() -> dict:
@@ -425,6 +426,7 @@ PATH_IDS = [
     ("/api/v1/transplant/centres/", "tx_centre"), ("/api/v1/transplant/patients/", "tx_patient"),
     ("/api/v1/transplant/typing-requests/", "tx_typing"), ("/api/v1/transplant/reservations/", "tx_reservation"),
     ("/api/v1/transplant/orders/", "tx_order"), ("/api/v1/transplant/follow-ups/", "tx_follow_up"),
+    ("/api/v1/transplant/adverse-events/", "tx_adverse_event"),
     ("/api/v1/accounts/", "account"), ("/api/v1/auth/tokens/", "admin_token"),
     ("/api/v1/catalog/", "released_line"), ("/api/v1/cell-lines/", "line"), ("/api/v1/collections/", "collection"),
     ("/api/v1/consents/", "consent"), ("/api/v1/cultures/", "culture"), ("/api/v1/donors/", "donor"),

@@ -132,3 +132,23 @@ def test_a_discarded_family_unit_gets_no_contract():
                                  paid_until=today)
     assert exc.value.code == "invalid_transition"
     assert not FamilyContract.objects.filter(unit=unit).exists()
+
+
+def test_a_recalled_units_listing_ends_and_a_flagged_lot_cannot_be_listed():
+    from distribution.models import Recall
+    from distribution.services import recall_lot
+    from lots.models import Lot
+
+    unit = cb.unit(listing_status="available")
+    qa = h.qa()
+    qa.set_password("correct-horse-battery")
+    qa.save()
+    recall = recall_lot(unit.lot, actor=qa, password="correct-horse-battery", reason="positive sterility on thaw")
+    unit.refresh_from_db()
+    assert unit.listing_status == "not_listed" and f"recall {recall.pk}" in unit.listing_reason
+    assert Recall.objects.filter(lot=unit.lot).exists()
+    flagged = cb.unit(listing_status="not_listed")
+    Lot.objects.filter(pk=flagged.lot_id).update(consent_withdrawn_flagged_at=timezone.now())
+    with pytest.raises(Conflict) as exc:
+        services.set_listing(flagged, "available", actor=qa)
+    assert exc.value.code == "unit_not_released"
