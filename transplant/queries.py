@@ -23,7 +23,7 @@ from django.utils import timezone
 from bank.roles import CLINICIAN, has_role
 from cordblood.choices import ListingStatus, Ownership
 from cordblood.models import CordBloodUnit, VerificationTyping
-from cordblood.services.typing import TYPING_SAMPLE_KINDS, alleles_match
+from cordblood.services.typing import TYPING_SAMPLE_KINDS, alleles_match, latest_verifications
 from distribution.queries import distributable_lots_q
 from lots.choices import VialStatus
 from lots.models import Lot, Vial
@@ -297,7 +297,8 @@ def unit_age_years(unit: CordBloodUnit) -> float | None:
 
 
 def latest_typing(unit: CordBloodUnit) -> VerificationTyping | None:
-    return VerificationTyping.objects.filter(unit=unit).order_by("-recorded_at", "-pk").first()
+    """The unit's latest verification typing: cordblood's own rule (the one that decides release), never a copy."""
+    return latest_verifications([unit.lot_id]).get(unit.lot_id) if unit.lot_id else None
 
 
 def release_exceptions(order: Order) -> list[str]:
@@ -305,11 +306,11 @@ def release_exceptions(order: Order) -> list[str]:
     no completed confirmatory typing, a discordant one, a TNC dose below the minimum, too many mismatches."""
     found = []
     unit, patient = order.unit, order.patient
-    typings = list(VerificationTyping.objects.filter(unit=unit).order_by("-recorded_at", "-pk"))
+    latest = latest_typing(unit)  # the latest verification typing decides, as it does for QA's release
     completed = TypingRequest.objects.filter(unit=unit, patient=patient, status=TypingRequestStatus.COMPLETED).exists()
-    if not typings or not completed:
+    if latest is None or not completed:
         found.append(ReleaseException.CT_MISSING)
-    if any(not t.concordant for t in typings):
+    if latest is not None and not latest.concordant:
         found.append(ReleaseException.CT_DISCORDANT)
     if unit.tnc_post is None or unit.tnc_post / float(patient.weight_kg) < MIN_TNC_PER_KG:
         found.append(ReleaseException.LOW_DOSE)

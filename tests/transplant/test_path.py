@@ -68,6 +68,18 @@ def test_a_discordant_typing_makes_the_release_exceptional(clin, pat, users):
     assert "ct_discordant" in release_exceptions(order)
 
 
+def test_the_latest_typing_decides_as_it_does_for_qas_release(clin, pat, users):
+    """A discordant typing followed by a concordant re-typing of another segment: the release is not exceptional
+    for discordance (cordblood's rule: the latest verification typing decides), and QA's release agrees."""
+    from transplant.queries import release_exceptions
+
+    unit = cb.unit(containers=["bag", "segment", "segment", "reference_cells"])
+    tx.ct_done(unit, pat, clin, users["technician"], alleles={**tx.MATCHED_HLA, "A": ["A*02:01", "A*11:01"]})
+    tx.ct_done(unit, pat, clin, users["technician"])
+    order = tx.ordered(unit, pat, clin)
+    assert "ct_discordant" not in release_exceptions(order)
+
+
 # --- reservations ------------------------------------------------------------------------------------------
 
 
