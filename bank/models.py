@@ -301,7 +301,7 @@ class Heartbeat(models.Model):
     detail = models.CharField(_("detail"), max_length=200, blank=True)
     # Beat's row also holds the leader lease (issue 13, bank/beat.py): with beat on two hosts, only the holder
     # sends due tasks. Taken and renewed by a conditional UPDATE on the database's clock.
-    leader = models.CharField(_("leader"), max_length=200, blank=True)
+    leader = models.CharField(_("leader"), max_length=200, blank=True, default="", db_default="")
     lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
 
     class Meta:

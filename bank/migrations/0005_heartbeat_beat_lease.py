@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='heartbeat',
             name='leader',
-            field=models.CharField(blank=True, max_length=200, verbose_name='leader'),
+            field=models.CharField(blank=True, db_default='', default='', max_length=200, verbose_name='leader'),
         ),
         migrations.AddField(
             model_name='heartbeat',
