@@ -11,7 +11,7 @@ from bank.errors import Conflict
 from distribution import queries, services
 from lots import stock
 from lots.choices import LotStatus
-from lots.models import Lot, LineStock, Vial
+from lots.models import LineStock, Lot, Vial
 from lots.queries import distributable_lot_q
 from tests.distribution.factories import add_lot, make_line, reseed_reference_data, submit
 
