@@ -269,7 +269,7 @@ def pick_targets(seed: int = 13, pool: int = 200) -> Targets:
 
     # The catalog line and HLA allele: from the catalog's own first page (what a researcher sees), the allele of
     # a shareable typing when there is one, else of any typing.
-    entries = dq.catalog_entries(dq.search_catalog(dq.CatalogFilters())[:50])
+    entries = dq.catalog_entries(list(dq.catalog_lines()[:50]))
     if not entries:
         raise BenchError("The catalog is empty (no released line with available vials).")
     line = entries[0]

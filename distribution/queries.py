@@ -43,11 +43,11 @@ from distribution.models import (
     Shipment,
 )
 from donors.choices import HLA_LOCI, ConsentScope, Eligibility
-from donors.queries import collection_eligibility, consent_scopes
+from donors.queries import collection_eligibility, consent_scope_q, consent_scopes
 from lots.choices import RESEARCH_KINDS, CellType, Grade, LotStatus, Tier, VialStatus
 from lots.models import CellLine, Lot, Vial
 from lots.queries import descendant_lots, distributable_lot_q, lot_by_code, vial_by_barcode
-from qc.queries import latest_counted_results
+from qc.queries import latest_counted_briefs, result_text
 
 # --- allocation order --------------------------------------------------------------------------
 
@@ -165,10 +165,7 @@ def shared_hla(donor) -> dict | None:
 
 
 def _format_result(result) -> str:
-    if result.value is not None:
-        unit = result.unit or result.test.unit
-        return f"{result.value.normalize():f} {unit}".strip()
-    return result.outcome
+    return result_text(result.value, result.unit or result.test.unit, result.outcome)
 
 
 @dataclass
@@ -195,7 +192,8 @@ class CatalogEntry:
 
 
 def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[CellLine]:
-    """Lines with distributable stock, annotated with ``available_vials`` (one query when evaluated).
+    """Lines with distributable stock matching ``filters``, annotated with ``available_vials`` (one query when
+    evaluated: page it, never read it whole). An HLA search only finds lines whose donor consented to data sharing.
 
     The stock is the line's counter (``lots.LineStock``, kept by the database as vials and lots change), never a
     count of vials: the catalog reads a few thousand counters however many vials the bank holds."""
@@ -215,21 +213,9 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[CellLine]:
     if filters.grade:
         qs = qs.filter(grade=filters.grade)
     if filters.hla:
-        qs = qs.filter(_hla_q(filters.hla))
+        # An HLA search only finds lines whose donor consented to data sharing (``shared_hla``'s rule, in SQL).
+        qs = qs.filter(_hla_q(filters.hla)).filter(consent_scope_q("data_sharing", donor="donor"))
     return qs
-
-
-def search_catalog(filters: CatalogFilters | None = None) -> list[CellLine]:
-    """Every matching line (an HLA search only finds lines whose donor consented to data sharing).
-
-    Queries: the lines (1) and, with an HLA filter, the donors' consents (1).
-    """
-    filters = filters or CatalogFilters()
-    lines = list(catalog_lines(filters))
-    if filters.hla:
-        prefetch_related_objects([line.donor for line in lines], "consents")
-        lines = [line for line in lines if "data_sharing" in consent_scopes(line.donor)]
-    return lines
 
 
 def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
@@ -250,19 +236,20 @@ def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
     lots_of: dict[int, list[Lot]] = defaultdict(list)
     for lot in lots:
         lots_of[lot.cell_line_id].append(lot)
-    results_of = latest_counted_results([lot.pk for lot in lots])
+    results_of = latest_counted_briefs([lot.pk for lot in lots])
     entries = []
     for line in lines:
         line_lots = lots_of.get(line.pk, [])
         stocked = [lot for lot in line_lots if lot.available]
         characterization: dict[str, dict] = {}
         for lot in line_lots:  # allocation order: the lot a researcher would receive speaks first
-            for result in results_of.get(lot.pk, []):
-                characterization.setdefault(result.test.code, {
-                    "test": result.test.code, "name": result.test.name, "result": _format_result(result),
-                    "passed": result.passed, "lot": lot.lot_number, "tested_on": result.tested_on,
-                    "order": result.test.order,
-                })
+            for result in results_of.get(lot.pk, ()):
+                if result.test_code not in characterization:
+                    characterization[result.test_code] = {
+                        "test": result.test_code, "name": result.test_name, "result": result.display,
+                        "passed": result.passed, "lot": lot.lot_number, "tested_on": result.tested_on,
+                        "order": result.test_order,
+                    }
         items = sorted(characterization.values(), key=lambda c: (c["order"], c["test"]))
         for item in items:
             item.pop("order")

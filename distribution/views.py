@@ -37,7 +37,7 @@ TRACE = "distribution.view_trace"
 def catalog(request):
     form = forms.CatalogFilterForm(request.GET or None)
     filters = form.filters if form.is_bound and form.is_valid() else queries.CatalogFilters()
-    lines = queries.search_catalog(filters) if not form.errors else []
+    lines = queries.catalog_lines(filters) if not form.errors else []
     page = Paginator(lines, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

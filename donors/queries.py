@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from bank.identifiers import first_match, scannable
 from bank.registry import ask
@@ -149,6 +149,21 @@ def active_consent(donor: Donor) -> Consent | None:
 def consent_scopes(donor: Donor) -> set[str]:
     consent = active_consent(donor)
     return set(consent.scopes or []) if consent else set()
+
+
+def consent_scope_q(scope: str, donor: str = "") -> Q:
+    """``scope in consent_scopes(donor)`` as a filter, for lists too long to read into Python (the catalog's HLA
+    search over thousands of lines): the donor has not withdrawn and their newest live consent (by signed date,
+    then id, as ``active_consent``) names ``scope``. ``donor`` is the path from the filtered model to the donor
+    (``""`` on Donor itself, ``"donor"`` on a cell line). A test keeps the two forms in agreement."""
+    ref = f"{donor}_id" if donor else "pk"
+    withdrawn = f"{donor}__consent_withdrawn_at__isnull" if donor else "consent_withdrawn_at__isnull"
+    newer = Consent.objects.filter(donor_id=OuterRef("donor_id"), withdrawn_at__isnull=True).filter(
+        Q(signed_on__gt=OuterRef("signed_on")) | Q(signed_on=OuterRef("signed_on"), pk__gt=OuterRef("pk")))
+    # The scopes are a JSON list of codes: '"code"' (quoted) matches the whole code only, on every backend.
+    naming = Consent.objects.filter(donor_id=OuterRef(ref), withdrawn_at__isnull=True,
+                                    scopes__icontains=f'"{scope}"').filter(~Exists(newer))
+    return Q(**{withdrawn: True}) & Q(Exists(naming))
 
 
 @dataclass(frozen=True)

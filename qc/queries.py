@@ -152,17 +152,58 @@ def counted_results(lot_ids: Iterable[int]) -> dict[int, dict[int, list[QCResult
     "which results count" — the release, the review page, the lot API, the CoA and the catalog read it. One query.
     """
     found: dict[int, dict[int, list[QCResult]]] = defaultdict(lambda: defaultdict(list))
-    for result in (QCResult.objects.filter(lot_id__in=list(lot_ids), recheck__isnull=True)
-                   .select_related("test", "entered_by", "vial", "criterion")
-                   .order_by("lot_id", "test__order", "-entered_at", "-id")):
+    for result in _counted(lot_ids).select_related("test", "entered_by", "vial", "criterion"):
         found[result.lot_id][result.test_id].append(result)
     return found
 
 
-def latest_counted_results(lot_ids: Iterable[int]) -> dict[int, list[QCResult]]:
-    """The result that counts for each test of each lot, ``{lot id: [result, ...]}`` in test order. One query."""
-    return {lot_id: [results[0] for results in by_test.values()]
-            for lot_id, by_test in counted_results(lot_ids).items()}
+def _counted(lot_ids: Iterable[int]) -> QuerySet[QCResult]:
+    """The results that count (see ``counted_results``), per lot and test in test order, newest first."""
+    return (QCResult.objects.filter(lot_id__in=list(lot_ids), recheck__isnull=True)
+            .order_by("lot_id", "test__order", "test_id", "-entered_at", "-id"))
+
+
+@dataclass(frozen=True)
+class ResultBrief:
+    """The counted result of one test of one lot, as lists of many lots show it (no model instances)."""
+
+    lot_id: int
+    test_code: str
+    test_name: str
+    test_order: int
+    value: Decimal | None
+    unit: str
+    outcome: str
+    passed: bool
+    tested_on: datetime.date | None
+
+    @property
+    def display(self) -> str:
+        return result_text(self.value, self.unit, self.outcome)
+
+
+def result_text(value: Decimal | None, unit: str, outcome: str) -> str:
+    """A result as one short text: the value with its unit, or the outcome."""
+    if value is not None:
+        return f"{value.normalize():f} {unit}".strip()
+    return outcome
+
+
+def latest_counted_briefs(lot_ids: Iterable[int]) -> dict[int, list[ResultBrief]]:
+    """The result that counts for each test of each lot, ``{lot id: [brief, ...]}`` in test order: one query,
+    plain values (the catalog shapes thousands of lots' characterization with it)."""
+    out: dict[int, list[ResultBrief]] = defaultdict(list)
+    seen: set[tuple[int, int]] = set()
+    for lot_id, test_id, code, name, order, test_unit, value, unit, outcome, passed, tested_on in (
+        _counted(lot_ids).values_list("lot_id", "test_id", "test__code", "test__name", "test__order", "test__unit",
+                                      "value", "unit", "outcome", "passed", "tested_on")
+    ):
+        if (lot_id, test_id) in seen:
+            continue
+        seen.add((lot_id, test_id))
+        out[lot_id].append(ResultBrief(lot_id, code, name, order, value, unit or test_unit, outcome, passed,
+                                       tested_on))
+    return out
 
 
 @dataclass

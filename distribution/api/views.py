@@ -47,7 +47,7 @@ class CatalogView(GenericAPIView):
     @extend_schema(parameters=CATALOG_FILTERS, operation_id="catalog_list")
     def get(self, request):
         filters = queries.CatalogFilters.parse(request.query_params)
-        page = self.paginate_queryset(queries.search_catalog(filters))
+        page = self.paginate_queryset(queries.catalog_lines(filters))
         return self.get_paginated_response(s.CatalogEntrySerializer(queries.catalog_entries(page), many=True).data)
 
 
