@@ -27,6 +27,10 @@ class BankConfig(AppConfig):
         from bank.seeds import reseed_empty_tables
 
         post_migrate.connect(reseed_empty_tables, dispatch_uid="bank.seeds.reseed")
+        from bank.tally import install_tally_triggers
+
+        # Kept counts (bank/tally.py): the apps define theirs in ready(); installed once every app has migrated.
+        post_migrate.connect(install_tally_triggers, sender=self, dispatch_uid="bank.tally.triggers")
         from bank.operations_admin import register as register_operations_admin
 
         register_operations_admin()  # the outbox and the heartbeats in the admin (issue 11, operations)

@@ -311,3 +311,18 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Tally(models.Model):
+    """Derived, like an index: an exact count of rows per group (``"lots.status:released"`` → n), written only by
+    database triggers (bank/tally.py), so no history and no service writes it."""
+
+    key = models.CharField(_("key"), max_length=120, primary_key=True)
+    n = models.BigIntegerField(_("count"), default=0)
+
+    class Meta:
+        verbose_name = _("tally")
+        verbose_name_plural = _("tallies")
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.n}"

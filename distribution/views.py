@@ -251,17 +251,34 @@ def trace_vial(request, barcode: str):
     return render(request, "distribution/trace_vial.html", {"t": trace})
 
 
+# The page lists at most this many vials of each lot (those that left storage first); the API's trace has all.
+TRACE_PAGE_VIALS = 50
+
+
+def _listed_on_page(trace: dict) -> dict:
+    """Each lot's ``listed`` vials and how many are ``unlisted``: a lot of a few vials shows them all; a bigger
+    one the vials that are no longer simply available (reserved, shipped, used, destroyed ...), up to
+    ``TRACE_PAGE_VIALS``. A donor's trace holds hundreds of vials: rendering every row took most of a second."""
+    for lot in trace["lots"]:
+        vials = lot["vials"]
+        chosen = vials if len(vials) <= TRACE_PAGE_VIALS else [v for v in vials if v["status"] != "available"]
+        lot["listed"] = chosen[:TRACE_PAGE_VIALS]
+        lot["unlisted"] = len(vials) - len(lot["listed"])
+    return trace
+
+
 @perms_required(TRACE)
 def trace_donor(request, pk: int):
     donor = get_object_or_404(Donor, pk=pk)
-    return render(request, "distribution/trace_forward.html", {"t": queries.trace_donor(donor), "subject": "donor"})
+    return render(request, "distribution/trace_forward.html", {"t": _listed_on_page(queries.trace_donor(donor)),
+                                                               "subject": "donor"})
 
 
 @perms_required(TRACE)
 def trace_lot(request, pk: int):
     lot = get_object_or_404(Lot.objects.select_related("cell_line__donor"), pk=pk)
     return render(request, "distribution/trace_forward.html", {
-        "t": queries.trace_lot(lot), "subject": "lot", "lot": lot,
+        "t": _listed_on_page(queries.trace_lot(lot)), "subject": "lot", "lot": lot,
         "can_recall": panels.can_recall(request.user, lot),
     })
 

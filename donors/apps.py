@@ -11,8 +11,17 @@ class DonorsConfig(AppConfig):
 
         from bank.registry import register_nav, register_panel, register_scanner
         from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN
+        from bank.tally import define
         from donors import checks as donor_checks
         from donors import views
+
+        # The dashboard's figures and the list's total, kept (bank/tally.py): donors live / withdrawn, and donors
+        # with a consent on file (each donor's first consent row counts; consents are never deleted, and the
+        # consent service locks the donor first, so two first consents of one donor cannot race).
+        define("donors.donor", "donors_donor",
+               "CASE WHEN {r}.consent_withdrawn_at IS NULL THEN 'live' ELSE 'withdrawn' END")
+        define("donors.consented", "donors_consent", "'donors'",
+               where="NOT EXISTS (SELECT 1 FROM donors_consent c WHERE c.donor_id = {r}.donor_id AND c.id < {r}.id)")
 
         checks.register(donor_checks.check_identity_key)
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from bank import tally
 from bank.errors import DomainError
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
@@ -81,7 +82,8 @@ def _hla_or_none(donor: Donor) -> HLATyping | None:
 def donor_list_page(request):
     """Donors by code with type, eligibility and consent state. Constant queries whatever the page size."""
     q = (request.GET.get("q") or "").strip()
-    page = Paginator(donor_list(q), 50).get_page(request.GET.get("page"))
+    page = tally.page_with_count(donor_list(q), 50, request.GET.get("page"),
+                                 count=None if q else tally.total("donors.donor"))
     panel = PanelConfig.load()
     rows = [{"donor": d, "eligibility": eligibility_for(d, panel=panel), "consent": consent_state(d)}
             for d in page.object_list]
@@ -577,14 +579,10 @@ def import_template(request):
                "consent_signed_on": f"{timezone.localdate():%Y-%m-%d}", "consent_scopes": "research;data_sharing"}
     markers = set(ScreeningMarker.objects.values_list("code", flat=True))
     row = [example.get(c, "negative" if c in markers else "") for c in columns]
-    import csv
-    import io
+    from bank.exports import csv_chunks
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    writer.writerow(row)
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    # Two lines, whatever the bank's size: written by the one CSV writer of exports, but not streamed.
+    response = HttpResponse("".join(csv_chunks(columns, [row])), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="donor-import-template.csv"'
     return response
 
@@ -607,14 +605,11 @@ def resolve_scan(code: str, user) -> str | None:
 
 
 def dashboard_panel(request):
-    from django.db.models import Count, Q
-
     since = timezone.now() - timezone.timedelta(days=30)
-    counts = Donor.objects.aggregate(
-        total=Count("pk", distinct=True),
-        withdrawn=Count("pk", filter=Q(consent_withdrawn_at__isnull=False), distinct=True),
-        without_consent=Count("pk", filter=Q(consents__isnull=True), distinct=True),
-    )
+    donors = tally.counts("donors.donor")  # kept by the database (bank/tally.py): no count over every donor
+    total = sum(donors.values())
+    counts = {"total": total, "withdrawn": donors.get("withdrawn", 0),
+              "without_consent": total - tally.total("donors.consented")}
     flagged = Collection.objects.filter(transport_delay_flagged=True, received_at__gte=since).count()
     return {"counts": counts, "flagged": flagged}
 

@@ -13,6 +13,9 @@ class LotsConfig(AppConfig):
         from lots.stock import install_stock_triggers
 
         post_migrate.connect(install_stock_triggers, sender=self, dispatch_uid="lots.stock.triggers")
+        from bank.tally import define
+
+        define("lots.status", "lots_lot", "{r}.status")  # the dashboard's lots by status, the list's total
 
         from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN

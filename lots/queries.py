@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, Subquery
 
 from bank.identifiers import first_match, scannable, upper_equals
 from lots.choices import TEST_SAMPLE_KINDS, LotStatus, Tier, VialKind, VialStatus
@@ -108,6 +109,34 @@ def vial_status_counts(lot_ids) -> dict[int, dict[str, int]]:
     for row in rows.order_by():
         counts[row["lot_id"]][row["status"]] = row["n"]
     return counts
+
+
+@dataclass(frozen=True)
+class VialSummary:
+    total: int
+    stored: int
+    other_kinds: int  # containers that are not plain vials (a cord blood unit's bag, segments, samples)
+    by_status: dict[str, int]
+
+
+def lot_vial_summary(lot_id: int) -> VialSummary:
+    """A lot's vials counted by status, stored and kind: one query (the lot's vials by status, grouped)."""
+    by_status: dict[str, int] = defaultdict(int)
+    total = stored = other = 0
+    rows = (Vial.objects.filter(lot_id=lot_id).order_by().values("status")
+            .annotate(n=Count("id"), stored=Count("id", filter=Q(box__isnull=False)),
+                      other=Count("id", filter=~Q(kind=VialKind.VIAL))))
+    for row in rows:
+        by_status[row["status"]] += row["n"]
+        total, stored, other = total + row["n"], stored + row["stored"], other + row["other"]
+    return VialSummary(total, stored, other, dict(by_status))
+
+
+def vial_page_of(lot_id: int, barcode: str, size: int) -> int:
+    """The page (of ``size`` vials in number order) holding the lot's vial ``barcode``; the first page when the
+    lot has no such vial. One query."""
+    number = Vial.objects.filter(lot_id=lot_id, barcode__iexact=barcode).values("number")[:1]
+    return Vial.objects.filter(lot_id=lot_id, number__lt=Subquery(number)).count() // size + 1
 
 
 def status_count_list(counts: dict[str, int]) -> list[tuple[str, str, int]]:

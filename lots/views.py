@@ -13,10 +13,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bank import tally
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from lots import labels, queries, services
-from lots.choices import PLURIPOTENT_TYPES, CellType, Grade, LotStatus, Tier, VialKind, VialStatus
+from lots.choices import PLURIPOTENT_TYPES, CellType, Grade, LotStatus, Tier, VialStatus
 from lots.forms import CellLineForm, CultureForm, LotForm, PassageForm, SubcloneForm
 from lots.models import CellLine, Culture, Lot, Vial
 
@@ -75,9 +76,14 @@ def lot_list(request):
         qs = qs.filter(status=status)
     if tier in Tier.values:
         qs = qs.filter(tier=tier)
-    if (line := whole_number(request.GET.get("line"))) is not None:
+    line = whole_number(request.GET.get("line"))
+    if line is not None:
         qs = qs.filter(cell_line_id=line)
-    page = _page(request, qs)
+    known = None
+    if not q and tier not in Tier.values and line is None:  # by status only: the kept count (bank/tally.py)
+        by_status = tally.counts("lots.status")
+        known = by_status.get(status, 0) if status in LotStatus.values else sum(by_status.values())
+    page = tally.page_with_count(qs, 50, request.GET.get("page"), count=known)
     counts = queries.vial_status_counts(lot.pk for lot in page.object_list)
     rows = [{"lot": lot, "counts": queries.status_count_list(counts.get(lot.pk, {}))} for lot in page.object_list]
     return render(request, "lots/lot_list.html", {
@@ -259,27 +265,35 @@ def lot_create(request):
     return render(request, "lots/lot_form.html", {"form": form}, status=400 if form.errors else 200)
 
 
+VIAL_PAGE_SIZE = 50
+
+
 @perms_required(*VIEW_LOTS)
 def lot_detail(request, pk: int):
     lot = get_object_or_404(queries.lot_queryset(), pk=pk)
-    vials = list(queries.vials_with_position().filter(lot=lot).order_by("number"))
-    counts: dict[str, int] = {}
-    for vial in vials:
-        counts[vial.status] = counts.get(vial.status, 0) + 1
+    # The vials a page at a time (a unit or a WCB may hold hundreds; the API pages them too); the figures of the
+    # whole lot from one aggregate. A scanned vial (``?vial=``) opens the page that holds it.
+    summary = queries.lot_vial_summary(lot.pk)
     highlight = (request.GET.get("vial") or "").strip()
+    number = request.GET.get("vials_page")
+    if highlight and not number:
+        number = queries.vial_page_of(lot.pk, highlight, VIAL_PAGE_SIZE)
+    page = tally.page_with_count(queries.vials_with_position().filter(lot=lot).order_by("number"), VIAL_PAGE_SIZE,
+                                 number, count=summary.total)
+    vials = list(page.object_list)
     return render(request, "lots/lot_detail.html", {
         "lot": lot,
         "lineage": queries.lineages([lot])[lot.pk],
         "children": list(lot.child_lots.order_by("frozen_on", "id")),
         "timeline": queries.status_timeline(lot),
         "culture": queries.culture_with_passages(lot.culture_id),
-        "vials": vials,
-        "counts": queries.status_count_list(counts),
-        "stored": sum(1 for v in vials if v.box_id),
+        "vials": vials, "vials_page": page, "vial_total": summary.total,
+        "counts": queries.status_count_list(summary.by_status),
+        "stored": summary.stored,
         "highlight": highlight,
         "first_vial": vials[0] if vials else None,
         # A cord blood unit's containers (bag, segments, reference vials, maternal samples) say what they are.
-        "show_kind": any(v.kind != VialKind.VIAL for v in vials),
+        "show_kind": summary.other_kinds > 0,
         "can_make_wcb": lot.tier == Tier.MCB and lot.status == LotStatus.RELEASED,
         "LABEL_WIDTH": settings.LABEL_WIDTH_IN, "LABEL_HEIGHT": settings.LABEL_HEIGHT_IN,
     })
@@ -333,8 +347,8 @@ def vial_detail(request, pk: int):
 
 
 def dashboard_panel(request) -> dict:
-    """The dashboard card: lots by status and the latest freezes (two queries)."""
-    by_status = dict(Lot.objects.order_by().values_list("status").annotate(n=Count("id")))
-    recent = list(Lot.objects.select_related("cell_line").order_by("-created_at", "-id")[:5])
+    """The dashboard card: lots by status (kept counts) and the latest freezes (two queries)."""
+    by_status = tally.counts("lots.status")  # kept by the database (bank/tally.py): no count over every lot
+    recent = list(Lot.objects.select_related("cell_line").order_by("-frozen_on", "-id")[:5])  # lots_lot_order_idx
     return {"counts": [(s, label, by_status[s]) for s, label in LotStatus.choices if by_status.get(s)],
             "recent": recent}

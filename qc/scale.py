@@ -207,6 +207,6 @@ def _signatures(ctx: ScaleContext, decision0: int, count: int) -> None:
         JOIN lots_cellline cl ON cl.id = l.cell_line_id JOIN scale_qlot q ON q.lot_id = l.id
         JOIN scale_spec s ON s.spec_id = q.spec_id AND s.method = q.method
         LEFT JOIN scale_results sr ON sr.lot_id = l.id,
-        LATERAL (SELECT {manifest} AS manifest, {content} AS content) x
+        LATERAL (SELECT {manifest} AS manifest, {content} AS content OFFSET 0) x
         WHERE d.id >= %s AND d.id < %s""", [decision0, decision0 + count])
     ctx.add_history(Signature, signature0, count, date_sql='m."signed_at"', reason="e-signature: release", user="qa")

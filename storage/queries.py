@@ -311,21 +311,23 @@ def unit_racks(unit: StorageUnit) -> list[tuple[Rack, Occupancy, int]]:
 
 
 def lot_storage(lot: Lot) -> dict:
-    """Where a lot's vials are: per box (with unit and rack) the count and positions. Two queries."""
-
+    """Where a lot's vials are: per box (with unit and rack) the count and positions. Three queries: the
+    positions as plain values (hundreds of vials, no model instances), their boxes, what waits for a place."""
     rows = list(
-        Vial.objects.filter(lot=lot, box__isnull=False).select_related("box__rack__unit")
-        .only("id", "row", "col", "box__id", "box__name", "box__barcode", "box__rows", "box__cols",
-              "box__rack__id", "box__rack__name", "box__rack__unit__id", "box__rack__unit__name",
-              "box__rack__unit__quarantine")
+        Vial.objects.filter(lot=lot, box__isnull=False)
         .order_by("box__rack__unit__name", "box__rack__position", "box__position", "box_id", "row", "col")
+        .values_list("box_id", "row", "col")
     )
+    box_of = {box.pk: box for box in Box.objects.filter(pk__in={box_id for box_id, _r, _c in rows})
+              .select_related("rack__unit")
+              .only("id", "name", "barcode", "rows", "cols", "rack__id", "rack__name", "rack__unit__id",
+                    "rack__unit__name", "rack__unit__quarantine")}
     boxes: dict[int, dict] = {}
-    for vial in rows:
-        entry = boxes.setdefault(vial.box_id, {"box": vial.box, "positions": []})
-        entry["positions"].append(vial.box.position_label(vial.row, vial.col))
+    for box_id, row, col in rows:
+        entry = boxes.setdefault(box_id, {"box": box_of[box_id], "positions": []})
+        entry["positions"].append(Box.position_label(row, col))
     unplaced = lot.vials.filter(box__isnull=True, status__in=STORABLE_VIAL_STATUSES).count()
-    units = {v.box.rack.unit_id: v.box.rack.unit for v in rows}
+    units = {box.rack.unit_id: box.rack.unit for box in box_of.values()}
     wants_q = lot_needs_quarantine(lot.status)
     misplaced = [u for u in units.values() if u.quarantine != wants_q]
     return {"boxes": list(boxes.values()), "stored": len(rows), "unplaced": unplaced, "units": list(units.values()),

@@ -42,6 +42,7 @@ RECOUNTS = {
                            "lots_lot_linestock"),
     "storage.occupancy:recount": ("storage_vial_occupied_ins", "storage_vial_occupied_del",
                                   "storage_vial_occupied_upd"),
+    "bank.tally:recount": ("bank_tally_*",),  # the apps' kept counts (bank/tally.py)
 }
 HISTORY_TRIGGER_SUFFIXES = ("_audit_link", "_append_only")
 GUARD_TRIGGERS = ("bank_auditlink_guard",)
@@ -85,6 +86,9 @@ class Command(BaseCommand):
                           f"lines, {chosen.requests:,} requests) ...")
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
+            # Sorts and hashes of millions of rows (history in id order, per-lot aggregates) stay in memory.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOAD_LOCK])
             # Zero-padded numbers as Python's {n:0Nd} writes them: padded, never cut (lpad cuts).
             cursor.execute("CREATE OR REPLACE FUNCTION pg_temp.zpad(text, int) RETURNS text LANGUAGE sql IMMUTABLE "
