@@ -11,7 +11,6 @@ up to ``AUDIT_EXPORT_PDF_MAX_ENTRIES``.
 
 from __future__ import annotations
 
-import csv
 import datetime
 import heapq
 import io
@@ -185,23 +184,19 @@ def neutralise(value) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-class _Line:
-    def write(self, value: str) -> str:
-        return value
+def csv_header() -> list[str]:
+    return [_("time (UTC)"), _("user"), _("user name"), _("action"), _("record type"), _("record id"), _("changes"),
+            _("reason"), _("history table"), _("history id"), _("chain link"), _("chain state")]
 
 
-def csv_lines(entries: Iterable[dict]) -> Iterator[str]:
-    """The CSV, a line at a time (UTF-8 with a byte-order mark so spreadsheets read Chinese text)."""
-    writer = csv.writer(_Line())
-    yield "\ufeff"
-    yield writer.writerow([_("time (UTC)"), _("user"), _("user name"), _("action"), _("record type"), _("record id"),
-                           _("changes"), _("reason"), _("history table"), _("history id"), _("chain link"),
-                           _("chain state")])
+def csv_rows(entries: Iterable[dict]) -> Iterator[list[str]]:
+    """The CSV rows of the entries, every cell neutralised (streamed through ``bank.exports.stream_csv``, with a
+    byte-order mark so spreadsheets read Chinese text as UTF-8)."""
     for e in entries:
-        yield writer.writerow([neutralise(v) for v in (
+        yield [neutralise(v) for v in (
             e["at"].astimezone(datetime.UTC).isoformat(), e["user"] or "", e["user_display"] or "", e["action"],
             e["object_type"], e["object_id"], json.dumps(e["changes"], ensure_ascii=False, default=str),
-            e["reason"], e["table"], e["id"], e["link"] or "", chain_label(e["chain"]))])
+            e["reason"], e["table"], e["id"], e["link"] or "", chain_label(e["chain"]))]
 
 
 # --- PDF ---------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from bank import audit_chain, audit_export
 from bank.audit import audited_models, can_read_history
+from bank.exports import stream_csv
 from bank.web import apply_validation_error, perms_required
 
 INTEGRITY_PERMISSION = "bank.view_auditcheckpoint"
@@ -51,10 +52,8 @@ def export_response(scope, user, fmt: str):
         response = HttpResponse(audit_export.audit_pdf(scope, user), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{scope.filename("pdf")}"'
         return response
-    response = StreamingHttpResponse(audit_export.csv_lines(audit_export.export_entries(scope)),
-                                     content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{scope.filename("csv")}"'
-    return response
+    return stream_csv(scope.filename("csv"), audit_export.csv_header(),
+                      audit_export.csv_rows(audit_export.export_entries(scope)), bom=True)
 
 
 @perms_required("bank.view_audit_trail")

@@ -7,18 +7,18 @@ became reserved, distributed or destroyed, or were taken off the listing (``NL``
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from bank.exports import CHUNK_SIZE, csv_chunks, keyset_chunks
 from cordblood.choices import ListingStatus, Ownership
 from cordblood.models import CordBloodUnit
+from lots.models import Vial
 
 LOCI = ("A", "B", "C", "DRB1", "DQB1", "DPB1")
 # WMDA/EMDIS CBU status codes.
@@ -44,13 +44,16 @@ def parse_since(value) -> datetime.date | None:
 
 def exported_units(*, since: datetime.date | None = None):
     """Public frozen units that were ever listed: listed now, or listed once by their history (a unit taken
-    off the listing is exported as ``NL`` so the registry stops offering it). One query, whatever the size."""
+    off the listing is exported as ``NL`` so the registry stops offering it). One query and one for the
+    containers, whatever the size (a chunk of it, when streamed)."""
     ever_listed = Exists(CordBloodUnit.history.model.objects.filter(id=OuterRef("pk"))
                          .exclude(listing_status=ListingStatus.NOT_LISTED))
     qs = (CordBloodUnit.objects.filter(ownership=Ownership.PUBLIC, lot__isnull=False)
           .filter(~Q(listing_status=ListingStatus.NOT_LISTED) | ever_listed)
           .select_related("donation__infant__hla", "donation__collection", "lot")
-          .prefetch_related("lot__vials").order_by("pk"))
+          # Only the containers' kinds are counted: no whole vial rows for four million vials.
+          .prefetch_related(Prefetch("lot__vials", queryset=Vial.objects.only("id", "lot", "kind").order_by()))
+          .order_by("pk"))
     if since is not None:
         start = timezone.make_aware(datetime.datetime.combine(since, datetime.time.min))
         qs = qs.filter(Q(listing_changed_at__gte=start) | Q(created_at__gte=start))
@@ -77,21 +80,17 @@ def _row(unit: CordBloodUnit) -> list:
     ]
 
 
-def inventory_csv(*, since: datetime.date | None = None, chunk: int = 500) -> Iterator[str]:
-    """The CSV, streamed in chunks of ``chunk`` units (a constant number of queries per chunk)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
-    yield buffer.getvalue()
-    qs = exported_units(since=since)
-    last = 0
-    while True:
-        batch = list(qs.filter(pk__gt=last)[:chunk])
-        if not batch:
-            return
-        buffer.seek(0)
-        buffer.truncate()
+def inventory_rows(*, since: datetime.date | None = None, chunk: int = CHUNK_SIZE) -> Iterator[list]:
+    """The rows of the export, read in keyset chunks of ``chunk`` units (a constant number of queries a chunk)."""
+    for batch in keyset_chunks(exported_units(since=since), chunk_size=chunk):
         for unit in batch:
-            writer.writerow(_row(unit))
-        last = batch[-1].pk
-        yield buffer.getvalue()
+            yield _row(unit)
+
+
+def inventory_csv(*, since: datetime.date | None = None, chunk: int = CHUNK_SIZE) -> Iterator[str]:
+    """The CSV text, streamed (``bank.exports``): the header at once, then the rows a buffer at a time."""
+    return csv_chunks(COLUMNS, inventory_rows(since=since, chunk=chunk))
+
+
+def filename(since: datetime.date | None = None) -> str:
+    return f"cord-blood-inventory{'-since-' + since.isoformat() if since else ''}.csv"

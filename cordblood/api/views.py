@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -14,6 +13,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from bank.api.permissions import HasPerms
+from bank.exports import stream_csv
 from bank.roles import has_role
 from cordblood import export, queries, services
 from cordblood.api import serializers as s
@@ -359,7 +359,5 @@ class InventoryExportView(GenericAPIView):
     @extend_schema(responses={(200, "text/csv"): str})
     def get(self, request):
         since = export.parse_since(request.query_params.get("since"))
-        response = StreamingHttpResponse(export.inventory_csv(since=since), content_type="text/csv; charset=utf-8")
-        name = f"cord-blood-inventory{'-since-' + since.isoformat() if since else ''}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        # Streamed (issue 13): a national inventory is a million rows, never built whole.
+        return stream_csv(export.filename(since), export.COLUMNS, export.inventory_rows(since=since))
