@@ -10,6 +10,11 @@ Triggers keep the counts, whoever writes (the services, another app, a fixture, 
   queue on it and none is lost). An update that leaves a row's key as it was writes nothing.
 - SQLite (the embedded ``make run`` bank): row-level triggers.
 
+A count is a hot row: two transactions that change the same count take turns on it until the first commits.
+The counted events (a lot's status, a donor registered, a first consent) are a few a minute in the busiest bank,
+so this costs nothing measurable; a count of something written hundreds of times a second would want per-writer
+delta rows summed on read instead.
+
 The triggers are (re)installed and every count re-checked after each ``migrate``; ``recount()`` repairs and
 reports any drift (there should be none). ``bank`` imports no app: the definitions arrive through ``define``.
 """

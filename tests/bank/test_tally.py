@@ -1,7 +1,7 @@
 """Kept counts (bank/tally.py): exact whoever writes, on PostgreSQL's statement triggers."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from bank import tally
 from lots.models import Lot
@@ -54,3 +54,59 @@ def test_every_definition_has_its_triggers():
         installed = {name for (name,) in cursor.fetchall()}
     assert tally.trigger_names() <= installed
     assert {"lots.status", "donors.donor", "donors.consented"} <= {t.name for t in tally.definitions()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_lose_no_count():
+    """Sixteen transactions on their own connections each move a lot to another status and freeze a new lot,
+    at once (all of them upsert the same keys): afterwards each count equals a count of the rows."""
+    import threading
+
+    lots = [LotFactory(vials=False) for _ in range(16)]
+    barrier = threading.Barrier(len(lots))
+    errors = []
+
+    def move(lot, k):
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                Lot.objects.filter(pk=lot.pk).update(status="released" if k % 2 else "on_hold")
+                LotFactory(vials=False, cell_line=lot.cell_line, status="rejected")
+        except Exception as exc:  # noqa: BLE001 - the test fails on any crash
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=move, args=(lot, k)) for k, lot in enumerate(lots)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert tally.counts("lots.status") == {"released": 8, "on_hold": 8, "rejected": 16}
+    assert tally.drift(connection) == []
+
+
+def test_the_embedded_sqlite_triggers_count_the_same():
+    """``make run`` uses SQLite: its row triggers keep the same counts."""
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    db.executescript("""
+        CREATE TABLE bank_tally (key TEXT PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE t (id INTEGER PRIMARY KEY, status TEXT, gone TEXT);
+    """)
+    for statement in tally._sqlite(tally.TallyDef("t.status", "t", "{r}.status", where="{r}.gone IS NULL")):
+        db.execute(statement)
+    db.executemany("INSERT INTO t (status) VALUES (?)", [("a",), ("a",), ("b",)])
+
+    def counts():
+        return dict(db.execute("SELECT key, n FROM bank_tally WHERE n <> 0").fetchall())
+
+    assert counts() == {"t.status:a": 2, "t.status:b": 1}
+    db.execute("UPDATE t SET status = 'b' WHERE id = 1")
+    assert counts() == {"t.status:a": 1, "t.status:b": 2}
+    db.execute("UPDATE t SET gone = 'yes' WHERE id = 2")  # leaves the counted rows
+    assert counts() == {"t.status:b": 2}
+    db.execute("DELETE FROM t WHERE id = 3")
+    assert counts() == {"t.status:b": 1}
