@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +107,13 @@ def save_changed(instance, values: dict[str, Any]) -> list[str]:
 
 
 def audited_models() -> dict[str, type]:
-    """``{"donor": Donor, "lot": Lot, ...}``: every project model that keeps a history."""
+    """``{"donor": Donor, "lot": Lot, ...}``: every project model that keeps a history (read once: the models do
+    not change while the process runs; the dashboard's audit panel asks on every request)."""
+    return dict(_audited_models())
+
+
+@functools.cache
+def _audited_models() -> dict[str, type]:
     found: dict[str, type] = {}
     for app_label in PROJECT_APPS + ("auth",):
         try:

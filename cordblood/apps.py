@@ -8,6 +8,15 @@ class CordbloodConfig(AppConfig):
 
     def ready(self) -> None:
         from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
+        from bank.tally import define
+
+        # Kept counts (bank/tally.py) for the unit list's total and the acceptance and discard figures: a million
+        # units are never counted row by row on a page.
+        define("cordblood.unit", "cordblood_cordbloodunit", "{r}.ownership || ':' || {r}.listing_status")
+        define("cordblood.acceptance", "cordblood_cordbloodunit", "{r}.acceptance")
+        define("cordblood.discard", "cordblood_cordbloodunit", "{r}.acceptance_reason",
+               where="{r}.acceptance = 'discarded'")
+        define("cordblood.donation", "cordblood_infantdonation", "'all'")
         from cordblood import panels, views
         from cordblood.services import listing, typing
 

@@ -87,6 +87,8 @@ class InfantDonation(models.Model):
 
     class Meta:
         ordering = ["-born_at", "birth_order"]
+        # The donation list's order (a million donations: a page must not sort them all).
+        indexes = [models.Index(fields=["-born_at", "birth_order", "-id"], name="cordblood_donation_order_idx")]
         verbose_name = _("infant donation")
         verbose_name_plural = _("infant donations")
 

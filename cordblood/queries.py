@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
+from bank import tally
 from bank.roles import ADMIN, COORDINATOR, MEDICAL_DIRECTOR, QA, TECHNICIAN, has_role
 from cordblood.choices import Acceptance, DiscardReason, ListingStatus, Ownership
 from cordblood.models import CollectionSite, CordBloodUnit, InfantDonation
@@ -56,19 +57,38 @@ def filter_units(qs: QuerySet[CordBloodUnit], params, *, user=None) -> QuerySet[
     return qs
 
 
+def unit_count(user, params) -> int | None:
+    """The number of units the list shows, from the kept counts (bank/tally.py) when only ``ownership`` and
+    ``listing_status`` filter it (else None: the list counts its own rows). One query."""
+    if any(params.get(name) for name in ("acceptance", "din", "mother", "ready_to_list")):
+        return None
+    ownership = params.get("ownership") or ""
+    listing = params.get("listing_status") or ""
+    public_only = not has_role(user, *BANK_ROLES)
+    total = 0
+    for key, n in tally.counts("cordblood.unit").items():
+        owner, _sep, status = key.partition(":")
+        if ownership in Ownership.values and owner != ownership:
+            continue
+        if listing in ListingStatus.values and status != listing:
+            continue
+        if public_only and (owner != Ownership.PUBLIC or status not in PUBLIC_SEARCH_STATUSES):
+            continue
+        total += n
+    return total
+
+
 def discards_by_reason() -> list[dict]:
-    """``[{"reason", "label", "count"}]`` for every discard reason (zero counts included)."""
-    counts = dict(CordBloodUnit.objects.filter(acceptance=Acceptance.DISCARDED).values_list("acceptance_reason")
-                  .annotate(n=Count("id")).values_list("acceptance_reason", "n"))
+    """``[{"reason", "label", "count"}]`` for every discard reason (zero counts included; kept counts)."""
+    counts = tally.counts("cordblood.discard")
     rows = [{"reason": value, "label": str(label), "count": counts.get(value, 0)}
             for value, label in DiscardReason.choices]
     return rows
 
 
 def acceptance_counts() -> list[dict]:
-    """``[{"acceptance", "label", "count"}]`` for every acceptance state (zero counts included)."""
-    counts = dict(CordBloodUnit.objects.values_list("acceptance").annotate(n=Count("id"))
-                  .values_list("acceptance", "n"))
+    """``[{"acceptance", "label", "count"}]`` for every acceptance state (zero counts included; kept counts)."""
+    counts = tally.counts("cordblood.acceptance")
     return [{"acceptance": value, "label": str(label), "count": counts.get(value, 0)}
             for value, label in Acceptance.choices]
 

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bank import tally
 from bank.roles import has_role
 from bank.web import call_service, perms_required
 from cordblood import forms, queries, services
@@ -32,7 +33,8 @@ def unit_list(request):
     form = forms.UnitFilterForm(request.GET or None)
     params = form.cleaned_data if form.is_bound and form.is_valid() else {}
     qs = queries.filter_units(queries.units_visible_to(request.user), params, user=request.user)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = tally.page_with_count(qs, 50, request.GET.get("page"),
+                                 count=queries.unit_count(request.user, params) if not form.errors else None)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "cordblood/unit_list.html", {
@@ -216,7 +218,8 @@ def discards(request):
 
 @perms_required("cordblood.view_infantdonation")
 def donation_list(request):
-    page = Paginator(queries.donations_list(), 50).get_page(request.GET.get("page"))
+    page = tally.page_with_count(queries.donations_list(), 50, request.GET.get("page"),
+                                 count=tally.total("cordblood.donation"))
     return render(request, "cordblood/donation_list.html", {"page": page, "query": ""})
 
 

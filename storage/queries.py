@@ -72,9 +72,11 @@ def _occupancy(group: str, **filters) -> dict[int, Occupancy]:
     return {key: Occupancy(used or 0, cap or 0) for key, used, cap in rows}
 
 
-def occupancy_by_unit() -> dict[int, Occupancy]:
-    """Occupancy of every unit: one query whatever the number of vials."""
-    return _occupancy("rack__unit")
+def occupancy_by_unit(units=None) -> dict[int, Occupancy]:
+    """Occupancy of every unit (or of ``units``): one query whatever the number of vials."""
+    if units is None:
+        return _occupancy("rack__unit")
+    return _occupancy("rack__unit", rack__unit__in=[u.pk for u in units])
 
 
 def occupancy_by_rack(unit: StorageUnit) -> dict[int, Occupancy]:
@@ -272,11 +274,14 @@ def find_space(lot: Lot | None = None, *, count: int | None = None, quarantine: 
 
 
 def lots_awaiting_storage(limit: int = 50):
-    """Lots with vials in stock that have no position yet (just frozen), oldest freeze first."""
+    """Lots with vials in stock that have no position yet (just frozen), oldest freeze first.
 
-    waiting = Vial.objects.filter(lot=OuterRef("pk"), box__isnull=True, status__in=STORABLE_VIAL_STATUSES)
+    Driven from the unplaced vials (``lots_vial_unplaced_idx``: a few hundred among millions), never from every
+    lot."""
+    waiting_lots = (Vial.objects.filter(box__isnull=True, status__in=STORABLE_VIAL_STATUSES)
+                    .values("lot_id").distinct())
     return (
-        Lot.objects.filter(Exists(waiting))
+        Lot.objects.filter(pk__in=waiting_lots)
         .select_related("cell_line")
         .annotate(unplaced=Count("vials", filter=Q(vials__box__isnull=True, vials__status__in=STORABLE_VIAL_STATUSES)))
         .order_by("frozen_on", "id")[:limit]
@@ -284,16 +289,19 @@ def lots_awaiting_storage(limit: int = 50):
 
 
 def misplaced_lots(limit: int = 50) -> list[Lot]:
-    """Released lots with vials still in a quarantine unit (and unreleased ones outside): to relocate."""
+    """Released lots with vials still in a quarantine unit (and unreleased ones outside): to relocate.
 
-    in_q = Vial.objects.filter(lot=OuterRef("pk"), box__rack__unit__quarantine=True)
+    Two bounded reads, never a scan of every lot: the vials in quarantine units' boxes (few), and the lots not yet
+    released (by status index) with a vial outside quarantine."""
+    quarantine_boxes = Box.objects.filter(rack__unit__quarantine=True).values("pk")
+    # The lots in quarantine units, read first: as a subquery the planner may walk every lot in lot-number order.
+    inside = list(Vial.objects.filter(box__in=quarantine_boxes).order_by().values_list("lot_id", flat=True).distinct())
+    released_inside = Lot.objects.filter(pk__in=inside).exclude(status__in=QUARANTINE_LOT_STATUSES)
     out_q = Vial.objects.filter(lot=OuterRef("pk"), box__isnull=False, box__rack__unit__quarantine=False)
-    return list(
-        Lot.objects.filter(
-            (Q(Exists(in_q)) & ~Q(status__in=QUARANTINE_LOT_STATUSES))
-            | (Q(Exists(out_q)) & Q(status__in=QUARANTINE_LOT_STATUSES))
-        ).select_related("cell_line").order_by("lot_number")[:limit]
-    )
+    unreleased_outside = Lot.objects.filter(status__in=QUARANTINE_LOT_STATUSES).filter(Exists(out_q))
+    found = {lot.pk: lot for qs in (released_inside, unreleased_outside)
+             for lot in qs.select_related("cell_line").order_by("lot_number")[:limit]}
+    return sorted(found.values(), key=lambda lot: lot.lot_number)[:limit]
 
 
 # --- racks, units, the lot's storage ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -55,8 +56,11 @@ def _box_url(box: Box, vial_code: str = "") -> str:
 
 @perms_required(VIEW)
 def index(request):
-    units = list(StorageUnit.objects.order_by("-active", "quarantine", "name"))
-    occupancy = queries.occupancy_by_unit()
+    # Units a page at a time (a national bank runs hundreds of tanks and freezers): their boxes, readings only.
+    page = Paginator(StorageUnit.objects.order_by("-active", "quarantine", "name", "id"), 50).get_page(
+        request.GET.get("page"))
+    units = list(page.object_list)
+    occupancy = queries.occupancy_by_unit(units)
     latest = queries.latest_readings(units)
     active = list(queries.active_alarms())
     per_unit = Counter(a.unit_id for a in active)
@@ -66,7 +70,7 @@ def index(request):
         for u in units
     ]
     return render(request, "storage/index.html", {
-        "rows": rows,
+        "rows": rows, "page": page,
         "active_alarms": active[:10],
         "awaiting": queries.lots_awaiting_storage(limit=20) if request.user.has_perm(PLACE) else [],
         "misplaced": queries.misplaced_lots(limit=20),
@@ -419,7 +423,6 @@ def box_create(request, pk: int):
 def alarm_list(request):
     show = request.GET.get("show", "active")
     qs = queries.alarms(active=True if show == "active" else None)
-    from django.core.paginator import Paginator
 
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "storage/alarms.html", {"page": page, "show": show})

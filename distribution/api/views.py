@@ -48,7 +48,7 @@ class CatalogView(GenericAPIView):
     def get(self, request):
         filters = queries.CatalogFilters.parse(request.query_params)
         page = self.paginate_queryset(queries.catalog_lines(filters))
-        return self.get_paginated_response(s.CatalogEntrySerializer(queries.catalog_entries(page), many=True).data)
+        return self.get_paginated_response([s.catalog_entry_data(e) for e in queries.catalog_entries(page)])
 
 
 class CatalogEntryView(GenericAPIView):
@@ -63,7 +63,7 @@ class CatalogEntryView(GenericAPIView):
         entry = queries.catalog_entry(pk)
         if entry is None:
             return Response({"detail": "Not found.", "code": "not_found"}, status=status.HTTP_404_NOT_FOUND)
-        return Response(s.CatalogEntrySerializer(entry).data)
+        return Response(s.catalog_entry_data(entry))
 
 
 class MTAView(GenericAPIView):
