@@ -289,6 +289,7 @@ def site_list(request):
                 messages.success(request, _("Site %(code)s added.") % {"code": site.code})
                 return redirect("cordblood:site", pk=site.pk)
     page = Paginator(queries.sites_with_collectors().order_by("code"), 50).get_page(request.GET.get("page"))
+    page.object_list = queries.with_donation_counts(page.object_list)
     return render(request, "cordblood/site_list.html", {
         "page": page, "form": form, "query": "", "can_add": request.user.has_perm("cordblood.add_collectionsite")},
         status=400 if form.errors else 200)

@@ -9,7 +9,10 @@ class DistributionConfig(AppConfig):
     def ready(self) -> None:
         from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import RESEARCHER
+        from bank.tally import define
         from distribution import panels, services
+
+        define("distribution.request_status", "distribution_distributionrequest", "{r}.status")  # the tabs' counts
 
         register_hook("consent_withdrawn", services.on_consent_withdrawn, order=60)
         from distribution.views import request_url_for_scan

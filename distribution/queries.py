@@ -31,6 +31,7 @@ from django.db.models import (
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
+from bank import tally
 from bank.identifiers import first_match, scannable
 from bank.roles import STAFF_ROLES, has_role
 from distribution.choices import IntendedUse, RequestStatus
@@ -392,8 +393,8 @@ def review_for(request: DistributionRequest) -> Review:
 
 
 def open_request_counts() -> dict[str, int]:
-    rows = DistributionRequest.objects.values("status").annotate(n=Count("pk"))
-    return {row["status"]: row["n"] for row in rows}
+    """Requests by status, from the kept counts (bank/tally.py). One query."""
+    return tally.counts("distribution.request_status")
 
 
 # --- trace --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bank import tally
 from bank.signatures import signatures_for
 from bank.web import call_service, perms_required
 from distribution import forms, panels, queries, services
@@ -88,11 +89,12 @@ def request_list(request):
     qs = queries.requests_visible_to(request.user)
     if status:
         qs = qs.filter(status=status)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    sees_all = queries.sees_all_requests(request.user)
+    counts = queries.open_request_counts() if sees_all else {}
+    known = (counts.get(status, 0) if status else sum(counts.values())) if sees_all else None
+    page = tally.page_with_count(qs, 50, request.GET.get("page"), count=known)
     return render(request, "distribution/request_list.html", {
-        "page": page, "status": status, "tabs": forms.STATUS_TABS,
-        "sees_all": queries.sees_all_requests(request.user),
-        "counts": queries.open_request_counts() if queries.sees_all_requests(request.user) else {},
+        "page": page, "status": status, "tabs": forms.STATUS_TABS, "sees_all": sees_all, "counts": counts,
     })
 
 
