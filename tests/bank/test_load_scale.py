@@ -217,3 +217,62 @@ def test_a_dangling_reference_rolls_the_load_back(settings, monkeypatch):
         load()
     assert not Lot.objects.exists()
     assert not Sequence.objects.filter(key=marker_key(PROFILES["test"])).exists()
+
+
+# The hot paths of bench/http.py on the loaded bank: their query counts do not depend on how many rows the bank
+# holds (the same code answers the ci and national profiles; the counts here are what it runs there too).
+HOT_PATHS = [
+    # (role, url template)
+    ("qa", "/api/v1/vials/?barcode={barcode}"),
+    ("qa", "/api/v1/storage/boxes/{box}/map/"),
+    ("qa", "/api/v1/lots/{wcb}/"),
+    ("qa", "/api/v1/trace/vials/{barcode}/"),
+    ("qa", "/api/v1/trace/lots/{wcb}/"),
+    ("researcher", "/api/v1/catalog/"),
+    ("researcher", "/api/v1/catalog/?hla={allele}"),
+    ("qa", "/"),
+    ("qa", "/lots/{wcb}/"),
+    ("qa", "/donors/"),
+    ("qa", "/lots/"),
+    ("qa", "/storage/"),
+    ("qa", "/cordblood/"),
+    ("qa", "/cordblood/sites/"),
+    ("qa", "/distribution/requests/"),
+    ("researcher", "/distribution/catalog/"),
+]
+
+
+def test_hot_paths_run_the_same_queries_whatever_the_size(loaded, users, client):
+    """Each hot path on the loaded test profile, then again after the bank grew (a second line's lots and vials
+    seen by the same pages): the number of queries is the same."""
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    from lots.models import Lot, Vial
+
+    wcb = Lot.objects.filter(tier="WCB").order_by("pk").first()
+    vial = Vial.objects.filter(lot=wcb, status="available").order_by("pk").first()
+    typing = wcb.cell_line.donor.hla
+    targets = {"barcode": vial.barcode, "box": vial.box_id, "wcb": wcb.pk, "allele": typing.a_1}
+
+    def counts() -> dict[str, int]:
+        found = {}
+        for role, template in HOT_PATHS:
+            url = template.format(**targets)
+            client.force_login(users[role])
+            with CaptureQueriesContext(conn) as ctx:
+                response = client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            found[url] = len(ctx)
+        return found
+
+    before = counts()
+    # The bank grows (a second load is refused: idempotent): more released lots and vials on the same lines.
+    from tests.distribution.factories import add_lot
+
+    grown_from = Vial.objects.count()
+
+    for lot in Lot.objects.filter(tier="WCB").order_by("pk")[:3]:
+        add_lot(lot.cell_line, vials=40)
+    assert Vial.objects.count() > grown_from
+    assert counts() == before
