@@ -25,6 +25,7 @@ hashes: take a checkpoint and record the migration before such a change.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import hmac
 import logging
@@ -167,7 +168,12 @@ $$;
 
 
 def history_tables() -> dict[str, type]:
-    """``{history table: model}`` for every audited model of the project."""
+    """``{history table: model}`` for every audited model of the project (read once per process)."""
+    return dict(_history_tables())
+
+
+@functools.cache
+def _history_tables() -> dict[str, type]:
     return {model.history.model._meta.db_table: model for model in audited_models().values()}
 
 

@@ -246,3 +246,20 @@ def test_lot_and_vial_pages_get_a_storage_section(rf, layout, users, stored):
     request.user = users["coordinator"]
     html = Template("{% load bank_tags %}{% object_panels obj %}").render(Context({"request": request, "obj": lot}))
     assert 'id="panel-storage"' not in html
+
+
+@override_settings(STORAGE_CAPACITY_WARNING_PCT=40)
+def test_dashboard_lists_the_fullest_units_and_counts_the_rest(client, users, monkeypatch):
+    """Hundreds of full tanks must not make the dashboard list hundreds of rows: the fullest five, then a count."""
+    from storage import panels, queries
+    from storage.models import StorageUnit
+
+    units = [StorageUnit.objects.create(name=f"FULL-{n}", kind="ln2_vapor", min_temperature_c=-196,
+                                        max_temperature_c=-150) for n in range(7)]
+    warnings = [(unit, queries.Occupancy(90 - n, 100)) for n, unit in enumerate(units)]
+    monkeypatch.setattr(queries, "capacity_warnings", lambda: warnings)
+    client.force_login(users["technician"])
+    html = client.get("/").content.decode()
+    assert html.count('class="capacity-warning"') == panels.DASHBOARD_WARNINGS == 5
+    assert "FULL-0</a> 90%" in html and "FULL-6" not in html
+    assert "2 more units are nearly full." in html
