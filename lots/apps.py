@@ -16,6 +16,7 @@ class LotsConfig(AppConfig):
         from bank.tally import define
 
         define("lots.status", "lots_lot", "{r}.status")  # the dashboard's lots by status, the list's total
+        define("lots.cellline", "lots_cellline", "{r}.cell_type || ':' || {r}.grade")  # the lines list's total
 
         from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, COORDINATOR, QA, TECHNICIAN

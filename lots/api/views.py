@@ -15,8 +15,11 @@ from rest_framework import generics, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
+from bank import tally
 from bank.api.mixins import PageContextMixin
+from bank.api.pagination import KeysetPagination
 from bank.api.permissions import HasPerms
+from bank.api.schema import KeysetSchema
 from bank.api.serializers import DomainErrorSerializer
 from lots import queries, services
 from lots.api import filters
@@ -152,7 +155,8 @@ class PassageCreateView(generics.GenericAPIView):
 
 
 class LotListView(PageContextMixin, generics.ListCreateAPIView):
-    """Lots (filter by lot number, barcode, status, tier, line); technicians freeze new ones.
+    """Lots, newest frozen first in keyset pages (filter by lot number, barcode, status, tier, line);
+    technicians freeze new ones.
 
     ``POST`` creates the lot in quarantine with its ``vial_count`` vials, each with a unique barcode,
     in one transaction. A WCB needs a released MCB of the same line as ``parent_lot`` (409
@@ -163,9 +167,21 @@ class LotListView(PageContextMixin, generics.ListCreateAPIView):
     required_perms = {"GET": READ_LOT, "POST": ["lots.add_lot", *READ_LOT]}
     serializer_class = s.LotSerializer
     filterset_class = filters.LotFilter
+    pagination_class = KeysetPagination
+    schema = KeysetSchema()
+    keyset_ordering = ("-frozen_on", "-id")  # lots_lot_order_idx
+    # A line's (or a parent's, a donor's) lots: a bounded set on the line/status and parent indexes
+    keyset_count_filters = ("cell_line", "line", "parent_lot", "donor_code")
 
     def get_queryset(self):
-        return queries.lot_queryset().order_by("-frozen_on", "-id")
+        return queries.lot_queryset().order_by(*self.keyset_ordering)
+
+    def kept_count(self, filters: dict[str, list[str]]) -> int | None:
+        """Every lot, or the lots of the statuses asked: kept counts (bank/tally.py), as the lots page reads them."""
+        if set(filters) - {"status"}:
+            return None
+        by_status = tally.counts("lots.status")
+        return sum(by_status.get(value, 0) for value in set(filters.get("status", by_status)))
 
     def page_context(self, page):
         return {"lineages": queries.lineages(page), "vial_counts": queries.vial_status_counts(lot.pk for lot in page)}
@@ -217,12 +233,17 @@ class LotVialsView(generics.ListAPIView):
 
 
 class VialListView(generics.ListAPIView):
-    """Vials; ``?barcode=X`` is the scan lookup (one result or none)."""
+    """Vials by lot and number, in keyset pages (four million at national scale); ``?barcode=X`` is the scan
+    lookup (one result or none, on the unique barcode index)."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": READ_LOT}
     serializer_class = s.VialSerializer
     filterset_class = filters.VialFilter
+    pagination_class = KeysetPagination
+    schema = KeysetSchema()
+    keyset_ordering = ("lot_id", "number")  # the unique index of lots_vial_unique_number
+    keyset_count_filters = ("lot", "lot_number", "box")  # a lot's or a box's vials: counted on their index
 
     def get_queryset(self):
         return queries.vials_with_position().order_by("lot_id", "number")
