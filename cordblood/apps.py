@@ -17,7 +17,7 @@ class CordbloodConfig(AppConfig):
         define("cordblood.discard", "cordblood_cordbloodunit", "{r}.acceptance_reason",
                where="{r}.acceptance = 'discarded'")
         define("cordblood.donation", "cordblood_infantdonation", "'all'")
-        define("cordblood.site_donations", "cordblood_infantdonation", "{r}.site_id::text")
+        define("cordblood.site_donations", "cordblood_infantdonation", "CAST({r}.site_id AS TEXT)")
         from cordblood import panels, views
         from cordblood.services import listing, typing
 

@@ -11,6 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bank.api.filters import AuditFilter, NotificationFilter
+from bank.api.pagination import KeysetPagination
+from bank.api.schema import KeysetSchema
 from bank.api.serializers import AuditEntrySerializer
 from bank.audit import audited_models, can_read_history, history_entries, object_history
 from bank.models import Notification
@@ -40,11 +42,17 @@ class MeView(APIView):
 
 
 class AuditView(ListAPIView):
-    """Audit entries of a record (or of every record of a type), newest first. Read-only by design."""
+    """Audit entries of a record (or of every record of a type), newest first, in keyset pages. Read-only."""
 
     permission_classes = [IsAuthenticated]
     serializer_class = AuditEntrySerializer
     filterset_class = AuditFilter
+    pagination_class = KeysetPagination
+    schema = KeysetSchema()
+    # object_history()'s order: history_date is indexed on every history table (django-simple-history), and
+    # history_id, the primary key, breaks its ties.
+    keyset_ordering = ("-history_date", "-history_id")
+    keyset_count_filters = ("object_id",)  # one record's trail, on the history table's index of the record id
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

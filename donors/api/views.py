@@ -10,10 +10,13 @@ from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from bank import tally
 from bank.api.errors import validation_payload
 from bank.api.mixins import PageContextMixin
+from bank.api.pagination import KeysetPagination
 from bank.api.parsers import JSONParser
 from bank.api.permissions import HasPerms
+from bank.api.schema import KeysetSchema
 from bank.api.serializers import DomainErrorSerializer
 from donors import services
 from donors.api import serializers as s
@@ -72,15 +75,22 @@ def _input(serializer_class, request, **kwargs):
 
 
 class DonorListView(PageContextMixin, ListAPIView):
-    """Donors by pseudonymous code (``?code=`` finds one); identity never appears in a list."""
+    """Donors, newest registered first in keyset pages (``?code=`` finds one); identity never appears in a list."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["donors.view_donor"], "POST": ["donors.add_donor", "donors.add_donoridentity"]}
     serializer_class = s.DonorSerializer
     filterset_class = DonorFilter
+    pagination_class = KeysetPagination
+    schema = KeysetSchema()
+    keyset_ordering = ("-registered_at", "-id")  # donor_list()'s order, on donors_donor_order_idx
 
     def get_queryset(self):
         return donor_list()
+
+    def kept_count(self, filters: dict[str, list[str]]) -> int | None:
+        """Every donor: a kept count (bank/tally.py), as the donors page reads it."""
+        return None if filters else tally.total("donors.donor")
 
     def page_context(self, page):
         # One panel for the whole page: eligibility of every row is judged without further queries.

@@ -613,6 +613,12 @@ def parse_error(ctx: Ctx):
                                       content_type="application/json")
 
 
+def page_too_deep(ctx: Ctx):
+    # A keyset list (bank.api.pagination.KeysetPagination) reaches pages by number only within its first 10,000
+    # rows: page 202 of 50 starts past them.
+    return ctx.api("technician").get("/api/v1/vials/", {"page": 202})
+
+
 def protected(ctx: Ctx):
     # No endpoint deletes anything (regulated records are retired by status), so this is the exception handler's
     # safety net. Simulated: the service behind an endpoint tries to delete a unit its racks protect, raising a
@@ -972,6 +978,8 @@ TABLE = [
     Refusal("not_acceptable", 406, "GET /me/ (Accept: application/xml)", not_acceptable),
     Refusal("unsupported_media_type", 415, "POST /qc/deviations/ (XML body)", unsupported_media_type),
     Refusal("parse_error", 400, "POST /qc/deviations/ (broken JSON)", parse_error),
+    Refusal("page_too_deep", 400, "GET /vials/?page=202 (past the rows a keyset list reaches by number)",
+            page_too_deep),
     Refusal("protected", 409, "POST /storage/units/{id}/evacuate/ (delete simulated)", protected),
 ]
 
