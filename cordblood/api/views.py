@@ -12,6 +12,7 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from bank import tally
 from bank.api.permissions import HasPerms
 from bank.exports import stream_csv
 from bank.roles import has_role
@@ -107,6 +108,9 @@ class DonationListView(GenericAPIView):
     required_perms = {"GET": ["cordblood.view_infantdonation"], "POST": ["cordblood.add_infantdonation"]}
     serializer_class = s.DonationSerializer
 
+    def known_count(self, request) -> int | None:
+        return None if request.query_params.get("mother") else tally.total("cordblood.donation")
+
     @extend_schema(operation_id="cordblood_donations_list")
     def get(self, request):
         qs = queries.donations_list()
@@ -163,6 +167,9 @@ class UnitListView(GenericAPIView):
     permission_classes = [HasPerms]
     required_perms = {"GET": [VIEW_UNIT]}
     serializer_class = s.CordBloodUnitSerializer
+
+    def known_count(self, request) -> int | None:
+        return queries.unit_count(request.user, request.query_params)
 
     @extend_schema(operation_id="cordblood_units_list")
     def get(self, request):

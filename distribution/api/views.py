@@ -17,6 +17,7 @@ from bank.api.throttling import SIGNATURE
 from distribution import queries, services
 from distribution.api import filters
 from distribution.api import serializers as s
+from distribution.choices import RequestStatus
 from distribution.models import Allocation, DistributionRequest, Recall, RecallNotice
 from donors.models import Donor
 from lots.models import Lot
@@ -99,6 +100,18 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return queries.requests_visible_to(self.request.user).prefetch_related(
             Prefetch("allocations", queryset=Allocation.objects.filter(released_at__isnull=True)
                      .select_related("vial"), to_attr="live_allocations"))
+
+    def known_count(self, request) -> int | None:
+        """The list's total from the kept counts (staff see every request; ``?status=`` at most): no COUNT."""
+        if self.action != "list" or not queries.sees_all_requests(request.user):
+            return None
+        if set(request.query_params) - {"status", "page", "page_size"}:
+            return None
+        counts = queries.open_request_counts()
+        wanted = request.query_params.get("status") or ""
+        if wanted and wanted not in RequestStatus.values:
+            return None  # the filter answers 400 itself
+        return counts.get(wanted, 0) if wanted else sum(counts.values())
 
     def filter_queryset(self, queryset):
         # ?status= narrows the list only: an action on one request finds it whatever its status.
