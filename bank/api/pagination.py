@@ -43,17 +43,24 @@ class Pagination(PageNumberPagination):
     def paginate_queryset(self, queryset, request, view=None):
         # A view that knows its total from the kept counts (bank/tally.py) says so with ``known_count(request)``
         # (an int, or None to count): a list of a million cord blood units is then never counted.
-        known = view.known_count(request) if view is not None and hasattr(view, "known_count") else None
-        if known is not None:
-            base = type(self).django_paginator_class
-            self.django_paginator_class = type("KnownCountPaginator", (base,), {"count": known})
+        # Asked only when a count is needed (a first page that holds the whole list is its own count).
+        def use_known_count() -> None:
+            known = view.known_count(request) if view is not None and hasattr(view, "known_count") else None
+            if known is not None:
+                base = type(self).django_paginator_class
+                self.django_paginator_class = type("KnownCountPaginator", (base,), {"count": known})
+
         page_size = self.get_page_size(request)
         if not page_size or str(request.query_params.get(self.page_query_param, "1")) != "1":
+            if page_size:
+                use_known_count()
             return super().paginate_queryset(queryset, request, view)
         rows = list(queryset[:page_size + 1])
+        if len(rows) > page_size:
+            use_known_count()
         paginator = self.django_paginator_class(queryset, page_size)
         if len(rows) <= page_size:
-            paginator.count = len(rows)  # a cached_property (or the known count): set, it is never queried
+            paginator.count = len(rows)  # a cached_property: set, it is never queried
         rows = rows[:page_size]
         self.page = Page(rows, 1, paginator)
         if paginator.num_pages > 1 and self.template is not None:

@@ -166,6 +166,8 @@ def test_loaded_bank_keeps_the_apps_invariants(loaded, users, api):
     assert "already loaded" in load()
     assert (Vial.objects.count(), Lot.history.count(), Donor.objects.count()) == counts
 
+    hot_paths_run_the_same_queries_whatever_the_size(users)
+
 
 def models_f(name: str):
     from django.db.models import F
@@ -200,23 +202,22 @@ def test_every_trigger_is_stood_in_for_by_the_load():
 
 def test_a_dangling_reference_rolls_the_load_back(settings, monkeypatch):
     """The foreign keys the triggers no longer check are checked after the steps: one that points nowhere
-    stops the load and nothing of it stays."""
-    from bank import scale
-    from lots.models import Lot
+    stops the load and nothing of it stays. (Two steps only: the storage layout, then a box on no rack.)"""
+    from bank.management.commands import load_scale
+    from storage.models import Box, StorageUnit
 
     settings.DEBUG = True
-    real = scale.write_history
-
-    def break_a_reference(ctx):
-        real(ctx)
-        ctx.execute("UPDATE lots_vial SET lot_id = (SELECT max(id) + 1000 FROM lots_lot) "
-                    "WHERE id = (SELECT min(id) FROM lots_vial)")
-
-    monkeypatch.setattr(scale, "write_history", break_a_reference)
-    with pytest.raises(ValueError, match="lots_vial"):
+    monkeypatch.setattr(load_scale, "STEPS", ["storage.scale:layout", "tests.bank.test_load_scale:_dangling_box"])
+    with pytest.raises(ValueError, match="storage_box"):
         load()
-    assert not Lot.objects.exists()
+    assert not StorageUnit.objects.filter(name__startswith=SCALE_PREFIX).exists()
+    assert not Box.objects.exists()
     assert not Sequence.objects.filter(key=marker_key(PROFILES["test"])).exists()
+
+
+def _dangling_box(ctx) -> None:
+    ctx.execute("INSERT INTO storage_box (rack_id, name, barcode, rows, cols, position, occupied, created_at) "
+                "SELECT max(id) + 1000, 'nowhere', 'SBX-NOWHERE', 9, 9, 1, 0, now() FROM storage_rack")
 
 
 # The hot paths of bench/http.py on the loaded bank: their query counts do not depend on how many rows the bank
@@ -242,11 +243,14 @@ HOT_PATHS = [
 ]
 
 
-def test_hot_paths_run_the_same_queries_whatever_the_size(loaded, users, client):
+def hot_paths_run_the_same_queries_whatever_the_size(users):
     """Each hot path on the loaded test profile, then again after the bank grew (a second line's lots and vials
-    seen by the same pages): the number of queries is the same."""
+    seen by the same pages): the number of queries is the same. (Run at the end of the loaded-bank test: one load.)"""
     from django.db import connection as conn
+    from django.test import Client
     from django.test.utils import CaptureQueriesContext
+
+    client = Client()
 
     from lots.models import Lot, Vial
 
