@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,7 +15,7 @@ from bank import tally
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from lots import labels, queries, services
-from lots.choices import PLURIPOTENT_TYPES, CellType, Grade, LotStatus, Tier, VialStatus
+from lots.choices import PLURIPOTENT_TYPES, CellType, Grade, LotStatus, Tier
 from lots.forms import CellLineForm, CultureForm, LotForm, PassageForm, SubcloneForm
 from lots.models import CellLine, Culture, Lot, Vial
 
@@ -98,21 +98,12 @@ def cellline_list(request):
         qs = qs.filter(cell_type=cell_type)
     if grade in Grade.values:
         qs = qs.filter(grade=grade)
-    known = None
-    if not q:  # the total from the kept counts (bank/tally.py): a million cord blood lines are never counted
-        known = sum(n for key, n in tally.counts("lots.cellline").items()
-                    if cell_type in ("", key.split(":")[0]) and grade in ("", key.split(":")[1]))
+    # The total from the kept counts (bank/tally.py) unless searched: a million cord blood lines are never counted.
+    known = None if q else queries.line_count(cell_type if cell_type in CellType.values else "",
+                                              grade if grade in Grade.values else "")
     page = tally.page_with_count(qs, 50, request.GET.get("page"), count=known)
     # Lots and available vials of the page's lines only (two grouped queries), never annotated over every line.
-    lines = list(page.object_list)
-    ids = [line.pk for line in lines]
-    lot_counts = dict(Lot.objects.filter(cell_line_id__in=ids).order_by().values_list("cell_line_id")
-                      .annotate(n=Count("id")))
-    available = dict(Vial.objects.filter(lot__cell_line_id__in=ids, status=VialStatus.AVAILABLE).order_by()
-                     .values_list("lot__cell_line_id").annotate(n=Count("id")))
-    for line in lines:
-        line.lot_count, line.available = lot_counts.get(line.pk, 0), available.get(line.pk, 0)
-    page.object_list = lines
+    page.object_list = queries.with_line_counts(page.object_list)
     return render(request, "lots/cellline_list.html", {
         "page": page, "q": q, "cell_type": cell_type, "grade": grade,
         "cell_types": CellType.choices, "grades": Grade.choices,

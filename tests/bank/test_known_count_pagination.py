@@ -45,3 +45,33 @@ def test_requests_take_their_totals_from_the_kept_counts(api, users):
     # A researcher sees only their own requests: counted, not taken from the bank-wide figure.
     body, counts = _counts(api(users["researcher"]), "/api/v1/requests/?page_size=1")
     assert body["count"] == 3 and counts
+
+
+def test_the_kept_unit_count_is_the_lists_count_for_every_filter_it_answers(users):
+    """``unit_count`` (kept counts) and ``filter_units(...).count()`` are one rule in two forms: equal for bank
+    staff and for users outside the bank, for each ownership and listing filter and for values that are no choice."""
+    from cordblood import queries
+
+    cb.unit(ownership="public", listing_status="available")
+    cb.unit(ownership="public", listing_status="not_listed")
+    cb.unit(ownership="public", listing_status="reserved")
+    cb.unit(ownership="family")
+    for who in ("qa", "researcher"):
+        user = users[who]
+        for params in ({}, {"ownership": "public"}, {"ownership": "family"}, {"listing_status": "available"},
+                       {"listing_status": "not_listed"}, {"ownership": "public", "listing_status": "reserved"},
+                       {"ownership": "nonsense"}, {"listing_status": "nonsense"}):
+            expected = queries.filter_units(queries.units_visible_to(user), params, user=user).count()
+            assert queries.unit_count(user, params) == expected, (who, params)
+
+
+def test_the_lines_page_counts_what_it_lists_whatever_the_filter(client, users):
+    """A filter value that is no choice filters nothing, and the kept total says so (it once said 0: empty page)."""
+    from tests.factories import CellLineFactory
+
+    for _ in range(3):
+        CellLineFactory()
+    client.force_login(users["qa"])
+    for query in ("", "?cell_type=nonsense", "?grade=nonsense"):
+        html = client.get(f"/lots/lines/{query}").content.decode()
+        assert html.count("<tr") - 1 == 3, query
