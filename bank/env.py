@@ -107,8 +107,11 @@ def database_from_url(url: str, conn_max_age: int = 0) -> dict:
         # The web's queries are short: PostgreSQL's JIT compiles a plan whose estimated cost is high (a count over a
         # million rows, a wide join) for ~100 ms before running it in a few. The random page cost of solid-state
         # storage (1.1, not the spinning disk's 4): otherwise reaching 4,000 stocked lines of a million by index
-        # looks dearer than reading all million. ``?options=`` in the URL overrides both (docs/performance.md).
-        options.setdefault("options", "-c jit=off -c random_page_cost=1.1")
+        # looks dearer than reading all million. No parallel workers: starting two takes a few milliseconds, and a
+        # misjudged estimate (123,000 units "ready to list" where there are none) had the dashboard wait 7 ms for a
+        # count that takes 1 ms alone; concurrent requests share the cores anyway. ``?options=`` in the URL
+        # overrides all three (docs/performance.md); ``load_scale`` turns parallel workers back on for itself.
+        options.setdefault("options", "-c jit=off -c random_page_cost=1.1 -c max_parallel_workers_per_gather=0")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,

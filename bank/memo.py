@@ -42,3 +42,8 @@ def memoized(key: Any, compute: Callable[[], Any]) -> Any:
     if key not in memo:
         memo[key] = compute()
     return memo[key]
+
+
+def active() -> bool:
+    """Is a safe request being answered (so ``memoized`` remembers)?"""
+    return _memo.get() is not None

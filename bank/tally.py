@@ -67,13 +67,20 @@ def trigger_names() -> set[str]:
     return {f"{TRIGGER_PREFIX}{t.slug()}_{op}" for t in _DEFS.values() for op in ("ins", "del", "upd")}
 
 
-def counts(name: str) -> dict[str, int]:
-    """``{key: n}`` of one tally (keys with no row counted are absent). One query."""
+def _rows(prefix: str) -> list[tuple[str, int]]:
     from bank.models import Tally
 
+    return list(Tally.objects.filter(key__startswith=prefix).values_list("key", "n"))
+
+
+def counts(name: str) -> dict[str, int]:
+    """``{key: n}`` of one tally (keys with no row counted are absent). One query; while a page is answered
+    (a GET: ``bank.memo``) every tally is read once, so a dashboard's panels share one small read."""
+    from bank import memo
+
     prefix = f"{name}:"
-    return {key[len(prefix):]: n for key, n in Tally.objects.filter(key__startswith=prefix).values_list("key", "n")
-            if n}
+    rows = memo.memoized(("bank.tally",), lambda: _rows("")) if memo.active() else _rows(prefix)
+    return {key[len(prefix):]: n for key, n in rows if n and key.startswith(prefix)}
 
 
 def total(name: str) -> int:

@@ -10,16 +10,16 @@ from lots.choices import LotStatus, lot_can_become
 
 
 def review_panel(request) -> dict:
-    """QA: requests waiting for a decision, oldest first (2 queries)."""
+    """QA: requests waiting for a decision, oldest first (one query; the count is kept: bank/tally.py)."""
     qs = DistributionRequest.objects.filter(status=RequestStatus.SUBMITTED)
-    return {"count": qs.count(),
+    return {"count": queries.open_request_counts().get(RequestStatus.SUBMITTED, 0),
             "requests": list(qs.select_related("cell_line", "researcher").order_by("submitted_at", "id")[:6])}
 
 
 def pick_panel(request) -> dict:
-    """Technicians: approved requests to pick and ship, oldest approval first (2 queries)."""
+    """Technicians: approved requests to pick and ship, oldest approval first (one query; the count is kept)."""
     qs = DistributionRequest.objects.filter(status=RequestStatus.APPROVED)
-    return {"count": qs.count(),
+    return {"count": queries.open_request_counts().get(RequestStatus.APPROVED, 0),
             "requests": list(qs.select_related("cell_line").order_by("decided_at", "id")[:6])}
 
 

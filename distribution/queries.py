@@ -26,7 +26,6 @@ from django.db.models import (
     QuerySet,
     Value,
     When,
-    prefetch_related_objects,
 )
 from django.db.models.functions import Greatest, Lower
 from django.utils.translation import gettext as _
@@ -197,13 +196,16 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[CellLine]:
     evaluated: page it, never read it whole). An HLA search only finds lines whose donor consented to data sharing.
 
     The stock is the line's counter (``lots.LineStock``, kept by the database as vials and lots change), never a
-    count of vials: the catalog reads a few thousand counters however many vials the bank holds."""
+    count of vials: the catalog reads a few thousand counters however many vials the bank holds. A donor's
+    withdrawal flags every lot derived from them in its own transaction (lots' ``consent_withdrawn`` receiver), and
+    a flagged lot's vials are not stock: a stocked line's donor is consenting, so the catalog needs no join to the
+    donors (``distributable_lots_q``'s donor clause holds by construction; a test withdraws and looks)."""
     filters = filters or CatalogFilters()
     qs = (
-        CellLine.objects.filter(donor__consent_withdrawn_at__isnull=True)
+        CellLine.objects
         .filter(Q(stock__other__gt=0) | Q(stock__mcb__gt=settings.MIN_MCB_STOCK))
         .annotate(available_vials=F("stock__other") + Greatest(F("stock__mcb") - settings.MIN_MCB_STOCK, Value(0)))
-        .select_related("donor")  # the typing is read for the page's lines only (catalog_entries)
+        .only("id", "name", "cell_type", "grade", "description", "donor_id")
         # Case-insensitive name order. Also keeps the plan stable at scale: no index gives this order, so the
         # database starts from the few thousand stocked lines and sorts them, instead of walking a million lines
         # in name order hoping to meet stocked ones early (1.1 s when they come last).
@@ -222,52 +224,70 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[CellLine]:
     return qs
 
 
+def catalog_count(filters: CatalogFilters | None = None) -> int | None:
+    """How many lines ``catalog_lines(filters)`` holds, from the stock counters when nothing filters it (one read of
+    a few thousand counters, no join); ``None`` when filtered (the list counts its own rows)."""
+    from lots.models import LineStock
+
+    filters = filters or CatalogFilters()
+    if any(getattr(filters, name) for name in ("q", "cell_type", "grade", "hla")):
+        return None
+    return LineStock.objects.filter(Q(other__gt=0) | Q(mcb__gt=settings.MIN_MCB_STOCK)).count()
+
+
+def shared_hla_of(donor_ids) -> dict[int, dict]:
+    """``shared_hla`` for many donors at once: ``{donor id: {"alleles", "homozygous_loci"}}`` for those who consented
+    to data sharing and are typed (two queries; the consent rule in SQL, ``consent_scope_q``)."""
+    from donors.models import Donor, HLATyping
+
+    sharing = Donor.objects.filter(pk__in=set(donor_ids)).filter(consent_scope_q(ConsentScope.DATA_SHARING))
+    return {typing.donor_id: {"alleles": typing.alleles(), "homozygous_loci": typing.homozygous_loci()}
+            for typing in HLATyping.objects.filter(donor_id__in=sharing.values("pk"))}
+
+
 def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
-    """Shape a page of catalog lines. Queries: consents (1), HLA typings (1), released lots (1), QC results (1)."""
+    """Shape a page of catalog lines. Queries: shared HLA typings (1), released lots (1), QC results (1)."""
     if not lines:
         return []
-    donors = [line.donor for line in lines if not hasattr(line.donor, "_prefetched_objects_cache")
-              or "consents" not in line.donor._prefetched_objects_cache]
-    if donors:
-        prefetch_related_objects(donors, "consents")
-    untyped = [line.donor for line in lines if "hla" not in line.donor._state.fields_cache]
-    if untyped:
-        prefetch_related_objects(untyped, "hla")
+    hla_of = shared_hla_of(line.donor_id for line in lines)
     ids = [line.pk for line in lines]
     lots = list(
-        Lot.objects.filter(distributable_lots_q(), cell_line_id__in=ids)
+        Lot.objects.filter(distributable_lots_q(donor=False), cell_line_id__in=ids)
         .annotate(tier_rank=TIER_RANK, available=Exists(Vial.objects.filter(
             lot=OuterRef("pk"), status=VialStatus.AVAILABLE, kind__in=RESEARCH_KINDS)))
         .order_by("tier_rank", "frozen_on", "pk")
+        .values("pk", "cell_line_id", "lot_number", "tier", "passage", "available")
     )
-    lots_of: dict[int, list[Lot]] = defaultdict(list)
+    lots_of: dict[int, list[dict]] = defaultdict(list)
     for lot in lots:
-        lots_of[lot.cell_line_id].append(lot)
-    results_of = latest_counted_briefs([lot.pk for lot in lots])
+        lots_of[lot["cell_line_id"]].append(lot)
+    results_of = latest_counted_briefs([lot["pk"] for lot in lots])
+    cell_types, grades = dict(CellType.choices), dict(Grade.choices)
     entries = []
     for line in lines:
         line_lots = lots_of.get(line.pk, [])
-        stocked = [lot for lot in line_lots if lot.available]
+        stocked = [lot for lot in line_lots if lot["available"]]
         characterization: dict[str, dict] = {}
         for lot in line_lots:  # allocation order: the lot a researcher would receive speaks first
-            for result in results_of.get(lot.pk, ()):
+            for result in results_of.get(lot["pk"], ()):
                 if result.test_code not in characterization:
                     characterization[result.test_code] = {
                         "test": result.test_code, "name": result.test_name, "result": result.display,
-                        "passed": result.passed, "lot": lot.lot_number, "tested_on": result.tested_on,
+                        "passed": result.passed, "lot": lot["lot_number"], "tested_on": result.tested_on,
                         "order": result.test_order,
                     }
         items = sorted(characterization.values(), key=lambda c: (c["order"], c["test"]))
         for item in items:
             item.pop("order")
         entries.append(CatalogEntry(
-            id=line.pk, name=line.name, cell_type=line.cell_type, cell_type_display=line.get_cell_type_display(),
-            grade=line.grade, grade_display=line.get_grade_display(), description=line.description,
+            id=line.pk, name=line.name, cell_type=line.cell_type,
+            cell_type_display=cell_types.get(line.cell_type, line.cell_type),
+            grade=line.grade, grade_display=grades.get(line.grade, line.grade), description=line.description,
             available_vials=line.available_vials,
-            passage=stocked[0].passage if stocked else None,
-            passages=sorted({lot.passage for lot in stocked}),
-            tiers=sorted({lot.tier for lot in stocked}),
-            characterization=items, hla=shared_hla(line.donor),
+            passage=stocked[0]["passage"] if stocked else None,
+            passages=sorted({lot["passage"] for lot in stocked}),
+            tiers=sorted({lot["tier"] for lot in stocked}),
+            characterization=items, hla=hla_of.get(line.donor_id),
         ))
     return entries
 

@@ -38,8 +38,11 @@ TRACE = "distribution.view_trace"
 def catalog(request):
     form = forms.CatalogFilterForm(request.GET or None)
     filters = form.filters if form.is_bound and form.is_valid() else queries.CatalogFilters()
-    lines = queries.catalog_lines(filters) if not form.errors else []
-    page = Paginator(lines, 25).get_page(request.GET.get("page"))
+    if form.errors:
+        page = Paginator([], 25).get_page(1)
+    else:
+        page = tally.page_with_count(queries.catalog_lines(filters), 25, request.GET.get("page"),
+                                     count=queries.catalog_count(filters))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "distribution/catalog.html", {

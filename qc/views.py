@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bank import tally
 from bank.audit import history_entries
 from bank.errors import DomainError
 from bank.roles import QA, has_role
@@ -479,13 +480,15 @@ def lot_panel_context(request, lot) -> dict | None:
 
 
 def qa_panel_context(request) -> dict | None:
-    """Dashboard card for QA: what waits for a decision. Four count queries."""
+    """Dashboard card for QA: what waits for a decision. Lots by status are kept counts (bank/tally.py, read once
+    per page); three count queries."""
+    lots = tally.counts("lots.status")
     return {
-        "awaiting": Lot.objects.filter(status=LotStatus.QUARANTINE).count(),
+        "awaiting": lots.get(LotStatus.QUARANTINE, 0),
         "deviations": Deviation.objects.filter(status=DeviationStatus.OPEN).count(),
         "rechecks": Recheck.objects.filter(status__in=OPEN_RECHECK).count(),
         "overdue": Recheck.objects.filter(status=RecheckStatus.OVERDUE).count(),
-        "on_hold": Lot.objects.filter(status=LotStatus.ON_HOLD).count(),
+        "on_hold": lots.get(LotStatus.ON_HOLD, 0),
     }
 
 
@@ -498,7 +501,7 @@ def bench_panel_context(request) -> dict | None:
     return {
         "rechecks": list(recheck_list("open")[:5]),
         "recheck_count": Recheck.objects.filter(status__in=OPEN_RECHECK).count(),
-        "quarantine": Lot.objects.filter(status=LotStatus.QUARANTINE).count(),
+        "quarantine": tally.counts("lots.status").get(LotStatus.QUARANTINE, 0),
     }
 
 

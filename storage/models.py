@@ -126,6 +126,25 @@ class Rack(models.Model):
         return f"{self.unit.name} / {self.name}"
 
 
+class UnitOccupancy(models.Model):
+    """Derived, like an index: a unit's used and total positions (the sums of its boxes' ``occupied`` and rows ×
+    cols). Written only by database triggers on boxes and racks (storage/occupancy.py), so no history and no
+    service writes it; a unit with no row has no boxes. The dashboard's fullest units and the overview's gauges
+    read 300 of these instead of summing 68,000 boxes."""
+
+    unit = models.OneToOneField(StorageUnit, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False,
+                                related_name="kept_occupancy")
+    used = models.BigIntegerField(_("positions used"), default=0, db_default=0)
+    capacity = models.BigIntegerField(_("positions"), default=0, db_default=0)
+
+    class Meta:
+        verbose_name = _("unit occupancy")
+        verbose_name_plural = _("unit occupancy")
+
+    def __str__(self) -> str:
+        return f"{self.unit_id}: {self.used}/{self.capacity}"
+
+
 class Box(models.Model):
     """A cryobox: a grid of rows × cols positions (1-based). Positions are computed, not stored."""
 

@@ -28,7 +28,16 @@ from storage.choices import (
     RollupPeriod,
     lot_needs_quarantine,
 )
-from storage.models import Alarm, Box, Rack, ReadingRollup, StorageUnit, TemperatureReading, VialMove
+from storage.models import (
+    Alarm,
+    Box,
+    Rack,
+    ReadingRollup,
+    StorageUnit,
+    TemperatureReading,
+    UnitOccupancy,
+    VialMove,
+)
 
 # --- occupancy ------------------------------------------------------------------------------------------
 
@@ -73,10 +82,12 @@ def _occupancy(group: str, **filters) -> dict[int, Occupancy]:
 
 
 def occupancy_by_unit(units=None) -> dict[int, Occupancy]:
-    """Occupancy of every unit (or of ``units``): one query whatever the number of vials."""
-    if units is None:
-        return _occupancy("rack__unit")
-    return _occupancy("rack__unit", rack__unit__in=[u.pk for u in units])
+    """Occupancy of every unit (or of ``units``): one query over the units' kept sums (``UnitOccupancy``, kept by
+    the database from the boxes' counters), whatever the number of boxes and vials."""
+    rows = UnitOccupancy.objects.all() if units is None else UnitOccupancy.objects.filter(
+        unit_id__in=[u.pk for u in units])
+    return {unit_id: Occupancy(used, capacity)
+            for unit_id, used, capacity in rows.values_list("unit_id", "used", "capacity").order_by()}
 
 
 def occupancy_by_rack(unit: StorageUnit) -> dict[int, Occupancy]:
@@ -84,7 +95,7 @@ def occupancy_by_rack(unit: StorageUnit) -> dict[int, Occupancy]:
 
 
 def unit_occupancy(unit: StorageUnit) -> Occupancy:
-    return _occupancy("rack__unit", rack__unit=unit).get(unit.pk, Occupancy())
+    return occupancy_by_unit([unit]).get(unit.pk, Occupancy())
 
 
 def capacity_warnings() -> list[tuple[StorageUnit, Occupancy]]:

@@ -47,9 +47,12 @@ class CatalogView(GenericAPIView):
 
     @extend_schema(parameters=CATALOG_FILTERS, operation_id="catalog_list")
     def get(self, request):
-        filters = queries.CatalogFilters.parse(request.query_params)
-        page = self.paginate_queryset(queries.catalog_lines(filters))
+        self.filters = queries.CatalogFilters.parse(request.query_params)
+        page = self.paginate_queryset(queries.catalog_lines(self.filters))
         return self.get_paginated_response([s.catalog_entry_data(e) for e in queries.catalog_entries(page)])
+
+    def known_count(self, request) -> int | None:
+        return queries.catalog_count(self.filters)
 
 
 class CatalogEntryView(GenericAPIView):

@@ -47,7 +47,8 @@ def test_database_urls():
     assert pg["ENGINE"] == "django.db.backends.postgresql"
     assert (pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"], pg["NAME"]) == (
         "bank", "p@ss", "db.example", "5433", "stembank")
-    assert pg["OPTIONS"] == {"sslmode": "require", "options": "-c jit=off -c random_page_cost=1.1"}
+    assert pg["OPTIONS"] == {"sslmode": "require",
+                             "options": "-c jit=off -c random_page_cost=1.1 -c max_parallel_workers_per_gather=0"}
     assert database_from_url("postgres://x@y/z?options=-c%20jit%3Don")["OPTIONS"] == {"options": "-c jit=on"}
     lite = database_from_url("sqlite:////tmp/bank.sqlite3")
     assert lite["ENGINE"] == "django.db.backends.sqlite3" and lite["NAME"] == "/tmp/bank.sqlite3"

@@ -39,9 +39,15 @@ def test_withdrawn_consent_hides_the_line(api, users):
     flagged_lot.consent_withdrawn_flagged_at = flagged_lot.created_at
     flagged_lot.save(update_fields=["consent_withdrawn_flagged_at"])
     withdrawn, _lot = stocked_line()
-    withdrawn.donor.consent_withdrawn_at = withdrawn.donor.registered_at
-    withdrawn.donor.save(update_fields=["consent_withdrawn_at"])
+    # The withdrawal flags every lot of the donor in its own transaction: the line has no stock left, which is how
+    # the catalog (no join to the donors) leaves it out.
+    from donors.services import withdraw_consent
+    from lots.models import LineStock
+
+    withdraw_consent(withdrawn.donor.consents.get(), actor=users["coordinator"], reason="donor's request")
+    assert not LineStock.objects.filter(cell_line=withdrawn, other__gt=0).exists()
     assert _names(api(users["researcher"]).get("/api/v1/catalog/")) == [line.name]
+    assert api(users["researcher"]).get(f"/api/v1/catalog/{withdrawn.pk}/").status_code == 404
 
 
 def test_min_mcb_stock_is_never_offered(api, users, settings):
@@ -122,14 +128,14 @@ def test_catalog_runs_a_constant_number_of_queries(api, users, django_assert_num
         return api(get_user_model().objects.get(pk=users["researcher"].pk))
 
     make(2)
-    # permission check (2: user perms, group perms), lines with stock (1), consents (1), the page's HLA typings
-    # (1), released lots (1), QC results (1). The first page holds every line: no COUNT.
+    # permission check (2: user perms, group perms), lines with stock (1), the page's HLA typings of donors who
+    # share data (1), released lots (1), QC results (1). The first page holds every line: no COUNT.
     fresh = client()
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         assert fresh.get("/api/v1/catalog/").json()["count"] == 2
     make(5)
     fresh = client()
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         assert fresh.get("/api/v1/catalog/").json()["count"] == 7
 
 
@@ -173,3 +179,19 @@ def test_the_catalogs_direct_output_is_the_serializers(api, users):
     assert len(entries) == 2 and any(e.hla for e in entries) and any(e.characterization for e in entries)
     for entry in entries:
         assert catalog_entry_data(entry) == CatalogEntrySerializer(entry).data
+
+
+def test_the_kept_catalog_count_equals_the_list(settings):
+    """``catalog_count`` (the stock counters, no join) is the unfiltered list's own count: a line with only its MCB
+    reserve, a line whose lots are on hold and stocked lines; filtered, it leaves the count to the list."""
+    from distribution.queries import CatalogFilters, catalog_count, catalog_lines
+
+    settings.MIN_MCB_STOCK = 3
+    stocked_line()
+    stocked_line()
+    reserve_only = make_line()
+    add_lot(reserve_only, tier="MCB", vials=3)
+    held = make_line()
+    add_lot(held, status="on_hold")
+    assert catalog_count() == catalog_lines().count() == 2
+    assert catalog_count(CatalogFilters(grade="research")) is None

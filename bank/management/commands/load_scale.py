@@ -41,7 +41,9 @@ RECOUNTS = {
     "lots.stock:recount": ("lots_vial_linestock_ins", "lots_vial_linestock_del", "lots_vial_linestock_upd",
                            "lots_lot_linestock"),
     "storage.occupancy:recount": ("storage_vial_occupied_ins", "storage_vial_occupied_del",
-                                  "storage_vial_occupied_upd"),
+                                  "storage_vial_occupied_upd", "storage_box_unit_occupancy_ins",
+                                  "storage_box_unit_occupancy_del", "storage_box_unit_occupancy_upd",
+                                  "storage_rack_unit_occupancy"),
     "bank.tally:recount": ("bank_tally_*",),  # the apps' kept counts (bank/tally.py)
 }
 HISTORY_TRIGGER_SUFFIXES = ("_audit_link", "_append_only")
@@ -88,6 +90,7 @@ class Command(BaseCommand):
             cursor.execute("SET LOCAL synchronous_commit = off")
             # Sorts and hashes of millions of rows (history in id order, per-lot aggregates) stay in memory.
             cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 2")  # the web's connections run without
             cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOAD_LOCK])
             # Zero-padded numbers as Python's {n:0Nd} writes them: padded, never cut (lpad cuts).
