@@ -13,6 +13,12 @@ class DistributionConfig(AppConfig):
         from distribution import panels, services
 
         define("distribution.request_status", "distribution_distributionrequest", "{r}.status")  # the tabs' counts
+        from django.db.models.signals import post_migrate
+
+        from distribution.catalog_cache import install_catalog_triggers
+
+        # The catalog's kept entries: their versions are bumped by triggers (distribution/catalog_cache.py).
+        post_migrate.connect(install_catalog_triggers, sender=self, dispatch_uid="distribution.catalog.triggers")
 
         register_hook("consent_withdrawn", services.on_consent_withdrawn, order=60)
         from distribution.views import request_url_for_scan

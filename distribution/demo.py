@@ -60,7 +60,8 @@ def load(ctx: dict) -> None:
     submit("submitted", zhao, "uc_msc", 1, "research", "MSC secretome and macrophage polarisation", fudan)
     submit("submitted_clinical", sun, "ipsc", 2, "clinical", "Retinal pigment epithelium patch, preclinical GLP",
            zju)
-    if lines.get("ipsc_patient") and services.queries.catalog_lines().filter(pk=lines["ipsc_patient"].pk).exists():
+    if lines.get("ipsc_patient") and services.queries.catalog_lines().filter(
+            cell_line=lines["ipsc_patient"]).exists():
         submit("submitted_scope", zhao, "ipsc_patient", 1, "commercial", "Parkinson's disease drug screening kit",
                fudan)
     # Rejected and cancelled.

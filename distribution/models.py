@@ -188,3 +188,23 @@ class RecallNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recall} → {self.recipient}"
+
+
+class KeptCatalogEntry(models.Model):
+    """Derived, like an index: a stocked line's catalog entry shaped ready (characterization, passages, tiers,
+    shared HLA) with the version it was built from. ``version`` is bumped by database triggers whenever anything
+    the entry shows changes (distribution/catalog_cache.py); an entry whose ``built_version`` is behind is shaped
+    again on the next read. No history, no service writes it."""
+
+    cell_line = models.OneToOneField("lots.CellLine", primary_key=True, on_delete=models.DO_NOTHING,
+                                     db_constraint=False, related_name="+")
+    version = models.BigIntegerField(default=1, db_default=1)
+    built_version = models.BigIntegerField(default=0, db_default=0)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("catalog entry (kept)")
+        verbose_name_plural = _("catalog entries (kept)")
+
+    def __str__(self) -> str:
+        return f"{self.cell_line_id} v{self.version}"

@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Greatest, Lower
+from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
 from bank import tally
@@ -45,7 +45,7 @@ from distribution.models import (
 from donors.choices import HLA_LOCI, ConsentScope, Eligibility
 from donors.queries import collection_eligibility, consent_scope_q, consent_scopes
 from lots.choices import RESEARCH_KINDS, CellType, Grade, LotStatus, Tier, VialStatus
-from lots.models import CellLine, Lot, Vial
+from lots.models import CellLine, LineStock, Lot, Vial
 from lots.queries import descendant_lots, distributable_lot_q, lot_by_code, vial_by_barcode
 from qc.queries import latest_counted_briefs, result_text
 
@@ -143,11 +143,11 @@ class CatalogFilters:
         return filters
 
 
-def _hla_q(allele: str) -> Q:
+def _hla_q(allele: str, path: str = "donor__hla__") -> Q:
     locus = allele.split("*", 1)[0].lower()
     q = Q()
     for name in (f"{locus}_1", f"{locus}_2"):
-        q |= Q(**{f"donor__hla__{name}__iexact": allele}) | Q(**{f"donor__hla__{name}__istartswith": allele + ":"})
+        q |= Q(**{f"{path}{name}__iexact": allele}) | Q(**{f"{path}{name}__istartswith": allele + ":"})
     return q
 
 
@@ -191,48 +191,52 @@ class CatalogEntry:
         return " · ".join(f"{c['name']}: {c['result']}" for c in self.characterization)
 
 
-def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[CellLine]:
-    """Lines with distributable stock matching ``filters``, annotated with ``available_vials`` (one query when
-    evaluated: page it, never read it whole). An HLA search only finds lines whose donor consented to data sharing.
+def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[LineStock]:
+    """The stocked lines matching ``filters`` in catalog order, as their stock rows (``lots.LineStock``) annotated
+    with ``available_vials``: one query over a few thousand narrow rows when evaluated (page it, never read it
+    whole); ``catalog_entries`` reads the page's own lines. An HLA search only finds lines whose donor consented
+    to data sharing.
 
-    The stock is the line's counter (``lots.LineStock``, kept by the database as vials and lots change), never a
-    count of vials: the catalog reads a few thousand counters however many vials the bank holds. A donor's
-    withdrawal flags every lot derived from them in its own transaction (lots' ``consent_withdrawn`` receiver), and
-    a flagged lot's vials are not stock: a stocked line's donor is consenting, so the catalog needs no join to the
-    donors (``distributable_lots_q``'s donor clause holds by construction; a test withdraws and looks)."""
+    The stock is the line's counter (kept by the database as vials and lots change), never a count of vials; the
+    row also carries copies of the line's lower-case name, type and grade (lots/stock.py), so sorting, filtering by
+    type or grade and counting never read the million lines. A donor's withdrawal flags every lot derived from
+    them in its own transaction (lots' ``consent_withdrawn`` receiver), and a flagged lot's vials are not stock: a
+    stocked line's donor is consenting, so the catalog needs no join to the donors (``distributable_lots_q``'s
+    donor clause holds by construction; a test withdraws and looks)."""
     filters = filters or CatalogFilters()
     qs = (
-        CellLine.objects
-        .filter(Q(stock__other__gt=0) | Q(stock__mcb__gt=settings.MIN_MCB_STOCK))
-        .annotate(available_vials=F("stock__other") + Greatest(F("stock__mcb") - settings.MIN_MCB_STOCK, Value(0)))
-        .only("id", "name", "cell_type", "grade", "description", "donor_id")
-        # Case-insensitive name order. Also keeps the plan stable at scale: no index gives this order, so the
-        # database starts from the few thousand stocked lines and sorts them, instead of walking a million lines
-        # in name order hoping to meet stocked ones early (1.1 s when they come last).
-        .order_by(Lower("name"), "name", "pk")
+        LineStock.objects.filter(Q(other__gt=0) | Q(mcb__gt=settings.MIN_MCB_STOCK))
+        .annotate(available_vials=F("other") + Greatest(F("mcb") - settings.MIN_MCB_STOCK, Value(0)))
+        .only("cell_line_id", "mcb", "other")
+        .order_by("sort_name", "cell_line_id")  # case-insensitive name order
     )
     if filters.q:
         # Only what a researcher may search: the line's own name and description (never a donor code).
-        qs = qs.filter(Q(name__icontains=filters.q) | Q(description__icontains=filters.q))
+        qs = qs.filter(Q(cell_line__name__icontains=filters.q) | Q(cell_line__description__icontains=filters.q))
     if filters.cell_type:
         qs = qs.filter(cell_type=filters.cell_type)
     if filters.grade:
         qs = qs.filter(grade=filters.grade)
     if filters.hla:
         # An HLA search only finds lines whose donor consented to data sharing (``shared_hla``'s rule, in SQL).
-        qs = qs.filter(_hla_q(filters.hla)).filter(consent_scope_q("data_sharing", donor="donor"))
+        qs = qs.filter(_hla_q(filters.hla, "cell_line__donor__hla__")).filter(
+            consent_scope_q("data_sharing", donor="cell_line__donor"))
     return qs
 
 
 def catalog_count(filters: CatalogFilters | None = None) -> int | None:
-    """How many lines ``catalog_lines(filters)`` holds, from the stock counters when nothing filters it (one read of
-    a few thousand counters, no join); ``None`` when filtered (the list counts its own rows)."""
-    from lots.models import LineStock
-
+    """How many lines ``catalog_lines(filters)`` holds, from the stock counters and their copies of the lines' type
+    and grade (one read of a few thousand narrow rows, no join); ``None`` for a text or HLA search (the list
+    counts its own rows)."""
     filters = filters or CatalogFilters()
-    if any(getattr(filters, name) for name in ("q", "cell_type", "grade", "hla")):
+    if filters.q or filters.hla:
         return None
-    return LineStock.objects.filter(Q(other__gt=0) | Q(mcb__gt=settings.MIN_MCB_STOCK)).count()
+    stocked = LineStock.objects.filter(Q(other__gt=0) | Q(mcb__gt=settings.MIN_MCB_STOCK))
+    if filters.cell_type:
+        stocked = stocked.filter(cell_type=filters.cell_type)
+    if filters.grade:
+        stocked = stocked.filter(grade=filters.grade)
+    return stocked.count()
 
 
 def shared_hla_of(donor_ids) -> dict[int, dict]:
@@ -245,14 +249,17 @@ def shared_hla_of(donor_ids) -> dict[int, dict]:
             for typing in HLATyping.objects.filter(donor_id__in=sharing.values("pk"))}
 
 
-def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
-    """Shape a page of catalog lines. Queries: shared HLA typings (1), released lots (1), QC results (1)."""
-    if not lines:
-        return []
-    hla_of = shared_hla_of(line.donor_id for line in lines)
-    ids = [line.pk for line in lines]
+def shape_entries(line_ids: list[int]) -> dict[int, dict]:
+    """What a catalog entry shows beyond the line's own fields and stock, per line: ``passage``, ``passages`` and
+    ``tiers`` of its stocked lots, ``characterization`` (the counted result per test, from the lot a researcher
+    would receive first) and the shared ``hla``. Queries: shared HLA typings (1), distributable lots (1), QC
+    results (1). ``catalog_cache`` keeps these ready between changes."""
+    if not line_ids:
+        return {}
+    donor_of = dict(CellLine.objects.filter(pk__in=line_ids).values_list("pk", "donor_id"))
+    hla_of = shared_hla_of(donor_of.values())
     lots = list(
-        Lot.objects.filter(distributable_lots_q(donor=False), cell_line_id__in=ids)
+        Lot.objects.filter(distributable_lots_q(donor=False), cell_line_id__in=line_ids)
         .annotate(tier_rank=TIER_RANK, available=Exists(Vial.objects.filter(
             lot=OuterRef("pk"), status=VialStatus.AVAILABLE, kind__in=RESEARCH_KINDS)))
         .order_by("tier_rank", "frozen_on", "pk")
@@ -262,10 +269,9 @@ def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
     for lot in lots:
         lots_of[lot["cell_line_id"]].append(lot)
     results_of = latest_counted_briefs([lot["pk"] for lot in lots])
-    cell_types, grades = dict(CellType.choices), dict(Grade.choices)
-    entries = []
-    for line in lines:
-        line_lots = lots_of.get(line.pk, [])
+    parts = {}
+    for line_id in line_ids:
+        line_lots = lots_of.get(line_id, [])
         stocked = [lot for lot in line_lots if lot["available"]]
         characterization: dict[str, dict] = {}
         for lot in line_lots:  # allocation order: the lot a researcher would receive speaks first
@@ -279,22 +285,42 @@ def catalog_entries(lines: list[CellLine]) -> list[CatalogEntry]:
         items = sorted(characterization.values(), key=lambda c: (c["order"], c["test"]))
         for item in items:
             item.pop("order")
+        parts[line_id] = {
+            "passage": stocked[0]["passage"] if stocked else None,
+            "passages": sorted({lot["passage"] for lot in stocked}),
+            "tiers": sorted({lot["tier"] for lot in stocked}),
+            "characterization": items,
+            "hla": hla_of.get(donor_of.get(line_id)),
+        }
+    return parts
+
+
+def catalog_entries(rows: list[LineStock]) -> list[CatalogEntry]:
+    """A page of ``catalog_lines`` as entries: the lines' own fields (one query) and stock live, the rest kept ready
+    (``catalog_cache``: one query when every entry is current; ``shape_entries`` for the others)."""
+    if not rows:
+        return []
+    from distribution.catalog_cache import kept_parts
+
+    ids = [row.cell_line_id for row in rows]
+    lines = CellLine.objects.only("id", "name", "cell_type", "grade", "description").in_bulk(ids)
+    parts_of = kept_parts(ids, shape_entries)
+    cell_types, grades = dict(CellType.choices), dict(Grade.choices)
+    entries = []
+    for row in rows:
+        line = lines[row.cell_line_id]
         entries.append(CatalogEntry(
             id=line.pk, name=line.name, cell_type=line.cell_type,
             cell_type_display=cell_types.get(line.cell_type, line.cell_type),
             grade=line.grade, grade_display=grades.get(line.grade, line.grade), description=line.description,
-            available_vials=line.available_vials,
-            passage=stocked[0]["passage"] if stocked else None,
-            passages=sorted({lot["passage"] for lot in stocked}),
-            tiers=sorted({lot["tier"] for lot in stocked}),
-            characterization=items, hla=hla_of.get(line.donor_id),
+            available_vials=row.available_vials, **parts_of[line.pk],
         ))
     return entries
 
 
 def catalog_entry(cell_line_id: int) -> CatalogEntry | None:
-    line = catalog_lines().filter(pk=cell_line_id).first()
-    return catalog_entries([line])[0] if line else None
+    row = catalog_lines().filter(cell_line_id=cell_line_id).first()
+    return catalog_entries([row])[0] if row else None
 
 
 # --- requests -----------------------------------------------------------------------------------

@@ -87,6 +87,11 @@ class LineStock(models.Model):
                                      related_name="stock")
     mcb = models.IntegerField(_("MCB vials available"), default=0, db_default=0)
     other = models.IntegerField(_("other vials available"), default=0, db_default=0)
+    # Copies of the line's own fields the catalog sorts and filters by (kept by the same triggers), so a catalog
+    # page sorts and counts a few thousand narrow rows and reads only its own 50 lines.
+    sort_name = models.CharField(_("name (lower case)"), max_length=40, default="", db_default="")
+    cell_type = models.CharField(_("cell type"), max_length=10, default="", db_default="")
+    grade = models.CharField(_("grade"), max_length=10, default="", db_default="")
 
     class Meta:
         indexes = [

@@ -14,6 +14,9 @@ Kept exact by triggers, whoever writes (the services, another app, a bulk SQL lo
 - on ``lots_lot`` (row level, when status, consent flag, tier or line change): the lot's counted vials move
   in or out of its line's counter (recounted under the lot's row lock).
 Increments (``x = x + d``, re-read under the row lock) rather than recounts keep it right under concurrency.
+The row also carries copies of its line's ``sort_name`` (lower-case name), ``cell_type`` and ``grade``, filled
+when the row is made and kept by a trigger on ``lots_cellline``: the catalog sorts and filters the stocked lines
+without reading a million lines.
 The triggers are (re)installed and every counter re-checked after each ``migrate``; ``recount()`` repairs
 and reports any drift (there should be none; a test runs allocations and a recall on threads and checks).
 """
@@ -110,11 +113,49 @@ def _pg() -> list[str]:
             f"FOR EACH STATEMENT EXECUTE FUNCTION lots_linestock_vials_{op}()",
         ]
     statements += [
+        # The line's fields the catalog sorts and filters by, copied when a counter row is made and when they change.
+        """
+        CREATE OR REPLACE FUNCTION lots_linestock_copy() RETURNS trigger AS $$
+        BEGIN
+            SELECT lower(c.name), c.cell_type, c.grade INTO NEW.sort_name, NEW.cell_type, NEW.grade
+            FROM lots_cellline c WHERE c.id = NEW.cell_line_id;
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql
+        """,
+        """
+        CREATE OR REPLACE FUNCTION lots_cellline_linestock() RETURNS trigger AS $$
+        BEGIN
+            UPDATE lots_linestock SET sort_name = lower(NEW.name), cell_type = NEW.cell_type, grade = NEW.grade
+            WHERE cell_line_id = NEW.id;
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql
+        """,
+        "DROP TRIGGER IF EXISTS lots_linestock_copy ON lots_linestock",
+        "CREATE TRIGGER lots_linestock_copy BEFORE INSERT ON lots_linestock FOR EACH ROW "
+        "EXECUTE FUNCTION lots_linestock_copy()",
+        "DROP TRIGGER IF EXISTS lots_cellline_linestock ON lots_cellline",
+        "CREATE TRIGGER lots_cellline_linestock AFTER UPDATE OF name, cell_type, grade ON lots_cellline "
+        "FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.cell_type IS DISTINCT FROM NEW.cell_type "
+        "OR OLD.grade IS DISTINCT FROM NEW.grade) EXECUTE FUNCTION lots_cellline_linestock()",
         "DROP TRIGGER IF EXISTS lots_lot_linestock ON lots_lot",
         "CREATE TRIGGER lots_lot_linestock AFTER UPDATE OF status, consent_withdrawn_flagged_at, tier, cell_line_id "
         "ON lots_lot FOR EACH ROW EXECUTE FUNCTION lots_linestock_lot()",
     ]
     return statements
+
+
+_SQLITE_COPY = ("UPDATE lots_linestock SET sort_name = (SELECT lower(name) FROM lots_cellline WHERE id = {id}), "
+                "cell_type = (SELECT cell_type FROM lots_cellline WHERE id = {id}), "
+                "grade = (SELECT grade FROM lots_cellline WHERE id = {id}) WHERE cell_line_id = {id};")
+
+# Rows whose copies differ from their line (a load with the triggers off writes none): set right.
+_COPIES_PG = ("UPDATE lots_linestock s SET sort_name = lower(c.name), cell_type = c.cell_type, grade = c.grade "
+              "FROM lots_cellline c WHERE c.id = s.cell_line_id AND (s.sort_name IS DISTINCT FROM lower(c.name) "
+              "OR s.cell_type IS DISTINCT FROM c.cell_type OR s.grade IS DISTINCT FROM c.grade)")
+_COPIES_SQLITE = ("UPDATE lots_linestock SET "
+                  "sort_name = (SELECT lower(name) FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id), "
+                  "cell_type = (SELECT cell_type FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id), "
+                  "grade = (SELECT grade FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id)")
 
 
 def _sqlite() -> list[str]:
@@ -145,6 +186,12 @@ def _sqlite() -> list[str]:
         "DROP TRIGGER IF EXISTS lots_vial_linestock_upd_out",
         "DROP TRIGGER IF EXISTS lots_vial_linestock_upd_in",
         "DROP TRIGGER IF EXISTS lots_lot_linestock",
+        "DROP TRIGGER IF EXISTS lots_linestock_copy",
+        "DROP TRIGGER IF EXISTS lots_cellline_linestock",
+        "CREATE TRIGGER lots_linestock_copy AFTER INSERT ON lots_linestock "
+        f"BEGIN {_SQLITE_COPY.format(id='NEW.cell_line_id')} END",
+        "CREATE TRIGGER lots_cellline_linestock AFTER UPDATE OF name, cell_type, grade ON lots_cellline "
+        f"BEGIN {_SQLITE_COPY.format(id='NEW.id')} END",
         f"CREATE TRIGGER lots_vial_linestock_ins AFTER INSERT ON lots_vial WHEN {new_counted} "
         f"BEGIN {add('NEW.lot_id', '')} END",
         f"CREATE TRIGGER lots_vial_linestock_del AFTER DELETE ON lots_vial WHEN {old_counted} "
@@ -183,7 +230,12 @@ def drift(connection) -> list[tuple[int, int, int, int, int]]:
 
 
 def _recount(connection) -> int:
-    """Bring every counter in line with the vials; returns how many lines were wrong."""
+    """Bring every counter in line with the vials (and the copies of the lines' fields in line with the lines);
+    returns how many lines' counters were wrong."""
+    with connection.cursor() as cursor:
+        columns = {c.name for c in connection.introspection.get_table_description(cursor, "lots_linestock")}
+        if "sort_name" in columns:  # migrated back before lots 0011: no copies to keep
+            cursor.execute(_COPIES_PG if connection.vendor == "postgresql" else _COPIES_SQLITE)
     wrong = drift(connection)
     if not wrong:
         return 0

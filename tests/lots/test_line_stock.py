@@ -119,7 +119,10 @@ def test_the_embedded_sqlite_triggers_count_the_same():
                                consent_withdrawn_flagged_at TEXT);
         CREATE TABLE lots_vial (id INTEGER PRIMARY KEY, lot_id INTEGER, status TEXT, kind TEXT);
         CREATE TABLE lots_linestock (cell_line_id INTEGER PRIMARY KEY, mcb INTEGER NOT NULL DEFAULT 0,
-                                     other INTEGER NOT NULL DEFAULT 0);
+                                     other INTEGER NOT NULL DEFAULT 0, sort_name TEXT NOT NULL DEFAULT '',
+                                     cell_type TEXT NOT NULL DEFAULT '', grade TEXT NOT NULL DEFAULT '');
+        CREATE TABLE lots_cellline (id INTEGER PRIMARY KEY, name TEXT, cell_type TEXT, grade TEXT);
+        INSERT INTO lots_cellline VALUES (7, 'SCBi-ABC', 'iPSC', 'research');
     """)
     for statement in stock._sqlite():
         db.execute(statement)
@@ -139,3 +142,27 @@ def test_the_embedded_sqlite_triggers_count_the_same():
     assert line() == (0, 1)
     db.execute("DELETE FROM lots_vial WHERE lot_id = 2")
     assert line() == (0, 0)
+    # The row carries the catalog's copies of the line's fields, and follows the line.
+    assert db.execute("SELECT sort_name, cell_type, grade FROM lots_linestock").fetchone() == (
+        "scbi-abc", "iPSC", "research")
+    db.execute("UPDATE lots_cellline SET name = 'SCBi-XYZ', grade = 'clinical' WHERE id = 7")
+    assert db.execute("SELECT sort_name, grade FROM lots_linestock").fetchone() == ("scbi-xyz", "clinical")
+
+
+@pytest.mark.django_db
+def test_the_stock_row_copies_its_lines_fields(users):
+    """The catalog sorts and filters by the stock row's copies of the line's name, type and grade (PostgreSQL
+    triggers): made with the row, following the line, repaired by a recount after a load without triggers."""
+    line = make_line(cell_type="iPSC", grade="research")
+    add_lot(line, vials=2)
+    row = LineStock.objects.get(cell_line=line)
+    assert (row.sort_name, row.cell_type, row.grade) == (line.name.lower(), "iPSC", "research")
+    from lots.models import CellLine
+
+    CellLine.objects.filter(pk=line.pk).update(name="Zeta-Line", cell_type="ESC", grade="clinical")
+    row.refresh_from_db()
+    assert (row.sort_name, row.cell_type, row.grade) == ("zeta-line", "ESC", "clinical")
+    LineStock.objects.filter(pk=row.pk).update(sort_name="", cell_type="", grade="")
+    stock.recount()
+    row.refresh_from_db()
+    assert (row.sort_name, row.cell_type, row.grade) == ("zeta-line", "ESC", "clinical")

@@ -39,12 +39,14 @@ STEPS = [
 # database has a trigger this list does not name.
 RECOUNTS = {
     "lots.stock:recount": ("lots_vial_linestock_ins", "lots_vial_linestock_del", "lots_vial_linestock_upd",
-                           "lots_lot_linestock"),
+                           "lots_lot_linestock", "lots_linestock_copy", "lots_cellline_linestock"),
     "storage.occupancy:recount": ("storage_vial_occupied_ins", "storage_vial_occupied_del",
                                   "storage_vial_occupied_upd", "storage_box_unit_occupancy_ins",
                                   "storage_box_unit_occupancy_del", "storage_box_unit_occupancy_upd",
                                   "storage_rack_unit_occupancy"),
     "bank.tally:recount": ("bank_tally_*",),  # the apps' kept counts (bank/tally.py)
+    # The catalog's kept entries (their versions were not bumped): dropped, shaped again on the next reads.
+    "distribution.catalog_cache:reset": ("distribution_catalog_*",),
 }
 HISTORY_TRIGGER_SUFFIXES = ("_audit_link", "_append_only")
 GUARD_TRIGGERS = ("bank_auditlink_guard",)
