@@ -20,7 +20,7 @@ from django.db import connection
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
-PROJECT_APPS = ("bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant")
+PROJECT_APPS = ("bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "haplobank")
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@ Apps register in ``AppConfig.ready()``; the base layout, the header scan field a
 read from here, so no bank-wide template has to know every app.
 
 Apps depend one way: bank ← donors ← lots ← storage ← qc ← distribution ← cordblood ← transplant (an app
-imports only those to its left). When an upstream app must reach a downstream one — a consent withdrawal
-must flag lots and recall shipments, a thawed vial must leave its box, the lot API shows QC's verdict — it
-calls a **hook** named in ``HOOKS``; the downstream app registers its receiver in ``ready()``. ``announce``
-calls every receiver and merges what they return; ``ask`` returns the first answer.
+imports only those to its left); haplobank sits beside transplant, after cordblood: it reads donors, lots, qc,
+distribution and cordblood, and none of them (nor transplant) imports it. When an upstream app must reach a
+downstream one — a consent withdrawal must flag lots and recall shipments, a thawed vial must leave its box, the
+lot API shows QC's verdict — it calls a **hook** named in ``HOOKS``; the downstream app registers its receiver in
+``ready()``. ``announce`` calls every receiver and merges what they return; ``ask`` returns the first answer.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "distribution",
     "cordblood",  # issue 12: mother and infant, processing, units, listing, family storage
     "transplant",  # issue 12: transplant centres, patients, search, reservation, release, follow-up
+    "haplobank",  # issue 14: population HLA tables, coverage, planning, match search
 ]
 
 MIDDLEWARE = [

@@ -25,6 +25,15 @@ class DonorsConfig(AppConfig):
 
         checks.register(donor_checks.check_identity_key)
 
+        # The HLA lookup keys (derived data, like an index) follow every saved typing: set_hla, and any other ORM
+        # write of a typing (donors.hla_index). Bulk loads in SQL call donors.hla_index.fill_hla_keys instead.
+        from django.db.models.signals import post_save
+
+        from donors import hla_index
+        from donors.models import HLATyping
+
+        post_save.connect(hla_index.on_typing_saved, sender=HLATyping, dispatch_uid="donors_hla_keys")
+
         # Researchers never see donors: the role list and the permission both keep them out.
         register_nav("donors", _("Donors"), "donors:list", perms=("donors.view_donor",),
                      roles=(COORDINATOR, TECHNICIAN, QA, ADMIN), order=10)

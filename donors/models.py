@@ -437,6 +437,50 @@ class HLATyping(models.Model):
         return [locus for locus, (first, second) in self.alleles().items() if first and first == second]
 
 
+class HLAKey(models.Model):
+    """Derived, like an index (``donors.hla_index``): the donor's registration typing as lookup keys, so that a
+    match search over a million typed donors runs on b-tree lookups instead of a scan.
+
+    Per locus (A, B, C, DRB1, DQB1): ``<locus>_key`` the unordered genotype as typed (``"A*02:01/A*24:02"``, the
+    two alleles in code-point order) and ``<locus>_group`` the same at the allele-group level (``"A*02/A*24"``).
+    ``haplotype`` is ``"A*02:07~B*46:01~DRB1*09:01"`` when the donor is homozygous at A, B and DRB1 at two fields
+    (else ``""``); ``haplotype_group`` the same at the group level (``"A*02~B*46~DRB1*09"``). Written only by
+    ``donors.hla_index`` (every save of an ``HLATyping``; ``fill_hla_keys`` for bulk loads and the migration), so no
+    history and no service writes it."""
+
+    donor = models.OneToOneField(Donor, primary_key=True, on_delete=models.CASCADE, related_name="hla_key")
+    a_key = models.CharField(_("HLA-A genotype"), max_length=41)
+    b_key = models.CharField(_("HLA-B genotype"), max_length=41)
+    c_key = models.CharField(_("HLA-C genotype"), max_length=41)
+    drb1_key = models.CharField(_("HLA-DRB1 genotype"), max_length=41)
+    dqb1_key = models.CharField(_("HLA-DQB1 genotype"), max_length=41)
+    a_group = models.CharField(_("HLA-A genotype (allele groups)"), max_length=41)
+    b_group = models.CharField(_("HLA-B genotype (allele groups)"), max_length=41)
+    c_group = models.CharField(_("HLA-C genotype (allele groups)"), max_length=41)
+    drb1_group = models.CharField(_("HLA-DRB1 genotype (allele groups)"), max_length=41)
+    dqb1_group = models.CharField(_("HLA-DQB1 genotype (allele groups)"), max_length=41)
+    haplotype = models.CharField(_("homozygous A~B~DRB1 haplotype (2-field)"), max_length=64, blank=True)
+    haplotype_group = models.CharField(_("homozygous A~B~DRB1 haplotype (allele groups)"), max_length=64,
+                                       blank=True)
+
+    class Meta:
+        ordering = ["donor_id"]
+        indexes = [
+            *[models.Index(fields=[f"{locus}_{kind}"], name=f"donors_hlakey_{locus}_{kind}_idx")
+              for locus in ("a", "b", "c", "drb1", "dqb1") for kind in ("key", "group")],
+            # Homozygous donors (a few per cent): coverage and the recruitment list read only these.
+            models.Index(fields=["haplotype"], condition=models.Q(haplotype__gt=""),
+                         name="donors_hlakey_haplotype_idx"),
+            models.Index(fields=["haplotype_group"], condition=models.Q(haplotype_group__gt=""),
+                         name="donors_hlakey_haplo_grp_idx"),
+        ]
+        verbose_name = _("HLA lookup key")
+        verbose_name_plural = _("HLA lookup keys")
+
+    def __str__(self) -> str:
+        return f"{self.donor_id}: {self.a_key} {self.b_key} {self.drb1_key}"
+
+
 class Collection(models.Model):
     """Tissue collected from a donor under an active consent and, optionally, an ethics approval."""
 

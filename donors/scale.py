@@ -219,3 +219,11 @@ def load(ctx: ScaleContext) -> None:
     homozygous = ctx.one(f"SELECT count(*) FROM {HLATyping._meta.db_table} WHERE id >= %s AND a_1 = a_2 "  # noqa: S608
                          "AND b_1 = b_2 AND drb1_1 = drb1_2", [hla0])[0]
     ctx.counts["HLA-A/B/DRB1 homozygous donors"] = homozygous
+
+
+def hla_keys(ctx: ScaleContext) -> None:
+    """load_scale step (after ``donors.scale:load``): the HLA lookup keys of every typing just written, in one
+    ``INSERT … SELECT`` (``donors.hla_index.fill_hla_keys``): the match search and coverage read them."""
+    from donors.hla_index import fill_hla_keys
+
+    ctx.counts["HLA lookup keys"] = fill_hla_keys(ctx.cursor)

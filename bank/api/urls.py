@@ -29,4 +29,5 @@ urlpatterns = [
     path("", include("distribution.api.urls")),
     path("", include("cordblood.api.urls")),
     path("", include("transplant.api.urls")),
+    path("", include("haplobank.api.urls")),
 ]

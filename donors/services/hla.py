@@ -88,7 +88,9 @@ def clean_hla(alleles: Any, errors: _Errors) -> tuple[dict[str, list[str]], int]
 def set_hla(donor: Donor, *, actor, alleles: Mapping[str, Any], method: str = "", resolution: str | None = None,
             typed_on: Any = None, laboratory: str = "", reason: str = "") -> HLATyping:
     """Record (or replace) the donor's registration HLA typing; homozygous loci follow from the alleles. The
-    replaced version stays in the typing's history (never lost); DPB1 is optional."""
+    replaced version stays in the typing's history (never lost); DPB1 is optional. The donor's HLA lookup keys
+    (``donors.HLAKey``, read by the haplobank's match search and coverage) follow in the same transaction: the
+    save's receiver in ``donors.hla_index``."""
     errors = _Errors()
     cleaned, lowest = clean_hla(alleles, errors)
     method = _text(method).lower()

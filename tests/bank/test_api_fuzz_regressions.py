@@ -174,6 +174,15 @@ ENDPOINTS = [
              lambda c: {"sensors": ["sensor-tank"], "reason": "r"}),
     Endpoint("account-unlock", "post", lambda c: f"/api/v1/accounts/{c['account']}/unlock/", "admin",
              lambda c: {"reason": "identity checked", "client_ip": "127.0.0.1"}),
+    # issue 14, haplobank
+    Endpoint("hla-population-create", "post", lambda c: "/api/v1/hla/populations/", "qa",
+             lambda c: {"name": "Fuzz population", "source": "s", "resolution": "2-field"}),
+    Endpoint("hla-simulate", "post", lambda c: "/api/v1/hla/coverage/simulate/", "qa", lambda c: {
+        "population": c["hla_population"], "haplotypes": ["A*24:02~B*52:01~DRB1*15:02"], "include_bank": True,
+        "definition": "haplotype"}),
+    Endpoint("hla-match", "post", lambda c: "/api/v1/hla/match/", "researcher", lambda c: {
+        "A": ["A*24:02", "A*02:01"], "B": ["B*52:01", "B*07:02"], "DRB1": ["DRB1*15:02", "DRB1*04:05"],
+        "C": ["C*12:02", "C*07:02"], "DQB1": ["DQB1*06:01", "DQB1*03:03"]}),
 ]
 
 
@@ -187,6 +196,7 @@ def build_context() -> dict:
     from bank.services import issue_token
     from distribution.models import DistributionRequest, Recall
     from donors.models import Collection, Consent, EthicsApproval, ScreeningResult
+    from haplobank.models import Population
     from lots.models import CellLine, Culture, Lot, Vial
     from qc.models import Deviation, Recheck, Specification
     from storage.models import Alarm, Box, Rack, StorageUnit
@@ -251,6 +261,7 @@ def build_context() -> dict:
         "notification": Notification.objects.order_by("pk").first().pk,
         "account": "qa",
         "admin_token": issue_token(users["admin"])[0].token_key,
+        "hla_population": Population.objects.order_by("pk").first().pk,  # issue 14: the demo's synthetic population
         **cordblood_ids(),
         **transplant_ids(),
     }
@@ -437,7 +448,7 @@ PATH_IDS = [
     ("/api/v1/storage/boxes/", "full_box"), ("/api/v1/storage/racks/", "rack_with_room"),
     ("/api/v1/storage/units/", "unit"), ("/api/v1/storage/vials/", "placed_vial"), ("/api/v1/trace/donors/", "donor"),
     ("/api/v1/trace/lots/", "released_lot"), ("/api/v1/trace/vials/", "placed_barcode"),
-    ("/api/v1/vials/", "placed_vial"),
+    ("/api/v1/vials/", "placed_vial"), ("/api/v1/hla/populations/", "hla_population"),
 ]
 
 

@@ -858,6 +858,38 @@ def shipper_not_validated(ctx: Ctx):
     return _tx_ship(ctx, order, dry_shipper=tx.shipper("DS-EXPIRED", days=-1).code)
 
 
+# --- haplobank (issue 14) ---------------------------------------------------------------------------------------
+
+
+def _hla_population(ctx: Ctx, **tables):
+    from tests.haplobank.helpers import population
+
+    return population(actor=ctx.users["qa"], **tables)
+
+
+def _hla_upload(ctx: Ctx, text: str):
+    population = _hla_population(ctx)
+    return ctx.api("qa").post(f"/api/v1/hla/populations/{population.pk}/haplotypes/", data=text.encode(),
+                              content_type="text/csv")
+
+
+def frequencies_exceed_one(ctx: Ctx):
+    return _hla_upload(ctx, "A*24:02~B*52:01~DRB1*15:02,0.7\nA*02:07~B*46:01~DRB1*09:01,0.4\n")
+
+
+def invalid_lines(ctx: Ctx):
+    return _hla_upload(ctx, "A*24:02~B*52:01~DRB1*15:02,0.1\nA*24:XX~B*52:01~DRB1*15:02,0.1\n")
+
+
+def no_haplotype_table(ctx: Ctx):
+    return ctx.api("qa").get("/api/v1/hla/coverage/", {"population": _hla_population(ctx).pk})
+
+
+def no_cohort(ctx: Ctx):
+    population = _hla_population(ctx, haplotypes="A*24:02~B*52:01~DRB1*15:02,0.1\n")
+    return ctx.api("qa").get("/api/v1/hla/coverage/", {"population": population.pk, "definition": "genotype"})
+
+
 # --- the table --------------------------------------------------------------------------------------------------
 
 TABLE = [
@@ -961,6 +993,13 @@ TABLE = [
             acknowledgement_required),
     Refusal("shipper_not_validated", 409, "POST /transplant/orders/{id}/ship/ (validation expired)",
             shipper_not_validated),
+    # haplobank (issue 14)
+    Refusal("frequencies_exceed_one", 400, "POST /hla/populations/{id}/haplotypes/ (frequencies add up to 1.1)",
+            frequencies_exceed_one),
+    Refusal("invalid_lines", 400, "POST /hla/populations/{id}/haplotypes/ (an allele that does not parse)",
+            invalid_lines),
+    Refusal("no_haplotype_table", 409, "GET /hla/coverage/ (no table uploaded)", no_haplotype_table),
+    Refusal("no_cohort", 409, "GET /hla/coverage/?definition=genotype (no cohort uploaded)", no_cohort),
     # accounts and sensors
     Refusal("account_locked", 403, "POST /auth/token/ (after LOGIN_FAILURE_LIMIT failures from this address)",
             account_locked),
@@ -986,7 +1025,6 @@ TABLE = [
 # API.md "Additions (issues #8 and later)", by section.
 ACCOUNTS = 'API.md Additions: "Accounts and sensors"'
 SHARING = 'API.md Additions: "Sharing and compliance"'
-HAPLOBANK = 'API.md Additions: "Haplobank"'
 QUALITY = 'API.md Additions: "Quality management"'
 
 PENDING = [
@@ -994,7 +1032,6 @@ PENDING = [
     # Ethics approvals exist (POST /ethics-approvals/, cited by a collection), but a collection without one is
     # not refused yet.
     Pending("no_ethics_approval", SHARING),
-    Pending("frequencies_exceed_one", HAPLOBANK),
     Pending("training_required", QUALITY),
     Pending("equipment_not_calibrated", QUALITY),
     Pending("material_not_released", QUALITY),

@@ -24,6 +24,7 @@ from bank.scale import (
 STEPS = [
     "storage.scale:layout",
     "donors.scale:load",
+    "donors.scale:hla_keys",  # the match search's lookup keys of every typing (haplobank)
     "cordblood.scale:plan",
     "lots.scale:load",
     "storage.scale:custody",
