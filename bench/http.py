@@ -66,7 +66,7 @@ from urllib.parse import quote, urlencode  # noqa: E402
 
 import requests  # noqa: E402
 
-# Targets of issue 13: median of the class / median of the floor. None: measured and reported, no target.
+# Targets of issue 13 (and 14's HLA match): median of the class / median of the floor. None: reported only.
 TARGETS: dict[str, float | None] = {
     "floor": 1.0,
     "scan": 1.5,
@@ -75,7 +75,7 @@ TARGETS: dict[str, float | None] = {
     "catalog": 3.0,
     "trace": 4.0,
     "page": 6.0,
-    "hla match": None,
+    "hla match": 5.0,  # issue 14 (haplobank): a match search within 5x the floor at the national profile
     "vial": None,
     "request": None,
     "audit": None,
@@ -219,6 +219,7 @@ class Targets:
     cell_type: str
     grade: str
     hla_typing: dict | None
+    hla_typing5: dict | None
     # pools for the load run
     vials: list[tuple[int, str, int, int]] = field(default_factory=list)  # (vial, barcode, box, lot)
     donors: list[int] = field(default_factory=list)
@@ -285,13 +286,16 @@ def pick_targets(seed: int = 13, pool: int = 200) -> Targets:
     typing = HLATyping.objects.order_by("pk").first()
     if not hla and typing is not None:
         hla = typing.a_1
-    hla_typing = None
+    hla_typing = hla_typing5 = None
     if typing is not None:
         hla_typing = {"A": [typing.a_1, typing.a_2], "B": [typing.b_1, typing.b_2],
                       "DRB1": [typing.drb1_1, typing.drb1_2]}
+        # A patient typed at five loci: the search ranks on C and DQB1 too (more tiers to fill the page).
+        hla_typing5 = {**hla_typing, "C": [typing.c_1, typing.c_2], "DQB1": [typing.dqb1_1, typing.dqb1_2]}
     return Targets(vial_id=vial_id, barcode=barcode, box_id=box_id, lot_id=lot_id, donor_id=donor_id,
                    request_id=request_id, hla=hla, line_name=line.name, cell_type=line.cell_type,
-                   grade=line.grade, hla_typing=hla_typing, vials=vials, donors=donors, requests=request_pool)
+                   grade=line.grade, hla_typing=hla_typing, hla_typing5=hla_typing5, vials=vials, donors=donors,
+                   requests=request_pool)
 
 
 def nav_pages() -> list[tuple[str, str, str]]:
@@ -372,6 +376,8 @@ def endpoints_for(t: Targets, pages: list[tuple[str, str, str]]) -> list[Endpoin
         e.append(Endpoint("request detail", "request", f"{api}/requests/{t.request_id}/", "qa"))
     if url_exists(f"{api}/hla/match/") and t.hla_typing:  # issue "haplobank": measured once it has landed
         e.append(Endpoint("HLA match", "hla match", f"{api}/hla/match/", "qa", method="POST", body=t.hla_typing))
+        e.append(Endpoint("HLA match (5 loci)", "hla match", f"{api}/hla/match/", "qa", method="POST",
+                          body=t.hla_typing5))
     for label, url, role in pages:
         e.append(Endpoint(f"page: {label} {url}", "page", url, role, kind="session"))
     objects = [("lot", f"/lots/{t.lot_id}/"), ("box", f"/storage/boxes/{t.box_id}/"),

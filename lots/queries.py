@@ -173,6 +173,15 @@ def vials_with_position():
     return Vial.objects.select_related("lot", "box__rack__unit")
 
 
+def lot_page_vials(lot: Lot):
+    """The vials of ``lot`` in number order with what the lot page's table shows of their place (unit, rack and
+    box names): narrow rows, the lot itself not read again for each vial."""
+    return (Vial.objects.filter(lot=lot).select_related("box__rack__unit")
+            .only("id", "lot_id", "number", "barcode", "kind", "status", "box_id", "row", "col", "box__name",
+                  "box__rack_id", "box__rack__name", "box__rack__unit_id", "box__rack__unit__name")
+            .order_by("number"))
+
+
 def position_of(vial: Vial) -> dict | None:
     """API.md's vial ``position`` — ids of unit, rack and box, row and col, with the names a technician
     reads on the tank and the grid label (e.g. C4) — or None when not stored. The one shape every app
