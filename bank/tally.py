@@ -210,12 +210,36 @@ def recount() -> int:
     return _recount(connection)
 
 
+WINDOW_TOTAL = "window_total"
+
+
+def with_window_total(qs):
+    """``qs`` whose every row carries the total of the list (``COUNT(*) OVER ()``, as ``window_total``): a page read
+    with it is its own count, for filtered lists no kept count covers (the database finds and sorts every match for
+    the page anyway; a separate COUNT would find them all again)."""
+    from django.db.models import Count, Window
+
+    return qs.annotate(**{WINDOW_TOTAL: Window(Count("*"))})
+
+
 def page_with_count(qs, size: int, number, count: int | None = None):
     """``Paginator(qs, size).get_page(number)``, with the total taken from a tally when the caller has it (an
-    unfiltered list: no ``COUNT(*)`` over a million rows)."""
+    unfiltered list: no ``COUNT(*)`` over a million rows), or from the page's own rows when ``qs`` carries
+    ``window_total`` (``with_window_total``)."""
     from django.core.paginator import Paginator
 
     paginator = Paginator(qs, size)
     if count is not None:
         paginator.count = count  # a cached_property: the kept count stands in for the query
+    elif WINDOW_TOTAL in getattr(getattr(qs, "query", None), "annotations", {}):
+        try:
+            wanted = max(int(number or 1), 1)
+        except (TypeError, ValueError):
+            wanted = 1
+        rows = list(qs[(wanted - 1) * size:wanted * size])
+        if rows:
+            paginator.count = getattr(rows[0], WINDOW_TOTAL)
+            page = paginator.page(wanted)
+            page.object_list = rows
+            return page
     return paginator.get_page(number)

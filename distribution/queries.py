@@ -221,6 +221,8 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[LineStock]:
         # An HLA search only finds lines whose donor consented to data sharing (``shared_hla``'s rule, in SQL).
         qs = qs.filter(_hla_q(filters.hla, "cell_line__donor__hla__")).filter(
             consent_scope_q("data_sharing", donor="cell_line__donor"))
+    if filters.q or filters.hla:  # no kept count: the page's rows carry the total (one pass over the matches)
+        qs = tally.with_window_total(qs)
     return qs
 
 

@@ -25,6 +25,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from bank.errors import DomainError
 from bank.parsing import BIGINT_MAX, whole_number
+from bank.tally import WINDOW_TOTAL
 
 
 class Pagination(PageNumberPagination):
@@ -56,7 +57,11 @@ class Pagination(PageNumberPagination):
                 use_known_count()
             return super().paginate_queryset(queryset, request, view)
         rows = list(queryset[:page_size + 1])
-        if len(rows) > page_size:
+        window_total = getattr(rows[0], WINDOW_TOTAL, None) if rows else None
+        if len(rows) > page_size and window_total is not None:  # the rows carry the list's total (COUNT OVER ())
+            base = type(self).django_paginator_class
+            self.django_paginator_class = type("KnownCountPaginator", (base,), {"count": window_total})
+        elif len(rows) > page_size:
             use_known_count()
         paginator = self.django_paginator_class(queryset, page_size)
         if len(rows) <= page_size:

@@ -213,3 +213,34 @@ def test_the_kept_catalog_count_equals_the_list(settings):
     clinical_only = CatalogFilters(grade="clinical")
     assert catalog_count(clinical_only) == 0 == catalog_lines(clinical_only).count()
     assert catalog_count(CatalogFilters(q="SCB")) is None
+
+
+def test_a_text_or_hla_search_is_counted_by_its_own_page(api, users):
+    """No kept count covers a text or HLA search: the page's rows carry the list's total (``COUNT(*) OVER ()``), so
+    the first page is one query, and the page view and later pages agree with it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bank import tally
+    from distribution.queries import CatalogFilters, catalog_lines
+
+    lines = [make_line(hla=True, name=f"SCB-WIN-{k}") for k in range(3)]
+    for line in lines:
+        add_lot(line, vials=1)
+    client = api(users["researcher"])
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get("/api/v1/catalog/", {"q": "SCB-WIN", "page_size": 2}).json()
+    assert body["count"] == 3 and len(body["results"]) == 2 and body["next"]
+    assert not [q for q in ctx.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    second = client.get("/api/v1/catalog/", {"q": "SCB-WIN", "page_size": 2, "page": 2}).json()
+    assert second["count"] == 3 and [r["name"] for r in second["results"]] == ["SCB-WIN-2"]
+    page = tally.page_with_count(catalog_lines(CatalogFilters(q="SCB-WIN")), 2, "2")
+    assert page.paginator.count == 3 and page.number == 2 and len(page.object_list) == 1
+    beyond = tally.page_with_count(catalog_lines(CatalogFilters(q="SCB-WIN")), 2, "9")  # past the end: the last one
+    assert beyond.number == 2
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(users["researcher"])
+    response = browser.get("/distribution/catalog/", {"q": "SCB-WIN"})
+    assert response.status_code == 200 and response.context["page"].paginator.count == 3
