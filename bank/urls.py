@@ -46,6 +46,7 @@ urlpatterns = [
     path("distribution/", include("distribution.urls")),
     path("cordblood/", include("cordblood.urls")),
     path("transplant/", include("transplant.urls")),
+    path("haplobank/", include("haplobank.urls")),
     path("api/v1/", include("bank.api.urls")),
     path("admin/", admin.site.urls),
 ]

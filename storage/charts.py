@@ -16,20 +16,12 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from bank.svg import nice_step as _nice_step
 from storage.choices import RollupPeriod
 from storage.queries import PERIOD_LENGTH, WINDOW_LABELS, WINDOW_PERIOD, WINDOWS, ChartPoint
 
 WIDTH, HEIGHT = 920, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 34
-
-
-def _nice_step(span: float, ticks: int = 5) -> float:
-    raw = span / max(ticks, 1)
-    magnitude = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
-    for factor in (1, 2, 2.5, 5, 10):
-        if raw <= factor * magnitude:
-            return factor * magnitude
-    return 10 * magnitude
 
 
 def _fmt(value: float) -> str:

@@ -9,16 +9,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
-    "coordinator": ["dashboard", "donors", "lots", "trace", "cordblood", "cordblood-sites", "api"],
+    "coordinator": ["dashboard", "donors", "lots", "trace", "cordblood", "cordblood-sites", "haplobank", "api"],
     "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "requests", "trace", "cordblood",
                    "transplant", "api"],
     "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "requests", "trace", "cordblood",
-           "transplant", "api"],
-    "researcher": ["dashboard", "catalog", "requests", "api"],
+           "transplant", "haplobank", "api"],
+    "researcher": ["dashboard", "catalog", "requests", "hla-match", "api"],
     "clinician": ["dashboard", "transplant", "transplant-patients"],
     "medical_director": ["dashboard", "transplant"],
     "admin": ["dashboard", "donors", "lots", "storage", "qc", "requests", "trace", "cordblood", "cordblood-sites",
-              "transplant", "transplant-patients", "api", "users"],
+              "transplant", "transplant-patients", "haplobank", "api", "users"],
 }
 
 
