@@ -96,11 +96,13 @@ def coverage_curve(curve: Sequence[dict], *, population: str, definition: str, w
                      f'stroke="#5b6675"/>')
         parts.append(f'<text x="{tx:.1f}" y="{TOP + plot_h + 19}" text-anchor="middle" font-size="12" '
                      f'fill="#5b6675">{n}</text>')
+    # Outside the f-strings: makemessages does not see a gettext call inside one.
+    x_label = escape(_("Lines banked, the line adding most first"))
+    y_label = escape(_("Population covered (%)"))
     parts.append(f'<text class="axis-label" x="{LEFT + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
-                 f'font-size="13" fill="#1c2430">{escape(_("Lines banked, the line adding most first"))}</text>')
+                 f'font-size="13" fill="#1c2430">{x_label}</text>')
     parts.append(f'<text class="axis-label" x="16" y="{TOP + plot_h / 2:.1f}" font-size="13" fill="#1c2430" '
-                 f'transform="rotate(-90 16 {TOP + plot_h / 2:.1f})" text-anchor="middle">'
-                 f'{escape(_("Population covered (%)"))}</text>')
+                 f'transform="rotate(-90 16 {TOP + plot_h / 2:.1f})" text-anchor="middle">{y_label}</text>')
     if not points:
         parts.append(f'<text x="{LEFT + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" text-anchor="middle" '
                      f'font-size="15" fill="#5b6675">{escape(desc)}</text>')
