@@ -157,7 +157,8 @@ ENDPOINTS = [
     Endpoint("box-create", "post", lambda c: f"/api/v1/storage/racks/{c['rack_with_room']}/boxes/", "admin",
              lambda c: {"name": "FUZZ-B", "rows": 9, "cols": 9}),
     Endpoint("reading", "post", lambda c: f"/api/v1/storage/units/{c['unit']}/readings/", "sensor-tank",
-             lambda c: {"temperature_c": -180.5, "recorded_at": _moment(c["today"], 0, 1)}),
+             # yesterday 01:00 (bank time): today's 01:00 is still ahead during the bank's first hour of the day
+             lambda c: {"temperature_c": -180.5, "recorded_at": _moment(c["today"], -1, 1)}),
     Endpoint("alarm-acknowledge", "post", lambda c: f"/api/v1/storage/alarms/{c['alarm']}/acknowledge/", "admin",
              lambda c: {"reason": "lid closed", "password": "demo-admin", "meaning": "acknowledgement"}),
     Endpoint("box-move", "post", lambda c: f"/api/v1/storage/boxes/{c['empty_box']}/move/", "admin",
