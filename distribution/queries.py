@@ -191,6 +191,12 @@ class CatalogEntry:
         return " · ".join(f"{c['name']}: {c['result']}" for c in self.characterization)
 
 
+def stocked_lines() -> QuerySet[LineStock]:
+    """The stock rows of lines a researcher may request from: vials beyond the MCB kept back
+    (``MIN_MCB_STOCK``). The one filter of the catalog's list and its count."""
+    return LineStock.objects.filter(Q(other__gt=0) | Q(mcb__gt=settings.MIN_MCB_STOCK))
+
+
 def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[LineStock]:
     """The stocked lines matching ``filters`` in catalog order, as their stock rows (``lots.LineStock``) annotated
     with ``available_vials``: one query over a few thousand narrow rows when evaluated (page it, never read it
@@ -205,7 +211,7 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[LineStock]:
     donor clause holds by construction; a test withdraws and looks)."""
     filters = filters or CatalogFilters()
     qs = (
-        LineStock.objects.filter(Q(other__gt=0) | Q(mcb__gt=settings.MIN_MCB_STOCK))
+        stocked_lines()
         .annotate(available_vials=F("other") + Greatest(F("mcb") - settings.MIN_MCB_STOCK, Value(0)))
         .only("cell_line_id", "mcb", "other")
         .order_by("sort_name", "cell_line_id")  # case-insensitive name order
@@ -233,7 +239,7 @@ def catalog_count(filters: CatalogFilters | None = None) -> int | None:
     filters = filters or CatalogFilters()
     if filters.q or filters.hla:
         return None
-    stocked = LineStock.objects.filter(Q(other__gt=0) | Q(mcb__gt=settings.MIN_MCB_STOCK))
+    stocked = stocked_lines()
     if filters.cell_type:
         stocked = stocked.filter(cell_type=filters.cell_type)
     if filters.grade:
