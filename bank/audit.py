@@ -20,7 +20,8 @@ from django.db import connection
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
-PROJECT_APPS = ("bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "haplobank")
+PROJECT_APPS = ("bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "haplobank",
+                "quality")
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,19 @@ HOOKS = {
                     "consent withdrawal), after listing its own recipients; a receiver lists and tells the recipients "
                     "it alone knows (transplant: the centres whose patients received a bag of these lots) and "
                     "returns {'look_back': [...]}",
+    "collection_deviation": "donors announces (collection, summary, actor) inside the transaction that found a "
+                            "collection's transport outside its tissue's limits (receipt or custody hand-over); qc "
+                            "opens a deviation on the collection, tells QA and returns {'deviation'}",
+    "lines_under_approvals": "donors asks (approval_ids, limit) for the cell lines derived from collections citing "
+                             "these (lapsed) ethics approvals: {'lines': [at most limit], 'count': n or None past "
+                             "limit, 'by_approval': {approval id: n}} (lots answers; bounded, indexed queries)",
     "demo_release_master": "lots' demo step asks (label, lot, ctx) to QC and release an MCB before its WCBs "
                            "are frozen (qc answers)",
+    "activity_gate": "issue 16: donors (collection_receipt), lots (passage, freeze, thaw), qc (qc_result), storage "
+                     "(storage_move) and distribution (ship) announce (activity, actor, on, subject, instrument, "
+                     "materials, room) once inside the activity's transaction, after its record exists; quality raises "
+                     "409 training_required, equipment_not_calibrated, material_not_released or material_expired "
+                     "(400 for an unknown instrument or material) and records what was cited",
 }
 
 

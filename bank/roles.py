@@ -47,28 +47,33 @@ def _perms(app: str, actions: str, models: str) -> list[str]:
 
 
 _DONOR_READ = _perms("donors", "view", "donor consent screening screeningresult hlatyping collection ethicsapproval "
-                     "screeningmarker screeningwindow")
+                     "screeningmarker screeningwindow custodyhandover")
 _LOT_READ = _perms("lots", "view", "cellline culture passage lot vial")
 _STORAGE_READ = _perms("storage", "view", "storageunit rack box vialmove temperaturereading alarm alarmvial")
 _QC_READ = _perms("qc", "view", "qctest specification criterion lotspecification qcresult deviation lotdecision "
                   "stabilityplan recheck")
 _DISTRIBUTION_READ = _perms("distribution", "view",
-                            "distributionrequest allocation shipment recall recallnotice materialtransferagreement")
+                            "distributionrequest allocation shipment recall recallnotice materialtransferagreement "
+                            "exportapproval feerate")
 _CORDBLOOD_READ = _perms("cordblood", "view", "collectionsite collector infantdonation cordbloodunit "
                          "verificationtyping familycontract contractpayment")
 # issue 12, transplant: what bank staff and the medical director read of the transplant-centre path.
+# issue 16, quality management: every member of staff reads the quality records (their own trainings, the register).
+_QUALITY_READ = _perms("quality", "view", "sop sopversion training equipment calibration material materialuse "
+                       "instrumentuse cleanroom environmentresult roomuse")
 _TRANSPLANT_READ = _perms("transplant", "view", "transplantcentre centreclinician patient typingrequest reservation "
                           "order dryshipper temperaturelog thawreport followup")
 
 # role -> "app_label.codename" permissions. Admin gets every permission of the project.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     COORDINATOR: [
-        *_STAFF_READ, *_DONOR_READ, *_LOT_READ,
+        *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_QUALITY_READ,
         *_perms("donors", "add change", "donor donoridentity ethicsapproval hlatyping"),
         "donors.view_donoridentity",
         "donors.erase_donoridentity",  # issue 11, privacy: erasure on the donor's request (crypto-shredding)
         *_perms("donors", "add", "consent screening screeningresult collection"),
         "donors.withdraw_consent",
+        "donors.withdraw_ethicsapproval", "donors.add_custodyhandover",  # issue 15: ethics, collection custody
         "distribution.view_trace",
         # issue 12 cord blood: mothers and infants, sites and collectors, family contracts
         *_CORDBLOOD_READ, *_perms("cordblood", "add change", "collectionsite collector infantdonation familycontract"),
@@ -76,7 +81,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     TECHNICIAN: [
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
-        "donors.add_collection",
+        "donors.add_collection", "donors.add_custodyhandover",  # issue 15: collection custody
         *_perms("lots", "add", "cellline culture passage lot"),
         "storage.add_vialmove", "storage.change_alarm",
         "qc.add_qcresult", "qc.add_deviation", "qc.change_recheck",
@@ -84,6 +89,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "distribution.view_trace",
         *_CORDBLOOD_READ, "cordblood.process_cordbloodunit",  # issue 12: accept, process, freeze
         *_TRANSPLANT_READ, "transplant.ship_order", "transplant.complete_typingrequest",  # issue 12: ship, type CT
+        *_QUALITY_READ,  # issue 16: technicians read the quality records (QA keeps them)
     ],
     QA: [
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
@@ -93,9 +99,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "qc.change_deviation", "qc.close_deviation", "qc.release_lot", "qc.change_stabilityplan", "qc.change_recheck",
         "distribution.review_request", "distribution.add_recall", "distribution.view_catalog",
         "distribution.view_trace",
+        # issue 15, sharing: QA records export approvals, sets line and grade fees, publishes MTA versions
+        "distribution.add_exportapproval", *_perms("distribution", "add change", "feerate"),
+        "distribution.add_materialtransferagreement",
+        "lots.record_registry_id",  # issue 15: the IDs hPSCreg and ICSCB gave a line's record
         *_CORDBLOOD_READ, "cordblood.list_cordbloodunit",  # issue 12: list and delist units for search
         *_TRANSPLANT_READ, "transplant.complete_typingrequest",  # issue 12: centres, dry shippers, CT results
         *_perms("transplant", "add change", "transplantcentre centreclinician dryshipper"),
+        # issue 16: QA manages the quality records (SOP approval and material release are e-signed by QA)
+        *_QUALITY_READ, *_perms("quality", "add", "sop sopversion training equipment calibration material cleanroom "
+                                "environmentresult"),
+        "quality.change_equipment", "quality.release_material",
     ],
     RESEARCHER: [
         "distribution.view_catalog",
@@ -103,6 +117,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "distribution.view_distributionrequest",
         "distribution.view_shipment",
         "distribution.view_materialtransferagreement",
+        "distribution.view_institutionprofile",  # issue 15: their own institution profile
     ],
     SENSOR: ["storage.add_temperaturereading"],
     # issue 12 (cord blood): the transplant app fills these two.

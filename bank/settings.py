@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "cordblood",  # issue 12: mother and infant, processing, units, listing, family storage
     "transplant",  # issue 12: transplant centres, patients, search, reservation, release, follow-up
     "haplobank",  # issue 14: population HLA tables, coverage, planning, match search
+    "quality",  # issue 16: SOPs, training, equipment, materials; gates on bench work
 ]
 
 MIDDLEWARE = [
@@ -177,6 +178,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Cord blood (issue 12): temporarily unavailable units come back to "available" after their end date.
     "cordblood-end-temporary-unavailability": {"task": "cordblood.tasks.end_temporary_unavailability",
                                                "schedule": crontab(minute=5, hour=16)},
+    # Issue 16, quality: remind trainees of expiring trainings and QA of calibrations falling due (07:00 Shanghai).
+    "quality-send-reminders": {"task": "quality.tasks.send_reminders", "schedule": crontab(minute=0, hour=23)},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -332,6 +335,11 @@ SPECTACULAR_SETTINGS = {
         "FamilyContractStatusEnum": "cordblood.choices.ContractStatus",
         "ArrivalConditionEnum": "transplant.choices.ArrivalCondition",
         "AdverseEventKindEnum": "transplant.choices.AdverseEventKind",
+        # issue 16, quality
+        "EquipmentKindEnum": "quality.choices.EquipmentKind",
+        "CalibrationKindEnum": "quality.choices.CalibrationKind",
+        "MaterialKindEnum": "quality.choices.MaterialKind",
+        "MaterialStatusEnum": "quality.choices.MaterialStatus",
     },
 }
 
@@ -355,6 +363,47 @@ LABEL_SHEET_PAGE = env_str("LABEL_SHEET_PAGE", "A4")
 LABEL_PRINTER_DPI = env_int("LABEL_PRINTER_DPI", 300, minimum=100)
 # Donor collections received later than this after collection are flagged.
 COLLECTION_TRANSPORT_LIMIT_HOURS = env_int("COLLECTION_TRANSPORT_LIMIT_HOURS", 48, minimum=1)
+# Issue 16, quality gates (quality/gates.py). Adoption step by step: a gate applies where its record exists (an SOP
+# governs the activity, an instrument or material is cited) unless made required here. QUALITY_REQUIRE_SOP_FOR lists
+# activities (collection_receipt, passage, freeze, thaw, qc_result, storage_move, ship) refused without an approved SOP.
+QUALITY_REQUIRE_SOP_FOR = env_list("QUALITY_REQUIRE_SOP_FOR", [])
+QUALITY_REQUIRE_INSTRUMENT = env_bool("QUALITY_REQUIRE_INSTRUMENT", False)  # QC results and freezes cite equipment
+QUALITY_REQUIRE_MATERIALS = env_bool("QUALITY_REQUIRE_MATERIALS", False)  # passages and freezes cite material lots
+# Reminders (beat): trainings expiring and calibrations falling due within this many days.
+QUALITY_REMINDER_DAYS = env_int("QUALITY_REMINDER_DAYS", 30, minimum=1)
+# Issue 15: a collection needs an ethics approval valid on its collection date (409 no_ethics_approval).
+REQUIRE_ETHICS_APPROVAL = env_bool("REQUIRE_ETHICS_APPROVAL", True)
+# Issue 15: transport of a collection per tissue, checked at receipt and at every custody hand-over: temperature
+# from min_c to max_c (°C) and at most max_hours from collection (a tissue without max_hours: the bank-wide
+# COLLECTION_TRANSPORT_LIMIT_HOURS; a tissue not listed: no temperature limit). Outside them QA gets a deviation.
+# The environment may give a JSON object merged over these, e.g. '{"skin": {"min_c": 2, "max_c": 8, "max_hours": 24}}'.
+COLLECTION_TRANSPORT_LIMITS = {
+    "cord_blood": {"min_c": 2, "max_c": 25},
+    "umbilical_cord": {"min_c": 2, "max_c": 8},
+    "placenta": {"min_c": 2, "max_c": 8},
+    "amnion": {"min_c": 2, "max_c": 8},
+    "adipose": {"min_c": 2, "max_c": 25},
+    "bone_marrow": {"min_c": 2, "max_c": 25},
+    "peripheral_blood": {"min_c": 2, "max_c": 25},
+    "menstrual_blood": {"min_c": 2, "max_c": 25, "max_hours": 72},
+    "dental_pulp": {"min_c": 2, "max_c": 8},
+    "skin": {"min_c": 2, "max_c": 8},
+    "endometrium": {"min_c": 2, "max_c": 8},
+    "muscle": {"min_c": 2, "max_c": 8},
+    "neural_tissue": {"min_c": 2, "max_c": 8, "max_hours": 24},
+}
+if os.environ.get("COLLECTION_TRANSPORT_LIMITS", "").strip():
+    import json as _json
+
+    try:
+        _limits = _json.loads(os.environ["COLLECTION_TRANSPORT_LIMITS"])
+        if not isinstance(_limits, dict) or not all(
+                isinstance(v, dict) and set(v) <= {"min_c", "max_c", "max_hours"}
+                and all(isinstance(x, int | float) for x in v.values()) for v in _limits.values()):
+            raise ValueError("give {tissue: {min_c, max_c, max_hours}} with numbers")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"COLLECTION_TRANSPORT_LIMITS is not valid: {exc}") from exc
+    COLLECTION_TRANSPORT_LIMITS = {**COLLECTION_TRANSPORT_LIMITS, **_limits}
 # Storage
 MIRROR_STORAGE_MCB = env_bool("MIRROR_STORAGE_MCB", False)
 STORAGE_CAPACITY_WARNING_PCT = env_int("STORAGE_CAPACITY_WARNING_PCT", 90, minimum=1)
@@ -371,14 +420,34 @@ STABILITY_INTERVAL_DAYS = env_int("STABILITY_INTERVAL_DAYS", 365, minimum=1)
 RECHECK_OVERDUE_DAYS = env_int("RECHECK_OVERDUE_DAYS", 30, minimum=1)
 # Distribution
 MIN_MCB_STOCK = env_int("MIN_MCB_STOCK", 0, minimum=0)
+# Sharing (issue 15): a vial's fee is the line's fee, else its grade's, else the bank's default for the requesting
+# institution's type (QA sets line and grade fees on the fees page). Public institutions share free by default,
+# enterprises pay. REQUEST_FEE_PER_VIAL (the one flat fee before issue 15) is deprecated: when set, it is the
+# public default unless REQUEST_FEE_PUBLIC_PER_VIAL is set.
 REQUEST_FEE_PER_VIAL = env_str("REQUEST_FEE_PER_VIAL", "0")
+REQUEST_FEE_PUBLIC_PER_VIAL = env_str("REQUEST_FEE_PUBLIC_PER_VIAL", REQUEST_FEE_PER_VIAL)
+REQUEST_FEE_ENTERPRISE_PER_VIAL = env_str("REQUEST_FEE_ENTERPRISE_PER_VIAL", "500.00")
 REQUEST_FEE_CURRENCY = env_str("REQUEST_FEE_CURRENCY", "CNY")
+# The bank's country (ISO 3166-1 alpha-2): a request to a recipient elsewhere ships only with a Human Genetic
+# Resources export approval valid on the shipping date.
+BANK_COUNTRY = env_str("BANK_COUNTRY", "CN").strip().upper()
 # Cord blood (issue 12): acceptance thresholds for processing and the collection-to-freeze window.
 CORDBLOOD_MIN_VOLUME_ML = env_int("CORDBLOOD_MIN_VOLUME_ML", 60, minimum=1)
 CORDBLOOD_MIN_TNC = env_int("CORDBLOOD_MIN_TNC", 900_000_000, minimum=1)
 CORDBLOOD_FREEZE_WINDOW_HOURS = env_int("CORDBLOOD_FREEZE_WINDOW_HOURS", 48, minimum=1)
 # The bank's ISBT 128 facility identification number (FIN), the first five characters of every DIN.
 CORDBLOOD_DIN_FACILITY = env_str("CORDBLOOD_DIN_FACILITY", "W0000")
+# Issue 15, coding (bank/coding.py): the facility of every DIN the bank assigns (cord blood units and
+# clinical-grade lots share one number family); the CORDBLOOD_ name above is its older spelling.
+ISBT_FACILITY_CODE = env_str("ISBT_FACILITY_CODE", CORDBLOOD_DIN_FACILITY).strip().upper()
+# The EU Single European Code: the EU tissue establishment code (ISO country code + 6-character establishment
+# number, e.g. IT000A12; empty: the bank is not an EU tissue establishment and prints no SEC) and the product code
+# per cell type ("CB-HSC=A0000000,UC-MSC=E0000000": coding system E/A/B + 7-character product number).
+SEC_TISSUE_ESTABLISHMENT_CODE = env_str("SEC_TISSUE_ESTABLISHMENT_CODE", "").strip().upper()
+SEC_PRODUCT_CODES = {
+    cell_type.strip(): code.strip().upper()
+    for cell_type, _sep, code in (item.partition("=") for item in env_list("SEC_PRODUCT_CODES", []))
+}
 # Transplant centres (issue 12): below this cell dose (TNC per kg of the patient) or above this many HLA
 # mismatches (of 6 at A, B, DRB1) a release is exceptional; turnaround of a confirmatory typing; longest
 # reservation; follow-up reminders.
@@ -448,6 +517,8 @@ API_THROTTLE_RATES = {
     "token": env_str("API_THROTTLE_TOKEN_RATE", "10/min"),
     "login": env_str("LOGIN_THROTTLE_RATE", "30/min"),
     "signature": env_str("API_THROTTLE_SIGNATURE_RATE", "30/min"),
+    # issue 15: the public catalog feed partner banks harvest without an account, per client address
+    "public_catalog": env_str("API_THROTTLE_PUBLIC_CATALOG_RATE", "60/min"),
 }
 for _scope, _rate in API_THROTTLE_RATES.items():
     if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):

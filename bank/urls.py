@@ -47,6 +47,7 @@ urlpatterns = [
     path("cordblood/", include("cordblood.urls")),
     path("transplant/", include("transplant.urls")),
     path("haplobank/", include("haplobank.urls")),
+    path("quality/", include("quality.urls")),
     path("api/v1/", include("bank.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views import csrf
 from django.views.decorators.http import require_http_methods
 
+from bank import coding
 from bank import notifications as notes
 from bank.api.errors import error_response, is_api_request
 from bank.audit import audited_models, can_read_history, history_entries, object_history
@@ -38,6 +39,10 @@ def scan(request):
     """The header scan field: a scanner types a barcode and Enter; open what it names or say so."""
     code = (request.GET.get("code") or "").strip()
     if code:
+        try:
+            coding.identify(code)  # issue 15: a mistyped DIN or a malformed SEC is said so, never "not found"
+        except coding.CodeError as exc:
+            return render(request, "bank/scan.html", {"code": code, "code_error": str(exc)}, status=400)
         url = resolve_scan(code, request.user)
         if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
             return redirect(url)

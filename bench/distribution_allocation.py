@@ -136,7 +136,8 @@ def main():
 
     # Sequential approvals of 5 vials from the big line.
     requests = [services.submit_request(actor=researchers[i % len(researchers)], cell_line=big, vials=5,
-                                        intended_use="research", project_title="bench", mta_accepted=True)
+                                        intended_use="research", project_title="bench", mta_accepted=True,
+                                        institution_type="public")
                 for i in range(100)]
     counts, samples = [], []
     for request in requests:
@@ -148,7 +149,7 @@ def main():
     print(f"approve 5 vials (x100, sequential): median {statistics.median(samples):.0f} ms, "
           f"p95 {sorted(samples)[94]:.0f} ms, {counts[0]} queries each (min {min(counts)}, max {max(counts)})")
     large = services.submit_request(actor=researchers[0], cell_line=big, vials=500, intended_use="research",
-                                    project_title="bench large", mta_accepted=True)
+                                    project_title="bench large", mta_accepted=True, institution_type="public")
     reset_queries()
     with CaptureQueriesContext(connection) as ctx:
         _res, sample = timed(services.approve_request, large, actor=qa)
@@ -157,7 +158,8 @@ def main():
     # Racing approvals: every thread approves its own requests at the same moment.
     per_thread = 10
     racing = [[services.submit_request(actor=researchers[t], cell_line=big, vials=2, intended_use="research",
-                                       project_title="race", mta_accepted=True) for _ in range(per_thread)]
+                                       project_title="race", mta_accepted=True, institution_type="public")
+               for _ in range(per_thread)]
               for t in range(args.threads)]
     barrier = threading.Barrier(args.threads)
     outcomes: list[str] = []

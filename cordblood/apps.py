@@ -30,7 +30,7 @@ class CordbloodConfig(AppConfig):
                      perms=("cordblood.add_collectionsite",), order=710)
         register_panel("cordblood-ready-to-list", "cordblood/panels/ready_to_list.html", panels.ready_to_list_panel,
                        perms=("cordblood.list_cordbloodunit",), order=720)
-        register_scanner(views.unit_url_for_scan, order=700)
+        register_scanner(views.unit_url_for_scan, order=15)  # a unit's DIN: the unit page, not its lot's
         register_object_panel("donors.donor", "cordblood", "cordblood/panels/donor.html", panels.donor_panel,
                               perms=("cordblood.view_infantdonation",), order=700)
         register_object_panel("lots.lot", "cordblood", "cordblood/panels/lot.html", panels.lot_panel,

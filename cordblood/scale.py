@@ -21,7 +21,7 @@ FAMILY_SHARE = 3  # in 10: most units of a provincial bank are public here; the 
 
 def plan(ctx: ScaleContext) -> None:
     n = ctx.profile.units
-    facility = settings.CORDBLOOD_DIN_FACILITY
+    facility = settings.ISBT_FACILITY_CODE  # bank.coding.next_din's number family
     years = ctx.all("SELECT year, count(*) FROM scale_cb GROUP BY 1 ORDER BY 1")
     rows = []
     for year, count in years:

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bank import tally
+from bank import coding, tally
 from bank.roles import has_role
 from bank.web import call_service, perms_required
 from cordblood import forms, queries, services
@@ -322,12 +322,15 @@ def unit_url_for_scan(code: str, user):
     """The header scan field: a DIN (with or without its check character) opens the unit."""
     from django.urls import reverse
 
-    code = (code or "").strip().upper()
-    if not (13 <= len(code) <= 14) or not user.has_perm(VIEW_UNIT):
+    if not user.has_perm(VIEW_UNIT):
         return None
-    if len(code) == 14 and code[13] != services.din_check_character(code[:13]):
+    try:
+        din = coding.donation_number(code)  # a DIN (typed, scanned, with flags) or a SEC (bank/coding.py)
+    except coding.CodeError:
         return None  # the check character is there to catch a mistyped DIN: never open another unit
+    if din is None:
+        return None
     # values_list: the visible units' select_related cannot be combined with only("pk") (a FieldError: a 500
     # for every scanned DIN).
-    pk = queries.units_visible_to(user).filter(din=code[:13]).values_list("pk", flat=True).first()
+    pk = queries.units_visible_to(user).filter(din=din).values_list("pk", flat=True).first()
     return reverse("cordblood:unit", args=[pk]) if pk else None

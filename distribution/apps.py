@@ -21,6 +21,11 @@ class DistributionConfig(AppConfig):
         post_migrate.connect(install_catalog_triggers, sender=self, dispatch_uid="distribution.catalog.triggers")
 
         register_hook("consent_withdrawn", services.on_consent_withdrawn, order=60)
+        from django.core.checks import register as register_check
+
+        from distribution.countries import check_bank_country
+
+        register_check(check_bank_country)  # issue 15: the export gate compares against BANK_COUNTRY
         from distribution.views import request_url_for_scan
 
         register_nav("catalog", _("Catalog"), "distribution:catalog", roles=(RESEARCHER,), order=600)
@@ -36,3 +41,6 @@ class DistributionConfig(AppConfig):
                        perms=("distribution.add_distributionrequest",), order=600)
         register_object_panel("lots.lot", "distribution", "distribution/panels/lot.html", panels.lot_panel,
                               perms=("distribution.view_trace",), order=600)
+        from distribution import registry_export
+
+        registry_export.register()  # issue 15: the line page's registry export section

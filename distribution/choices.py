@@ -47,3 +47,10 @@ class ArrivalCondition(models.TextChoices):
 class RecallSource(models.TextChoices):
     LOT_RECALL = "lot_recall", _("Lot recalled by QA")
     CONSENT_WITHDRAWAL = "consent_withdrawal", _("Donor consent withdrawn")
+
+
+class InstitutionType(models.TextChoices):
+    """Who asks (issue 15, benefit sharing): public institutions share free by default, enterprises pay."""
+
+    PUBLIC = "public", _("Public (university, hospital, public institute)")
+    ENTERPRISE = "enterprise", _("Enterprise (company)")

@@ -5,7 +5,9 @@ ctx out: ``requests`` (label → DistributionRequest), ``recalls`` (label → Re
 
 It uses the lots the QC step released (SCBi001-A's MCB and WCB, the UC-MSC WCB). Everything goes
 through the distribution services: submit, approve (allocation), pick, ship,
-receive, reject, cancel, and a signed lot recall that notifies the recipient.
+receive, reject, cancel, and a signed lot recall that notifies the recipient. Sharing (issue 15): institution
+profiles, an enterprise fee rate, an enterprise request with its quotation, and a request to a partner in Germany
+waiting for its export approval.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ def load(ctx: dict) -> None:
     today = timezone.localdate()
     requests, recalls = {}, {}
 
-    def submit(label, who, line, vials, use, title, institution, summary=""):
+    def submit(label, who, line, vials, use, title, institution, summary="", institution_type="public",
+               country=None, address=None):
         requests[label] = services.submit_request(
             actor=who, cell_line=lines[line], vials=vials, intended_use=use, project_title=title,
-            project_summary=summary, institution=institution, mta_accepted=True,
-            shipping_address=f"{institution}\nCold chain reception, Building 3\nShanghai",
+            project_summary=summary, institution=institution, mta_accepted=True, institution_type=institution_type,
+            recipient_country=country,
+            shipping_address=address or f"{institution}\nCold chain reception, Building 3\nShanghai",
         )
         return requests[label]
 
@@ -42,6 +46,13 @@ def load(ctx: dict) -> None:
                                      shipped_on=today - datetime.timedelta(days=days_ago), require_all_picked=True)
 
     fudan, zju = "Fudan University, Institute of Neuroscience", "Zhejiang University School of Medicine"
+    # Sharing (issue 15): the researchers' institution profiles, and QA's fee for enterprises on clinical lines.
+    services.save_institution_profile(actor=zhao, name=fudan, institution_type="public", country="CN",
+                                      address=f"{fudan}\n320 Yueyang Road\nShanghai", billing_contact="Finance office",
+                                      billing_email="finance@fudan.example")
+    services.save_institution_profile(actor=sun, name=zju, institution_type="public", country="CN",
+                                      address=f"{zju}\n866 Yuhangtang Road\nHangzhou")
+    services.set_fee_rate(actor=qa, institution_type="enterprise", grade="clinical", per_vial="2000.00")
     # Received: iPSC for dopaminergic neuron differentiation.
     received = submit("received", zhao, "ipsc", 2, "research", "Midbrain dopaminergic neurons from HLA-homozygous iPSC",
                       fudan, "Differentiate SCBi001-A into midbrain dopaminergic progenitors and compare protocols.")
@@ -54,7 +65,10 @@ def load(ctx: dict) -> None:
     services.approve_request(shipped, actor=qa, reason="clinical-grade line, clinical consent on file")
     ship(shipped, "SF1402889577")
     # Approved with reserved vials, waiting for the technician.
-    approved = submit("approved", sun, "ipsc", 3, "commercial", "Cardiomyocyte toxicity screening panel", zju)
+    # An enterprise pays (REQUEST_FEE_ENTERPRISE_PER_VIAL per vial) and gets a quotation (PDF on the request page).
+    approved = submit("approved", sun, "ipsc", 3, "commercial", "Cardiomyocyte toxicity screening panel",
+                      "Hangzhou CardioScreen Biotech Co., Ltd.", institution_type="enterprise",
+                      address="Hangzhou CardioScreen Biotech Co., Ltd.\n18 Xiyuan Road, Xihu District\nHangzhou")
     services.approve_request(approved, actor=qa)
     # Submitted, waiting for QA (one of them needs a consent check that fails).
     submit("submitted", zhao, "uc_msc", 1, "research", "MSC secretome and macrophage polarisation", fudan)
@@ -64,6 +78,10 @@ def load(ctx: dict) -> None:
             cell_line=lines["ipsc_patient"]).exists():
         submit("submitted_scope", zhao, "ipsc_patient", 1, "commercial", "Parkinson's disease drug screening kit",
                fudan)
+    # To a partner abroad: QA sees at review that it ships only with a Human Genetic Resources export approval.
+    submit("submitted_export", zhao, "ipsc", 1, "research", "Joint iPSC-derived microglia study with Berlin",
+           "Max Delbrück Center for Molecular Medicine", country="DE",
+           address="Max Delbrück Center for Molecular Medicine\nRobert-Rössle-Str. 10\n13125 Berlin, Germany")
     # Rejected and cancelled.
     rejected = submit("rejected", sun, "uc_msc", 4, "research", "Exosome isolation", zju)
     services.reject_request(rejected, actor=qa, reason="The project summary is missing: describe the experiments "

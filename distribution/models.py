@@ -9,7 +9,14 @@ from django.utils.translation import gettext_lazy as _
 
 from bank.audit import audit_history
 from bank.identifiers import IdentifierField
-from distribution.choices import ArrivalCondition, IntendedUse, RecallSource, RequestStatus, ShipperType
+from distribution.choices import (
+    ArrivalCondition,
+    InstitutionType,
+    IntendedUse,
+    RecallSource,
+    RequestStatus,
+    ShipperType,
+)
 
 User = settings.AUTH_USER_MODEL
 
@@ -45,6 +52,12 @@ class DistributionRequest(models.Model):
     project_title = models.CharField(_("project title"), max_length=300)
     project_summary = models.TextField(_("project summary"), blank=True)
     institution = models.CharField(_("institution"), max_length=200, blank=True)
+    # Issue 15: the fee follows the institution's type; a recipient outside settings.BANK_COUNTRY needs an export
+    # approval before shipping. db_default: rows written before issue 15 (and bulk loaders) are public, domestic.
+    institution_type = models.CharField(_("institution type"), max_length=10, choices=InstitutionType.choices,
+                                        default=InstitutionType.PUBLIC, db_default=InstitutionType.PUBLIC)
+    recipient_country = models.CharField(_("recipient country"), max_length=2, default="CN", db_default="CN",
+                                         help_text=_("ISO 3166-1 alpha-2"))
     shipping_address = models.TextField(_("shipping address"), blank=True)
     mta = models.ForeignKey(MaterialTransferAgreement, on_delete=models.PROTECT, related_name="requests")
     mta_accepted_at = models.DateTimeField(_("MTA accepted at"))
@@ -208,3 +221,106 @@ class KeptCatalogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cell_line_id} v{self.version}"
+
+
+class FeeRate(models.Model):
+    """QA's fee per vial for one institution type, on one line or on every line of a grade (issue 15).
+
+    A request's fee per vial is its line's rate, else its grade's, else the bank's default for the institution type
+    (settings REQUEST_FEE_PUBLIC_PER_VIAL / REQUEST_FEE_ENTERPRISE_PER_VIAL): ``queries.fee_for`` is the one rule.
+    A rate is never deleted: clearing it sets ``per_vial`` to null (the next rule applies again), with history.
+    """
+
+    institution_type = models.CharField(_("institution type"), max_length=10, choices=InstitutionType.choices)
+    cell_line = models.ForeignKey("lots.CellLine", on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="fee_rates")
+    grade = models.CharField(_("grade"), max_length=10, blank=True)
+    per_vial = models.DecimalField(_("fee per vial"), max_digits=12, decimal_places=2, null=True, blank=True)
+    set_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    set_at = models.DateTimeField(_("set at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["institution_type", "grade", "cell_line_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(cell_line__isnull=False, grade="")
+                           | (models.Q(cell_line__isnull=True) & ~models.Q(grade=""))),
+                name="distribution_feerate_line_or_grade"),
+            models.CheckConstraint(condition=models.Q(per_vial__isnull=True) | models.Q(per_vial__gte=0),
+                                   name="distribution_feerate_not_negative"),
+            models.UniqueConstraint(fields=["institution_type", "cell_line"],
+                                    condition=models.Q(cell_line__isnull=False),
+                                    name="distribution_feerate_unique_line"),
+            models.UniqueConstraint(fields=["institution_type", "grade"],
+                                    condition=models.Q(cell_line__isnull=True),
+                                    name="distribution_feerate_unique_grade"),
+        ]
+        verbose_name = _("fee rate")
+        verbose_name_plural = _("fee rates")
+
+    def __str__(self) -> str:
+        return f"{self.institution_type} {self.cell_line_id or self.grade}: {self.per_vial}"
+
+
+class InstitutionProfile(models.Model):
+    """A researcher's institution (issue 15): name, type, country, address and billing contact. It prefills the
+    request form; each request keeps its own copy of what was submitted."""
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="institution_profile")
+    name = models.CharField(_("institution"), max_length=200)
+    institution_type = models.CharField(_("institution type"), max_length=10, choices=InstitutionType.choices)
+    country = models.CharField(_("country"), max_length=2, help_text=_("ISO 3166-1 alpha-2"))
+    address = models.TextField(_("shipping address"), blank=True)
+    billing_contact = models.CharField(_("billing contact"), max_length=200, blank=True)
+    billing_email = models.EmailField(_("billing e-mail"), blank=True)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["user_id"]
+        verbose_name = _("institution profile")
+        verbose_name_plural = _("institution profiles")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def export_approval_path(instance, filename: str) -> str:
+    # The storage never overwrites a name (settings.STORAGES): a second scan of the same name gets a suffix.
+    return f"export-approvals/{timezone.localdate():%Y}/{filename}"
+
+
+class ExportApproval(models.Model):
+    """A Human Genetic Resources export approval for a request whose recipient is outside the bank's country
+    (China's HGR regulation). The request ships only with one valid on its shipping date (issue 15)."""
+
+    request = models.ForeignKey(DistributionRequest, on_delete=models.PROTECT, related_name="export_approvals")
+    approval_number = models.CharField(_("approval number"), max_length=100)
+    authority = models.CharField(_("authority"), max_length=200)
+    approved_on = models.DateField(_("approved on"))
+    expires_on = models.DateField(_("expires on"))
+    document = models.FileField(_("scanned document"), upload_to=export_approval_path, max_length=300, blank=True)
+    document_name = models.CharField(_("file name"), max_length=200, blank=True)
+    document_sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["request_id", "-expires_on", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(expires_on__gte=models.F("approved_on")),
+                                   name="distribution_exportapproval_dates_in_order"),
+        ]
+        verbose_name = _("export approval")
+        verbose_name_plural = _("export approvals")
+
+    def __str__(self) -> str:
+        return f"{self.authority} {self.approval_number}"
+
+    def valid_on(self, day) -> bool:
+        return self.approved_on <= day <= self.expires_on

@@ -33,10 +33,12 @@ from django.utils.translation import gettext as _
 from bank import tally
 from bank.identifiers import first_match, scannable
 from bank.roles import STAFF_ROLES, has_role
-from distribution.choices import IntendedUse, RequestStatus
+from distribution.choices import InstitutionType, IntendedUse, RequestStatus
 from distribution.models import (
     Allocation,
     DistributionRequest,
+    ExportApproval,
+    FeeRate,
     MaterialTransferAgreement,
     Recall,
     RecallNotice,
@@ -102,10 +104,71 @@ def current_mta() -> MaterialTransferAgreement | None:
     return MaterialTransferAgreement.objects.filter(active=True).order_by("-effective_from", "-id").first()
 
 
-def fee_for(vials: int) -> tuple[Decimal, str]:
-    """The fee of a request for ``vials`` vials (settings REQUEST_FEE_PER_VIAL / REQUEST_FEE_CURRENCY)."""
-    per_vial = Decimal(str(settings.REQUEST_FEE_PER_VIAL or "0"))
-    return (per_vial * max(int(vials or 0), 0)).quantize(Decimal("0.01")), settings.REQUEST_FEE_CURRENCY
+@dataclass(frozen=True)
+class Fee:
+    """What a request costs: the fee per vial, where it comes from (``line``, ``grade`` or ``default``), the total
+    for the vials asked and the bank's currency."""
+
+    per_vial: Decimal
+    total: Decimal
+    currency: str
+    source: str
+
+
+def default_fee_per_vial(institution_type: str) -> Decimal:
+    """The bank's default per institution type (public: free unless the bank says otherwise)."""
+    raw = (settings.REQUEST_FEE_ENTERPRISE_PER_VIAL if institution_type == InstitutionType.ENTERPRISE
+           else settings.REQUEST_FEE_PUBLIC_PER_VIAL)
+    return Decimal(str(raw or "0"))
+
+
+def fee_for(vials: int, *, institution_type: str, cell_line: CellLine | None = None) -> Fee:
+    """The one rule of a request's fee (issue 15): per vial, the line's rate for the institution type, else its
+    grade's, else the bank's default for the type; times the vials (1 query with a line, none without)."""
+    per_vial, source = None, "default"
+    if cell_line is not None:
+        rates = {(r.cell_line_id, r.grade): r.per_vial for r in FeeRate.objects.filter(
+            Q(cell_line=cell_line) | Q(cell_line__isnull=True, grade=cell_line.grade),
+            institution_type=institution_type, per_vial__isnull=False)}
+        if (cell_line.pk, "") in rates:
+            per_vial, source = rates[(cell_line.pk, "")], "line"
+        elif (None, cell_line.grade) in rates:
+            per_vial, source = rates[(None, cell_line.grade)], "grade"
+    if per_vial is None:
+        per_vial = default_fee_per_vial(institution_type)
+    per_vial = per_vial.quantize(Decimal("0.01"))
+    total = (per_vial * max(int(vials or 0), 0)).quantize(Decimal("0.01"))
+    return Fee(per_vial=per_vial, total=total, currency=settings.REQUEST_FEE_CURRENCY, source=source)
+
+
+def fee_table() -> dict:
+    """The fees page: the defaults, the grade rates and the line rates in force (2 queries)."""
+    rates = list(FeeRate.objects.filter(per_vial__isnull=False).select_related("cell_line", "set_by")
+                 .order_by("cell_line__name", "grade", "institution_type"))
+    return {
+        "defaults": [(t, label, default_fee_per_vial(t)) for t, label in InstitutionType.choices],
+        "grades": [r for r in rates if r.cell_line_id is None],
+        "lines": [r for r in rates if r.cell_line_id is not None],
+        "currency": settings.REQUEST_FEE_CURRENCY,
+    }
+
+
+# --- export approval (China's Human Genetic Resources regulation) ---------------------------------
+
+
+def needs_export_approval(request: DistributionRequest) -> bool:
+    """A recipient outside the bank's country needs a Human Genetic Resources export approval."""
+    return (request.recipient_country or settings.BANK_COUNTRY).upper() != settings.BANK_COUNTRY.upper()
+
+
+def export_approval_on(request: DistributionRequest, day) -> ExportApproval | None:
+    """The request's export approval valid on ``day`` (the latest-expiring one), or None (1 query)."""
+    return (ExportApproval.objects.filter(request=request, approved_on__lte=day, expires_on__gte=day)
+            .select_related("recorded_by").order_by("-expires_on", "-id").first())
+
+
+def export_approvals_of(request: DistributionRequest) -> list[ExportApproval]:
+    return list(request.export_approvals.select_related("recorded_by").order_by("-expires_on", "-id"))
 
 
 # --- catalog ------------------------------------------------------------------------------------
@@ -383,6 +446,8 @@ class Check:
     ok: bool
     detail: str
     code: str = ""
+    # Not a refusal of the approval but something to do before the vials can leave (the export approval).
+    advisory: bool = False
 
 
 @dataclass
@@ -445,11 +510,32 @@ def review_for(request: DistributionRequest) -> Review:
               _("%(available)s vials distributable for %(wanted)s requested (%(reserve)s MCB vials kept back).") % {
                   "available": stock["available"], "wanted": request.vials, "reserve": stock["mcb_reserve"]},
               "insufficient_stock"),
+        *_export_checks(request),
         Check("blocked_lots", _("Blocked lots"), True,
               _("%(n)s lots of this line are recalled or flagged for withdrawn consent; they are never allocated.")
               % {"n": blocked} if blocked else _("None."), ""),
     ]
     return Review(checks=checks, scopes=scope_labels, eligibility=eligibility, stock=stock)
+
+
+def _export_checks(request: DistributionRequest) -> list[Check]:
+    """QA learns at approval that the vials cannot leave without a Human Genetic Resources export approval; the
+    shipment is refused without one valid on its date (``export_approval_required``). One query when needed."""
+    if not needs_export_approval(request):
+        return []
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    valid = export_approval_on(request, today)
+    country = {"country": request.recipient_country, "bank": settings.BANK_COUNTRY}
+    if valid is not None:
+        detail = _("Recipient in %(country)s: %(authority)s approval %(number)s, valid until %(until)s.") % {
+            **country, "authority": valid.authority, "number": valid.approval_number, "until": valid.expires_on}
+    else:
+        detail = _("Recipient in %(country)s, outside %(bank)s: a Human Genetic Resources export approval is "
+                   "required. You may approve; the vials cannot ship until an approval valid on the shipping date "
+                   "is recorded.") % country
+    return [Check("export_approval", _("Export approval"), valid is not None, detail, advisory=True)]
 
 
 def open_request_counts() -> dict[str, int]:
@@ -500,13 +586,26 @@ def _shipment_brief(allocation: Allocation) -> dict:
         "shipped_on": shipment.shipped_on if shipment else None,
         "received_at": shipment.received_at if shipment else None,
         "arrival_condition": shipment.arrival_condition if shipment else "",
+        "recipient_country": request.recipient_country,
+        "export_approval": _export_brief(request, shipment.shipped_on) if shipment else None,
     }
+
+
+def _export_brief(request: DistributionRequest, shipped_on) -> dict | None:
+    """The export approval the shipment left under (valid on its date), from the prefetched approvals."""
+    valid = [a for a in request.export_approvals.all() if a.valid_on(shipped_on)]
+    if not valid:
+        return None
+    a = max(valid, key=lambda x: (x.expires_on, x.pk))
+    return {"approval_number": a.approval_number, "authority": a.authority, "approved_on": a.approved_on,
+            "expires_on": a.expires_on, "document_sha256": a.document_sha256}
 
 
 def _allocations_for_vials(vial_ids) -> dict[int, list[Allocation]]:
     found: dict[int, list[Allocation]] = defaultdict(list)
     for allocation in (Allocation.objects.filter(vial_id__in=vial_ids)
-                       .select_related("request__researcher", "request__shipment").order_by("vial_id", "id")):
+                       .select_related("request__researcher", "request__shipment")
+                       .prefetch_related("request__export_approvals").order_by("vial_id", "id")):
         found[allocation.vial_id].append(allocation)
     return found
 
@@ -624,7 +723,8 @@ def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
         "box__rack__unit__name", "kind")
     live: dict[int, Allocation] = {}
     for allocation in (Allocation.objects.filter(vial__lot_id__in=lot_ids, released_at__isnull=True)
-                       .select_related("request__researcher", "request__shipment").order_by("vial_id", "id")):
+                       .select_related("request__researcher", "request__shipment")
+                       .prefetch_related("request__export_approvals").order_by("vial_id", "id")):
         live.setdefault(allocation.vial_id, allocation)
     vials_of: dict[int, list[tuple]] = defaultdict(list)
     for row in vials:
@@ -697,12 +797,13 @@ def recall_notices(recall: Recall) -> list[RecallNotice]:
 
 def shipments_of_lot(lot: Lot, derived: list[Lot] | None = None) -> tuple[list[dict], int]:
     """Shipments that carried vials of this lot (and of the ``derived`` lots given) with their recipients,
-    and how many of those vials are reserved (1 query)."""
+    and how many of those vials are reserved (2 queries: allocations, their requests' export approvals)."""
     shipments: dict[int, dict] = {}
     reserved = 0
     lot_ids = [lot.pk, *(d.pk for d in derived or [])]
     allocations = (Allocation.objects.filter(vial__lot_id__in=lot_ids, released_at__isnull=True)
-                   .select_related("request__researcher", "request__shipment").order_by("request_id", "id"))
+                   .select_related("request__researcher", "request__shipment")
+                   .prefetch_related("request__export_approvals").order_by("request_id", "id"))
     for allocation in allocations:
         if allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
             entry = shipments.setdefault(allocation.request_id, {**_shipment_brief(allocation), "vials": 0})

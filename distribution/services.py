@@ -11,7 +11,9 @@ constraint on ``Allocation`` is the last line of defence. Vials change status on
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections import defaultdict
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -32,20 +34,25 @@ from distribution import queries
 from distribution.choices import (
     REQUEST_TRANSITIONS,
     ArrivalCondition,
+    InstitutionType,
     IntendedUse,
     RecallSource,
     RequestStatus,
     ShipperType,
 )
+from distribution.countries import clean_country
 from distribution.models import (
     Allocation,
     DistributionRequest,
+    ExportApproval,
+    FeeRate,
+    InstitutionProfile,
     MaterialTransferAgreement,
     Recall,
     RecallNotice,
     Shipment,
 )
-from lots.choices import LotStatus, VialStatus
+from lots.choices import Grade, LotStatus, VialStatus
 from lots.models import CellLine, Lot, Vial
 from lots.services import (
     change_lot_status,
@@ -110,11 +117,16 @@ def publish_mta(*, actor, version: str, title: str, text: str,
 
 
 def submit_request(*, actor, cell_line: CellLine, vials: int, intended_use: str, project_title: str,
-                   mta_accepted: bool, project_summary: str = "", institution: str = "",
+                   mta_accepted: bool, institution_type: str | None = None, recipient_country: str | None = None,
+                   project_summary: str = "", institution: str = "",
                    shipping_address: str = "", mta_version: str | None = None) -> DistributionRequest:
     """A researcher asks for ``vials`` vials of a released line and accepts the MTA in force.
 
-    400 (ValidationError): vials < 1, MTA not accepted or outdated, no title, unknown use.
+    The institution's type (public or enterprise) sets the fee (``queries.fee_for``, stored on the request); the
+    recipient's country (default settings.BANK_COUNTRY) decides whether shipping needs an export approval.
+
+    400 (ValidationError): vials < 1, MTA not accepted or outdated, no title, unknown use, no or unknown
+    institution type, a country that is not an ISO 3166-1 alpha-2 code.
     409: ``not_released`` (the line has no released stock), ``insufficient_stock`` (more than is there now).
     Nothing is reserved: vials are allocated only when QA approves.
     """
@@ -131,6 +143,12 @@ def submit_request(*, actor, cell_line: CellLine, vials: int, intended_use: str,
         errors["project_title"] = [_("Give your project a title.")]
     if mta_accepted is not True:
         errors["mta_accepted"] = [_("You must read and accept the material transfer agreement.")]
+    if institution_type not in InstitutionType.values:
+        errors["institution_type"] = [_("Say whether your institution is public or an enterprise.")]
+    try:
+        country = clean_country(recipient_country) if recipient_country else settings.BANK_COUNTRY
+    except ValidationError as exc:
+        errors["recipient_country"] = exc.messages
     mta = queries.current_mta()
     if mta is None:
         raise Conflict(_("The bank has no material transfer agreement in force; ask the bank."), code="no_mta")
@@ -147,15 +165,16 @@ def submit_request(*, actor, cell_line: CellLine, vials: int, intended_use: str,
         raise Conflict(_("Only %(n)s vials of %(line)s can be distributed now; ask for fewer.")
                        % {"n": stock["available"], "line": cell_line.name},
                        code="insufficient_stock", available=stock["available"])
-    fee, currency = queries.fee_for(vials)
+    fee = queries.fee_for(vials, institution_type=institution_type, cell_line=cell_line)
     now = timezone.now()
     with transaction.atomic(), acting(actor, _("request submitted")):
         request = DistributionRequest.objects.create(
             number=_next_number(timezone.localdate(now)), researcher=actor, cell_line=cell_line, vials=vials,
             intended_use=intended_use, project_title=project_title.strip()[:300],
             project_summary=(project_summary or "").strip(), institution=(institution or "").strip()[:200],
+            institution_type=institution_type, recipient_country=country,
             shipping_address=(shipping_address or "").strip(), mta=mta, mta_accepted_at=now,
-            fee_amount=fee, fee_currency=currency, submitted_at=now,
+            fee_amount=fee.total, fee_currency=fee.currency, submitted_at=now,
         )
         notify_role(QA, subject=_("New request %(number)s: %(n)s vials of %(line)s for %(use)s use") % {
             "number": request.number, "n": vials, "line": cell_line.name,
@@ -358,6 +377,14 @@ def ship_request(request: DistributionRequest, *, actor, courier: str, tracking_
                 "number": locked.number, "n": len(allocations), "wanted": locked.vials}, code="allocation_incomplete")
         if shipped_on < timezone.localdate(locked.decided_at or locked.submitted_at):
             raise ValidationError({"shipped_on": [_("The shipping date is before the approval.")]})
+        if queries.needs_export_approval(locked) and queries.export_approval_on(locked, shipped_on) is None:
+            raise Conflict(
+                _("%(number)s goes to %(country)s, outside %(bank)s: it ships only with a Human Genetic Resources "
+                  "export approval valid on %(date)s. QA records it on the request page.") % {
+                    "number": locked.number, "country": locked.recipient_country, "bank": settings.BANK_COUNTRY,
+                    "date": shipped_on.isoformat()},
+                code="export_approval_required", recipient_country=locked.recipient_country,
+                shipped_on=shipped_on.isoformat())
         blocked = sorted({a.vial.lot.lot_number for a in allocations
                           if a.vial.lot.status != LotStatus.RELEASED or a.vial.lot.consent_withdrawn_flagged_at})
         if blocked:
@@ -374,11 +401,158 @@ def ship_request(request: DistributionRequest, *, actor, courier: str, tracking_
         Shipment.objects.create(request=locked, courier=courier.strip()[:120],
                                 tracking_number=tracking_number.strip()[:120], shipper_type=shipper_type,
                                 shipped_on=shipped_on, shipped_by=actor)
+        announce("activity_gate", activity="ship", actor=actor, on=shipped_on, subject=locked)  # issue 16: quality gate
         locked.save(update_fields=["status"])
         notify([locked.researcher], subject=_("%(number)s has shipped") % {"number": locked.number},
                body=_("%(courier)s, tracking number %(tracking)s. Confirm receipt when it arrives.") % {
                    "courier": courier, "tracking": tracking_number}, link=_link(locked))
     return locked
+
+
+# --- sharing: fees, institution profiles, export approvals (issue 15) ------------------------------
+
+MAX_FEE = Decimal("9999999999.99")
+EXPORT_DOCUMENT_TYPES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+EXPORT_DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
+
+
+def set_fee_rate(*, actor, institution_type: str, per_vial, cell_line: CellLine | None = None,
+                 grade: str = "") -> FeeRate:
+    """QA (or admin) sets the fee per vial for an institution type on one line, or on every line of a grade;
+    ``per_vial`` None clears it (the grade's rate, else the bank's default applies again). Requests already
+    submitted keep their fee."""
+    errors: dict[str, list[str]] = {}
+    if institution_type not in InstitutionType.values:
+        errors["institution_type"] = [_("Choose public or enterprise.")]
+    grade = (grade or "").strip()
+    if (cell_line is None) == (not grade):
+        errors["grade"] = [_("Set the fee on one line or on one grade.")]
+    elif grade and grade not in Grade.values:
+        errors["grade"] = [_("Choose research or clinical grade.")]
+    if per_vial is not None and per_vial != "":
+        try:
+            per_vial = Decimal(str(per_vial)).quantize(Decimal("0.01"))
+        except (ArithmeticError, ValueError):
+            per_vial = None
+            errors["per_vial"] = [_("Enter an amount, e.g. 500.00.")]
+        else:
+            if not per_vial.is_finite() or per_vial < 0 or per_vial > MAX_FEE:
+                errors["per_vial"] = [_("Enter an amount between 0 and %(max)s.") % {"max": MAX_FEE}]
+    else:
+        per_vial = None
+    if errors:
+        raise ValidationError(errors)
+    key = {"institution_type": institution_type, "cell_line": cell_line, "grade": "" if cell_line else grade}
+    what = cell_line.name if cell_line else Grade(grade).label
+    reason = (_("fee for %(type)s institutions on %(what)s: %(fee)s") % {
+        "type": institution_type, "what": what, "fee": per_vial if per_vial is not None else _("cleared")})[:100]
+    with transaction.atomic(), acting(actor, reason):
+        rate = FeeRate.objects.select_for_update().filter(**key).first()
+        if rate is None:
+            rate = FeeRate.objects.create(**key, per_vial=per_vial, set_by=actor)
+        else:
+            rate.per_vial, rate.set_by, rate.set_at = per_vial, actor, timezone.now()
+            rate.save(update_fields=["per_vial", "set_by", "set_at"])
+    return rate
+
+
+def save_institution_profile(*, actor, name: str, institution_type: str, country: str, address: str = "",
+                             billing_contact: str = "", billing_email: str = "") -> InstitutionProfile:
+    """A researcher keeps their institution's details; they prefill each new request."""
+    from django.core.validators import validate_email
+
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = [_("Name your institution.")]
+    if institution_type not in InstitutionType.values:
+        errors["institution_type"] = [_("Choose public or enterprise.")]
+    try:
+        country = clean_country(country)
+    except ValidationError as exc:
+        errors["country"] = exc.messages
+    billing_email = (billing_email or "").strip()
+    if billing_email:
+        try:
+            validate_email(billing_email)
+        except ValidationError:
+            errors["billing_email"] = [_("Enter a valid e-mail address.")]
+    if errors:
+        raise ValidationError(errors)
+    values = {"name": name[:200], "institution_type": institution_type, "country": country,
+              "address": (address or "").strip(), "billing_contact": (billing_contact or "").strip()[:200],
+              "billing_email": billing_email[:254], "updated_at": timezone.now()}
+    with transaction.atomic(), acting(actor, _("institution profile saved")):
+        profile = InstitutionProfile.objects.select_for_update().filter(user=actor).first()
+        if profile is None:
+            return InstitutionProfile.objects.create(user=actor, **values)
+        for field, value in values.items():
+            setattr(profile, field, value)
+        profile.save(update_fields=list(values))
+    return profile
+
+
+def record_export_approval(request: DistributionRequest, *, actor, approval_number: str, authority: str,
+                           approved_on: datetime.date, expires_on: datetime.date, document=None) -> ExportApproval:
+    """QA records the Human Genetic Resources export approval of a request to a recipient abroad, with the
+    scanned document (kept through Django's storage API with its SHA-256). Shipping then checks that it is
+    valid on the shipping date.
+
+    400: a missing field, dates out of order, a future approval date, a document that is not a PDF or image or is
+    too big, a request to a recipient in the bank's own country. 409 ``invalid_transition``: the request has
+    shipped, or was rejected or cancelled.
+    """
+    errors: dict[str, list[str]] = {}
+    approval_number, authority = (approval_number or "").strip(), (authority or "").strip()
+    if not approval_number:
+        errors["approval_number"] = [_("Enter the approval number.")]
+    if not authority:
+        errors["authority"] = [_("Name the authority that approved the export.")]
+    if approved_on is None:
+        errors["approved_on"] = [_("Enter the approval date.")]
+    elif approved_on > timezone.localdate():
+        errors["approved_on"] = [_("The approval date cannot be in the future.")]
+    if expires_on is None:
+        errors["expires_on"] = [_("Enter the expiry date.")]
+    elif approved_on is not None and expires_on < approved_on:
+        errors["expires_on"] = [_("The approval cannot expire before it was granted.")]
+    if document is not None:
+        name = (getattr(document, "name", "") or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+        if not name.lower().endswith(EXPORT_DOCUMENT_TYPES):
+            errors["document"] = [_("Upload the scan as a PDF, PNG, JPEG or TIFF file.")]
+        elif document.size > EXPORT_DOCUMENT_MAX_BYTES:
+            errors["document"] = [_("The scan is larger than 20 MB.")]
+        elif document.size == 0:
+            errors["document"] = [_("The file is empty.")]
+    if not queries.needs_export_approval(request):
+        errors["recipient_country"] = [_("%(number)s goes to a recipient in %(country)s: no export approval is "
+                                         "needed.") % {"number": request.number, "country": request.recipient_country}]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic(), acting(actor, _("export approval %(number)s recorded") % {
+            "number": approval_number[:60]}):
+        locked = _lock(request)
+        if locked.status not in (RequestStatus.SUBMITTED, RequestStatus.APPROVED):
+            raise Conflict(_("Request %(number)s is %(status)s; an export approval is recorded before it ships.") % {
+                "number": locked.number, "status": RequestStatus(locked.status).label},
+                code="invalid_transition", status=locked.status)
+        approval = ExportApproval(request=locked, approval_number=approval_number[:100], authority=authority[:200],
+                                  approved_on=approved_on, expires_on=expires_on, recorded_by=actor)
+        if document is not None:
+            digest = hashlib.sha256()
+            for chunk in document.chunks():
+                digest.update(chunk)
+            document.seek(0)
+            approval.document_name, approval.document_sha256 = name[:200], digest.hexdigest()
+            # The file goes to the storage when the row is saved; a failed transaction leaves at most an orphan
+            # file, never a row without its file.
+            approval.document.save(name[:100], document, save=False)
+        approval.save()
+        if locked.status == RequestStatus.APPROVED:
+            notify_role(TECHNICIAN, subject=_("%(number)s: export approval recorded — it may ship until %(until)s") % {
+                "number": locked.number, "until": expires_on.isoformat()},
+                link=reverse("distribution:pick", args=[locked.pk]))
+    return approval
 
 
 # --- recall ---------------------------------------------------------------------------------------

@@ -6,22 +6,32 @@ catalog and their own requests; nothing they can open carries the donor's code o
 
 from __future__ import annotations
 
+import mimetypes
+
+from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.db.models import Count
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bank import tally
+from bank.identifiers import first_match
 from bank.signatures import signatures_for
 from bank.web import call_service, perms_required
 from distribution import forms, panels, queries, services
-from distribution.choices import RequestStatus
-from distribution.models import Recall
+from distribution.choices import InstitutionType, RequestStatus
+from distribution.countries import ISO_3166_ALPHA2
+from distribution.models import ExportApproval, InstitutionProfile, MaterialTransferAgreement, Recall
+from distribution.quotation import has_quotation, quotation_pdf
 from donors.models import Donor
-from lots.choices import LotStatus, lot_can_become
+from lots.choices import Grade, LotStatus, lot_can_become
 from lots.models import CellLine, Lot
 from lots.queries import descendant_lots
 
@@ -56,7 +66,34 @@ def catalog_line(request, pk: int):
     entry = queries.catalog_entry(pk)
     if entry is None:
         raise Http404(_("This line is not in the catalog."))
-    return render(request, "distribution/catalog_line.html", {"entry": entry, "fee": queries.fee_for(1)})
+    line = CellLine.objects.only("pk", "grade").get(pk=entry.id)
+    return render(request, "distribution/catalog_line.html", {
+        "entry": entry, "fees": [(label, queries.fee_for(1, institution_type=t, cell_line=line))
+                                 for t, label in InstitutionType.choices]})
+
+
+def _profile_initial(user) -> dict:
+    """The researcher's institution profile prefills a new request."""
+    profile = InstitutionProfile.objects.filter(user=user).first()
+    if profile is None:
+        return {"recipient_country": settings.BANK_COUNTRY}
+    return {"institution": profile.name, "institution_type": profile.institution_type,
+            "recipient_country": profile.country, "shipping_address": profile.address}
+
+
+def _fee_preview(line: CellLine, data) -> dict:
+    """The fee the request form shows before submitting (``queries.fee_for``: the rule the service stores)."""
+    institution_type = data.get("institution_type") or ""
+    try:
+        vials = max(int(data.get("vials") or 1), 1)
+    except (TypeError, ValueError):
+        vials = 1
+    vials = min(vials, 10_000)
+    if institution_type not in InstitutionType.values:
+        return {"fee": None, "fee_vials": vials, "fee_line_id": line.pk}
+    return {"fee": queries.fee_for(vials, institution_type=institution_type, cell_line=line),
+            "fee_vials": vials, "fee_enterprise": institution_type == InstitutionType.ENTERPRISE,
+            "fee_line_id": line.pk}
 
 
 @perms_required("distribution.add_distributionrequest")
@@ -65,20 +102,103 @@ def request_new(request, pk: int):
     entry = queries.catalog_entry(pk)
     if entry is None:
         raise Http404(_("This line is not in the catalog."))
+    line = get_object_or_404(CellLine, pk=pk)
     mta = queries.current_mta()
-    form = forms.RequestForm(request.POST or None, initial={"mta_version": mta.version if mta else ""})
+    initial = {"mta_version": mta.version if mta else "", **_profile_initial(request.user)}
+    form = forms.RequestForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        line = get_object_or_404(CellLine, pk=pk)
         created, ok = call_service(request, form, services.submit_request, actor=request.user, cell_line=line,
                                    **form.cleaned_data)
         if ok:
             messages.success(request, _("Request %(number)s submitted. QA reviews it; you are notified of the "
                                         "decision.") % {"number": created.number})
             return redirect("distribution:request", created.pk)
-    per_vial, currency = queries.fee_for(1)
+    shown = request.POST if request.method == "POST" else {
+        "vials": form["vials"].value(), "institution_type": form["institution_type"].value()}
     return render(request, "distribution/request_new.html", {
-        "entry": entry, "form": form, "mta": mta, "fee_per_vial": per_vial, "currency": currency,
+        "entry": entry, "form": form, "mta": mta, "countries": sorted(ISO_3166_ALPHA2),
+        "has_profile": InstitutionProfile.objects.filter(user=request.user).exists(), **_fee_preview(line, shown),
     })
+
+
+@perms_required("distribution.add_distributionrequest")
+def request_fee(request, pk: int):
+    """HTMX: the fee line of the request form, again as the vials or the institution type change."""
+    line = get_object_or_404(CellLine, pk=pk)
+    return render(request, "distribution/partials/fee.html", _fee_preview(line, request.GET))
+
+
+@perms_required("distribution.add_distributionrequest")
+@require_http_methods(["GET", "POST"])
+def institution_profile(request):
+    """A researcher's institution: it prefills every new request."""
+    profile = InstitutionProfile.objects.filter(user=request.user).first()
+    initial = ({"name": profile.name, "institution_type": profile.institution_type, "country": profile.country,
+                "address": profile.address, "billing_contact": profile.billing_contact,
+                "billing_email": profile.billing_email} if profile else {"country": settings.BANK_COUNTRY})
+    form = forms.InstitutionProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        _saved, ok = call_service(request, form, services.save_institution_profile, actor=request.user,
+                                  **form.cleaned_data)
+        if ok:
+            messages.success(request, _("Institution profile saved; your next requests start from it."))
+            return redirect("distribution:institution-profile")
+    return render(request, "distribution/institution_profile.html", {
+        "form": form, "profile": profile, "countries": sorted(ISO_3166_ALPHA2),
+    }, status=400 if request.method == "POST" else 200)
+
+
+# --- QA: MTA versions and fees ------------------------------------------------------------------
+
+
+@perms_required("distribution.view_materialtransferagreement")
+@require_http_methods(["GET", "POST"])
+def mta_list(request):
+    """MTA versions, newest first; QA publishes a new one (the same service as ``manage.py publish_mta``)."""
+    can_publish = request.user.has_perm("distribution.add_materialtransferagreement")
+    form = forms.MTAPublishForm(request.POST or None)
+    if request.method == "POST":
+        if not can_publish:
+            raise PermissionDenied
+        if form.is_valid():
+            mta, ok = call_service(request, form, services.publish_mta, actor=request.user, **form.cleaned_data)
+            if ok:
+                messages.success(request, _("MTA %(version)s is in force from %(date)s; new requests accept it.") % {
+                    "version": mta.version, "date": mta.effective_from})
+                return redirect("distribution:mta")
+    versions = list(MaterialTransferAgreement.objects.annotate(n_requests=Count("requests"))
+                    .order_by("-effective_from", "-id"))
+    return render(request, "distribution/mta.html", {
+        "versions": versions, "form": form, "can_publish": can_publish,
+    }, status=400 if request.method == "POST" else 200)
+
+
+@perms_required("distribution.view_feerate")
+@require_http_methods(["GET", "POST"])
+def fees(request):
+    """The fee rules: the bank's defaults per institution type, then QA's per-grade and per-line rates."""
+    can_set = request.user.has_perm("distribution.change_feerate")
+    form = forms.FeeRateForm(request.POST or None)
+    if request.method == "POST":
+        if not can_set:
+            raise PermissionDenied
+        if form.is_valid():
+            target = form.cleaned_data["target"].strip()
+            line = first_match(CellLine.objects.filter(name__iexact=target))
+            grade = "" if line else target.lower()
+            if line is None and grade not in Grade.values:
+                form.add_error("target", _("No line named %(name)s; type a line's name, or research or clinical.")
+                               % {"name": target})
+            else:
+                _rate, ok = call_service(request, form, services.set_fee_rate, actor=request.user,
+                                         institution_type=form.cleaned_data["institution_type"],
+                                         per_vial=form.cleaned_data["per_vial"], cell_line=line, grade=grade)
+                if ok:
+                    messages.success(request, _("Fee saved. Requests submitted from now on use it."))
+                    return redirect("distribution:fees")
+    return render(request, "distribution/fees.html", {
+        "table": queries.fee_table(), "form": form, "can_set": can_set, "grade_choices": Grade.choices,
+    }, status=400 if request.method == "POST" else 200)
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -120,6 +240,13 @@ def request_detail(request, pk: int, *, forms_in: dict | None = None, status: in
         "shipment": getattr(obj, "shipment", None) if obj.status in (RequestStatus.SHIPPED,
                                                                       RequestStatus.RECEIVED) else None,
         "donor": obj.cell_line.donor if user.has_perm(REVIEW) or user.has_perm(TRACE) else None,
+        "needs_export_approval": queries.needs_export_approval(obj),
+        "export_approvals": queries.export_approvals_of(obj),
+        "can_record_export": user.has_perm("distribution.add_exportapproval")
+        and obj.status in (RequestStatus.SUBMITTED, RequestStatus.APPROVED),
+        "export_form": forms.ExportApprovalForm(),
+        "quoted": has_quotation(obj),
+        "today": timezone.localdate(),
     }
     context.update(forms_in or {})
     return render(request, "distribution/request_detail.html", context, status=status)
@@ -155,6 +282,46 @@ def request_reject(request, pk: int):
     return request_detail(request, pk, forms_in={"reject_form": form}, status=400)
 
 
+@perms_required("distribution.add_exportapproval")
+@require_POST
+def request_export_approval(request, pk: int):
+    """QA records the Human Genetic Resources export approval with its scan."""
+    obj = _visible_request(request, pk)
+    form = forms.ExportApprovalForm(request.POST, request.FILES)
+    if form.is_valid():
+        approval, ok = call_service(request, form, services.record_export_approval, obj, actor=request.user,
+                                    **form.cleaned_data)
+        if ok:
+            messages.success(request, _("Export approval %(number)s recorded; %(request)s may ship until %(until)s.")
+                             % {"number": approval.approval_number, "request": obj.number,
+                                "until": approval.expires_on})
+            return redirect("distribution:request", pk)
+    return request_detail(request, pk, forms_in={"export_form": form}, status=400)
+
+
+@perms_required(VIEW_REQUEST, "distribution.view_exportapproval")
+def export_approval_document(request, pk: int):
+    """The scanned export approval, read back through the storage API."""
+    approval = get_object_or_404(ExportApproval, pk=pk, request__in=queries.requests_visible_to(request.user))
+    if not approval.document:
+        raise Http404(_("No scan was uploaded with this approval."))
+    name = approval.document_name or approval.document.name.rsplit("/", 1)[-1]
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(approval.document.open("rb"), content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(False, name.replace("\r", " ").replace("\n", " "))
+    return response
+
+
+@perms_required(VIEW_REQUEST)
+def request_quotation(request, pk: int):
+    obj = _visible_request(request, pk)
+    if not has_quotation(obj):
+        raise Http404(_("Only an enterprise request is quoted."))
+    response = HttpResponse(quotation_pdf(obj), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="Quotation-{obj.number}.pdf"'
+    return response
+
+
 @perms_required(VIEW_REQUEST)
 @require_POST
 def request_cancel(request, pk: int):
@@ -185,10 +352,12 @@ def request_receive(request, pk: int):
 def _pick_context(obj, *, pick_form=None, ship_form=None, error: str = "", notice: str = ""):
     allocations = queries.pick_list(obj)
     picked = sum(1 for a in allocations if a.picked_at)
+    needs_export = queries.needs_export_approval(obj)
     return {
         "obj": obj, "allocations": allocations, "picked": picked, "all_picked": picked == len(allocations) > 0,
         "pick_form": pick_form or forms.PickForm(), "ship_form": ship_form or forms.ShipForm(),
-        "scan_error": error, "scan_notice": notice,
+        "scan_error": error, "scan_notice": notice, "needs_export_approval": needs_export,
+        "export_approval": queries.export_approval_on(obj, timezone.localdate()) if needs_export else None,
     }
 
 

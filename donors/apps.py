@@ -40,3 +40,6 @@ class DonorsConfig(AppConfig):
         register_scanner(views.resolve_scan, order=50)
         register_panel("donors", "donors/partials/dashboard_panel.html", views.dashboard_panel,
                        perms=("donors.view_donor",), order=10)
+        # Issue 15: lines derived under an expired or withdrawn ethics approval, for QA to review.
+        register_panel("donors-ethics", "donors/partials/ethics_panel.html", views.ethics_panel,
+                       perms=("donors.view_ethicsapproval", "lots.view_cellline"), order=11)

@@ -52,10 +52,16 @@ class Tissue(models.TextChoices):
     PERIPHERAL_BLOOD = "peripheral_blood", _("Peripheral blood")
     EMBRYO = "embryo", _("Embryo")
     OTHER = "other", _("Other")
+    # Issue 15: every bank type of the seed review's Table 1.
+    AMNION = "amnion", _("Amnion")
+    ENDOMETRIUM = "endometrium", _("Endometrium")
+    MENSTRUAL_BLOOD = "menstrual_blood", _("Menstrual blood")
+    NEURAL_TISSUE = "neural_tissue", _("Neural tissue")
+    MUSCLE = "muscle", _("Muscle")
 
 
 # Birth-mother samples are screened for these tissues (QC_SPECS.md).
-MATERNAL_TISSUES = (Tissue.CORD_BLOOD, Tissue.UMBILICAL_CORD, Tissue.PLACENTA)
+MATERNAL_TISSUES = (Tissue.CORD_BLOOD, Tissue.UMBILICAL_CORD, Tissue.PLACENTA, Tissue.AMNION)
 
 
 class HLAMethod(models.TextChoices):

@@ -4,6 +4,11 @@ ctx in: ``users``. ctx out: ``donors`` / ``collections`` (label → object), ``e
 Labels with a collection: ipsc, ipsc_patient, uc_msc, cord_blood (the lots step derives lines from these),
 incomplete (two markers missing, transport over the limit), ineligible (HBsAg positive).
 Donors without a collection: awaiting (registered, no consent yet), withdrawn (consent withdrawn).
+
+Issue 15: the approvals are dated from today (the main one covers every demo collection, an older one expired);
+the umbilical cord was collected under a pilot approval the committee later withdrew, so the line the lots step
+derives from it is flagged for QA on the dashboard. The cord blood collection has its chain of custody; the
+umbilical cord's courier leg ran warm (outside the tissue's 2–8 °C): qc has a deviation for it.
 """
 
 from __future__ import annotations
@@ -48,15 +53,21 @@ def load(ctx: dict) -> None:
     coordinator = ctx["users"]["coordinator"]
     technician = ctx["users"]["technician"]
     today = timezone.localdate()
+    # Dated from today, so every demo collection (the cord blood step's go back about two years) is covered.
     services.create_ethics_approval(
         actor=coordinator, committee="Institutional Ethics Committee, Demo University Hospital",
         approval_number="IEC-2022-004", scope="Banking of umbilical cord and cord blood (expired)",
-        valid_from=datetime.date(2022, 1, 1), valid_to=datetime.date(2024, 12, 31),
+        valid_from=datetime.date(today.year - 5, 1, 1), valid_to=datetime.date(today.year - 3, 12, 31),
     )
     ethics = services.create_ethics_approval(
         actor=coordinator, committee="Institutional Ethics Committee, Demo University Hospital",
         approval_number="IEC-2025-017", scope="Derivation, banking and distribution of human stem cell lines",
-        valid_from=datetime.date(2025, 1, 1), valid_to=datetime.date(2028, 12, 31),
+        valid_from=datetime.date(today.year - 2, 1, 1), valid_to=datetime.date(today.year + 2, 12, 31),
+    )
+    pilot = services.create_ethics_approval(
+        actor=coordinator, committee="Institutional Ethics Committee, Demo University Hospital",
+        approval_number="IEC-2025-031", scope="Pilot: umbilical cord MSC derivation from caesarean deliveries",
+        valid_from=datetime.date(today.year - 1, 1, 1), valid_to=datetime.date(today.year + 1, 12, 31),
     )
     markers = list(ScreeningMarker.objects.filter(required=True))
     donors, collections = {}, {}
@@ -73,8 +84,9 @@ def load(ctx: dict) -> None:
         collection = services.record_collection(
             actor=technician, donor=donor, tissue=tissue, collected_at=collected,
             received_at=collected + datetime.timedelta(hours=hours), transport_temperature_c=4,
-            ethics_approval=ethics,
+            ethics_approval=pilot if label == "uc_msc" else ethics,
         )
+        _custody(label, collection, technician)
         results = []
         for marker in markers:
             if not marker.required_for(tissue) or (panel == "missing" and marker.code in ("hcv_nat", "syphilis")):
@@ -105,4 +117,30 @@ def load(ctx: dict) -> None:
     services.withdraw_consent(consent, actor=coordinator,
                               reason="Donor's written request of " + f"{today - datetime.timedelta(days=5):%Y-%m-%d}")
     donors["withdrawn"] = withdrawn
+    # The committee withdrew the pilot after the umbilical cord was collected under it: QA reviews the line.
+    services.withdraw_ethics_approval(
+        pilot, actor=coordinator, withdrawn_on=today - datetime.timedelta(days=10),
+        reason="Committee letter IEC-2025-031/W of " + f"{today - datetime.timedelta(days=12):%Y-%m-%d}"
+               + ": pilot closed early, annual progress report not filed")
     ctx.update(donors=donors, collections=collections, ethics=ethics)
+
+
+def _custody(label: str, collection, technician) -> None:
+    """The hand-overs of two collections, as typed from their transport forms."""
+    at = collection.collected_at
+    if label == "cord_blood":
+        legs = [("Midwife Zhou Li", "Courier Wu Gang (Demo Cold Chain)", 0.5,
+                 "Delivery room 3, Demo Maternity Hospital", "18.5", "Bag sealed, sample tubes attached"),
+                ("Courier Wu Gang (Demo Cold Chain)", "Reception, Demo Stem Cell Bank", 4.5, "Bank goods-in dock",
+                 "16.0", "")]
+    elif label == "uc_msc":
+        legs = [("Dr. Hu Ping (obstetrics)", "Courier Ma Jun (Demo Cold Chain)", 0.4, "Operating theatre 2",
+                 "4.0", "In transport medium, cool box with ice packs"),
+                ("Courier Ma Jun (Demo Cold Chain)", "Reception, Demo Stem Cell Bank", 4.6, "Bank goods-in dock",
+                 "11.5", "Cool box lid found unlatched on arrival")]
+    else:
+        return
+    for handed_by, received_by, hours, location, temperature, note in legs:
+        services.record_handover(collection, actor=technician, handed_by=handed_by, received_by=received_by,
+                                 at=at + datetime.timedelta(hours=hours), location=location,
+                                 temperature_c=temperature, note=note)

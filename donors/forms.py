@@ -191,7 +191,9 @@ class CollectionForm(forms.Form):
                                                  decimal_places=1, required=False)
     ethics_approval = forms.ModelChoiceField(label=_("Ethics approval"), required=False,
                                              queryset=EthicsApproval.objects.order_by("-valid_from", "-id"),
-                                             empty_label=_("— none —"))
+                                             empty_label=_("— the one in force on the collection date —"),
+                                             help_text=_("Left empty, the single approval in force on the collection "
+                                                         "date is cited."))
     notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, **kwargs):
@@ -210,6 +212,28 @@ class EthicsApprovalForm(forms.Form):
 
 class EthicsApprovalEditForm(EthicsApprovalForm):
     reason = forms.CharField(label=_("Reason for the change"), max_length=300)
+
+
+class EthicsWithdrawForm(forms.Form):
+    withdrawn_on = forms.DateField(label=_("Withdrawn with effect from"), widget=DateInput())
+    reason = forms.CharField(label=_("Reason and the committee's letter"), widget=forms.Textarea(
+        attrs={"rows": 3, "autofocus": True}), help_text=_("e.g. Committee letter IEC-2026-112 of 2026-03-01: "
+                                                           "annual report not filed."))
+    confirm = forms.BooleanField(label=_("I have checked the lines listed above: flag them for QA."))
+
+
+class HandoverForm(forms.Form):
+    """One hand-over in the chain of custody; typed from the transport form, Enter records it."""
+
+    handed_by = forms.CharField(label=_("Handed over by"), max_length=200,
+                                widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    received_by = forms.CharField(label=_("Received by"), max_length=200,
+                                  widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    at = _datetime_field(_("At"))
+    location = forms.CharField(label=_("Location"), max_length=200,
+                               widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    temperature_c = forms.DecimalField(label=_("Temperature (°C)"), max_digits=5, decimal_places=1, required=False)
+    note = forms.CharField(label=_("Note"), required=False, max_length=2000)
 
 
 class ImportForm(forms.Form):

@@ -7,6 +7,7 @@ donor's own data key (``DonorKey``, see ``donors.crypto``).
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -233,31 +234,66 @@ class IdentityErased(Conflict):
 
 
 class EthicsApproval(models.Model):
-    """An ethics committee approval; a collection may cite one valid on its collection date."""
+    """An ethics committee approval; a collection cites one valid on its collection date (required while
+    ``REQUIRE_ETHICS_APPROVAL`` is on). Withdrawn by the committee, it covers nothing from the withdrawal's day on;
+    expired or withdrawn, the lines derived under it are flagged for QA (``donors.queries.lapsed_approvals``)."""
 
     committee = models.CharField(_("committee"), max_length=200)
     approval_number = models.CharField(_("approval number"), max_length=60, unique=True)
     scope = models.TextField(_("scope"), blank=True)
     valid_from = models.DateField(_("valid from"))
     valid_to = models.DateField(_("valid to"))
+    # Set once by ``withdraw_ethics_approval``; never cleared (a new approval is recorded instead).
+    withdrawn_on = models.DateField(_("withdrawn on"), null=True, blank=True)
+    withdrawn_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True,
+                                     verbose_name=_("withdrawal recorded by"))
+    withdrawal_reason = models.TextField(_("withdrawal reason"), blank=True)
 
     history = audit_history()
 
     class Meta:
         ordering = ["-valid_from", "-id"]
+        indexes = [
+            # The dashboard's lapsed approvals: those ended before today or withdrawn (a handful among many).
+            models.Index(fields=["valid_to"], name="donors_ethics_valid_to_idx"),
+            models.Index(fields=["withdrawn_on"], condition=models.Q(withdrawn_on__isnull=False),
+                         name="donors_ethics_withdrawn_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(valid_to__gte=models.F("valid_from")), name="donors_ethicsapproval_valid_range"
             ),
+            models.CheckConstraint(
+                condition=models.Q(withdrawn_on__isnull=True) | ~models.Q(withdrawal_reason=""),
+                name="donors_ethicsapproval_withdrawal_has_reason",
+            ),
         ]
         verbose_name = _("ethics approval")
         verbose_name_plural = _("ethics approvals")
+        permissions = [("withdraw_ethicsapproval", _("Can record the withdrawal of an ethics approval"))]
 
     def __str__(self) -> str:
         return f"{self.approval_number} ({self.committee})"
 
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.withdrawn_on is not None
+
     def is_valid_on(self, day) -> bool:
-        return self.valid_from <= day <= self.valid_to
+        """In force on ``day``: inside its dates and not withdrawn on or before that day."""
+        return self.valid_from <= day <= self.valid_to and (self.withdrawn_on is None or day < self.withdrawn_on)
+
+    @classmethod
+    def valid_on(cls, day):
+        """The approvals in force on ``day`` (the one rule ``is_valid_on`` states, as a query)."""
+        return cls.objects.filter(valid_from__lte=day, valid_to__gte=day).filter(
+            models.Q(withdrawn_on__isnull=True) | models.Q(withdrawn_on__gt=day))
+
+    def lapsed_on(self, today) -> datetime.date | None:
+        """The day it stopped covering anything (withdrawn, or the day after it ended), if before ``today``."""
+        ends = [d for d in (self.withdrawn_on, self.valid_to + datetime.timedelta(days=1)) if d is not None]
+        first = min(ends)
+        return first if first <= today else None
 
 
 class Consent(models.Model):
@@ -498,6 +534,9 @@ class Collection(models.Model):
     )
     received_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     transport_delay_flagged = models.BooleanField(_("transport time over the limit"), default=False)
+    # Issue 15: set when the receipt or a custody hand-over fell outside the tissue's transport limits
+    # (COLLECTION_TRANSPORT_LIMITS); QA has a deviation for it.
+    transport_out_of_limits = models.BooleanField(_("transport outside the tissue's limits"), default=False)
     notes = models.TextField(_("notes"), blank=True)
 
     history = audit_history()
@@ -509,6 +548,8 @@ class Collection(models.Model):
             # The dashboard's late collections of the last 30 days: a few among a million.
             models.Index(fields=["received_at"], condition=models.Q(transport_delay_flagged=True),
                          name="donors_collection_late_idx"),
+            # The lines derived under a lapsed ethics approval, newest first (lots.queries.lines_under_approvals).
+            models.Index(fields=["ethics_approval", "-collected_at", "-id"], name="donors_collection_ethics_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -525,3 +566,37 @@ class Collection(models.Model):
     @property
     def transport_hours(self) -> float:
         return (self.received_at - self.collected_at).total_seconds() / 3600
+
+
+class CustodyHandover(models.Model):
+    """One hand-over in a collection's chain of custody, from the collection site to the bank's receipt: who gave
+    it, who took it, when, where and at what temperature. Recorded, never changed (a mistake is noted in a later
+    hand-over's note). ``within_limits`` is judged once, against the tissue's transport limits at the time."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="handovers")
+    handed_by = models.CharField(_("handed over by"), max_length=200)
+    received_by = models.CharField(_("received by"), max_length=200)
+    at = models.DateTimeField(_("handed over at"))
+    location = models.CharField(_("location"), max_length=200)
+    temperature_c = models.DecimalField(_("temperature (°C)"), max_digits=5, decimal_places=1, null=True,
+                                        blank=True)
+    note = models.TextField(_("note"), blank=True)
+    within_limits = models.BooleanField(_("within the transport limits"), default=True)
+    limit_problem = models.CharField(_("outside the limits"), max_length=300, blank=True)
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["collection_id", "at", "id"]
+        indexes = [models.Index(fields=["collection", "at", "id"], name="donors_handover_chain_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(within_limits=True) | ~models.Q(limit_problem=""),
+                                   name="donors_custodyhandover_problem_named"),
+        ]
+        verbose_name = _("custody hand-over")
+        verbose_name_plural = _("custody hand-overs")
+
+    def __str__(self) -> str:
+        return f"{self.collection_id}: {self.handed_by} → {self.received_by} ({self.at:%Y-%m-%d %H:%M})"

@@ -16,7 +16,16 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from bank.identifiers import first_match, scannable
 from bank.registry import ask
 from donors.choices import MATERNAL_TISSUES, ConsentState, Eligibility, ScreeningOutcome
-from donors.models import Collection, Consent, Donor, Screening, ScreeningMarker, ScreeningResult, ScreeningWindow
+from donors.models import (
+    Collection,
+    Consent,
+    Donor,
+    EthicsApproval,
+    Screening,
+    ScreeningMarker,
+    ScreeningResult,
+    ScreeningWindow,
+)
 
 
 @dataclass(frozen=True)
@@ -323,6 +332,19 @@ def donor_detail_queryset() -> QuerySet[Donor]:
         Prefetch("consents", queryset=Consent.objects.select_related("recorded_by", "withdrawn_by")
                  .order_by("-signed_on", "-id")),
     )
+
+
+def lapsed_approvals(today: datetime.date, limit: int = 200) -> list[EthicsApproval]:
+    """Ethics approvals that no longer cover anything today (ended before today, or withdrawn): the lines derived
+    under them are QA's to review (issue 15). Read on the two partial/plain indexes of ``valid_to``/``withdrawn_on``."""
+    return list(EthicsApproval.objects.filter(Q(valid_to__lt=today) | Q(withdrawn_on__lte=today))
+                .order_by("-valid_to", "-id")[:limit])
+
+
+def lines_under_approvals(approval_ids, limit: int = 20) -> dict:
+    """The cell lines derived from collections citing these approvals, newest first (lots answers the hook
+    ``lines_under_approvals``): ``{'lines': [...], 'count': n, or None past 1000}``."""
+    return ask("lines_under_approvals", approval_ids, limit=limit) or {"lines": [], "count": 0}
 
 
 def derived_lots(donor: Donor) -> list:

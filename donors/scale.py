@@ -18,6 +18,7 @@ from donors.models import (
     Collection,
     Consent,
     Donor,
+    EthicsApproval,
     HLATyping,
     Screening,
     ScreeningMarker,
@@ -133,6 +134,17 @@ def load(ctx: ScaleContext) -> None:
         "withdrawal_reason": "''"},
         "FROM generate_series(0::bigint, %s - 1) g JOIN scale_ln l ON l.j = g", [lines])
 
+    # Issue 15: every collection cites the bank's ethics approval, in force over the whole time line.
+    first_day = min(start, ctx.now - datetime.timedelta(days=8 * 366)).date() - datetime.timedelta(days=1)
+    approval = ctx.reserve_ids(EthicsApproval, 1)
+    ctx.data["ethics_approval"] = approval
+    ctx.insert(EthicsApproval, {
+        "id": str(approval), "committee": "'Institutional Ethics Committee (scale bank)'",
+        "approval_number": f"'IEC-SCALE-{approval}'", "scope": "'Collection, derivation, banking and distribution'",
+        "valid_from": "%s::date", "valid_to": "%s::date", "withdrawal_reason": "''"},
+        "", [first_day, ctx.now.date() + datetime.timedelta(days=2 * 366)])
+    ctx.add_history(EthicsApproval, approval, 1, date_sql=f"'{ctx.now.isoformat()}'::timestamptz",
+                    reason="ethics approval recorded", user="coordinator")
     # Collections: COL-<year>-<nnnn>, one number family per year (bank.sequences), in time order.
     collection0 = ctx.reserve_ids(Collection, n + lines)
     ctx.data["collection0"] = collection0
@@ -148,7 +160,7 @@ def load(ctx: ScaleContext) -> None:
         "code": "'COL-' || c.year || '-' || pg_temp.zpad((k.first + c.i - y.lo)::text, 4)",
         "tissue": "'cord_blood'", "collected_at": "c.collected_at", "received_at": "c.received_at",
         "transport_temperature_c": "22.0", "received_by_id": str(tech), "transport_delay_flagged": "FALSE",
-        "notes": "''"},
+        "transport_out_of_limits": "FALSE", "ethics_approval_id": str(approval), "notes": "''"},
         "FROM generate_series(0::bigint, %s - 1) g JOIN scale_cb c ON c.i = g "
         "JOIN (SELECT year, min(i) lo FROM scale_cb GROUP BY year) y ON y.year = c.year "
         "JOIN scale_colnum k ON k.year = c.year", [n])
@@ -157,7 +169,7 @@ def load(ctx: ScaleContext) -> None:
         "code": "'COL-' || l.year || '-' || pg_temp.zpad((k.first + k.cb + l.j - y.lo)::text, 4)",
         "tissue": "l.tissue", "collected_at": "l.collected_at", "received_at": "l.collected_at + interval '3 hours'",
         "transport_temperature_c": "4.0", "received_by_id": str(tech), "transport_delay_flagged": "FALSE",
-        "notes": "''"},
+        "transport_out_of_limits": "FALSE", "ethics_approval_id": str(approval), "notes": "''"},
         "FROM generate_series(0::bigint, %s - 1) g JOIN scale_ln l ON l.j = g "
         "JOIN (SELECT year, min(j) lo FROM scale_ln GROUP BY year) y ON y.year = l.year "
         "JOIN scale_colnum k ON k.year = l.year", [lines])

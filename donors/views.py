@@ -32,6 +32,8 @@ from donors.forms import (
     EraseIdentityForm,
     EthicsApprovalEditForm,
     EthicsApprovalForm,
+    EthicsWithdrawForm,
+    HandoverForm,
     HLAForm,
     ImportForm,
     MarkerForm,
@@ -63,6 +65,8 @@ from donors.queries import (
     hla_versions,
     identity_for,
     identity_key_problem,
+    lapsed_approvals,
+    lines_under_approvals,
 )
 
 TAB_KEYS = ("consent", "screening", "hla", "collections", "history")
@@ -430,22 +434,57 @@ def collection_create(request):
                 else:
                     messages.success(request, _("Collection %(code)s recorded.") % {"code": collection.code})
                 return redirect(reverse("donors:collection", args=[collection.pk]))
+    today = timezone.localdate()
     return render(request, "donors/collection_form.html", {
         "form": form, "donor": donor, "limit_hours": services.transport_limit_hours(),
-        "today": timezone.localdate(),
+        "today": today, "ethics_required": services.ethics_required(),
+        "in_force_today": EthicsApproval.valid_on(today).count(),
     })
 
 
 @perms_required("donors.view_collection")
-def collection_detail(request, pk: int):
+def collection_detail(request, pk: int, handover_form: HandoverForm | None = None):
     collection = get_object_or_404(
         Collection.objects.select_related("donor", "consent", "ethics_approval", "received_by"), pk=pk)
     donor = get_object_or_404(donor_detail_queryset(), pk=collection.donor_id)
     eligibility = eligibility_for(donor, next(c for c in donor.collections.all() if c.pk == collection.pk))
+    can_add = request.user.has_perm("donors.add_custodyhandover")
+    if handover_form is None and can_add:
+        handover_form = HandoverForm(initial={"at": timezone.localtime(collection.received_at).strftime(
+            "%Y-%m-%dT%H:%M")})
+    approval = collection.ethics_approval
     return render(request, "donors/collection_detail.html", {
         "collection": collection, "donor": donor, "eligibility": eligibility,
-        "limit_hours": services.transport_limit_hours(), "maternal": collection.tissue in MATERNAL_TISSUES,
+        "limit_hours": services.transport_limit_hours(collection.tissue),
+        "limits": services.transport_limits(collection.tissue), "maternal": collection.tissue in MATERNAL_TISSUES,
+        "handovers": list(collection.handovers.order_by("at", "id")) if request.user.has_perm(
+            "donors.view_custodyhandover") else None,
+        "handover_form": handover_form if can_add else None,
+        "approval_lapsed_on": approval.lapsed_on(timezone.localdate()) if approval else None,
     })
+
+
+@perms_required("donors.add_custodyhandover")
+@require_http_methods(["POST"])
+def handover_create(request, pk: int):
+    """Record one hand-over from the collection page's custody section; errors stay on that page."""
+    collection = get_object_or_404(Collection, pk=pk)
+    form = HandoverForm(request.POST)
+    if form.is_valid():
+        handover, ok = call_service(request, form, services.record_handover, collection, actor=request.user,
+                                    **form.cleaned_data)
+        if ok:
+            if handover.within_limits:
+                messages.success(request, _("Hand-over recorded: %(by)s → %(to)s.") % {
+                    "by": handover.handed_by, "to": handover.received_by})
+            else:
+                messages.warning(request, _("Hand-over recorded outside the transport limits (%(problem)s): QA has "
+                                            "a deviation for collection %(code)s.") % {
+                    "problem": handover.limit_problem, "code": collection.code})
+            return redirect(reverse("donors:collection", args=[collection.pk]) + "#custody")
+    first = next((name for name in form.fields if name in form.errors), "handed_by")
+    form.fields[first].widget.attrs["autofocus"] = True  # the correction is typed where the error is
+    return collection_detail(request, pk, handover_form=form)
 
 
 # --- ethics approvals -----------------------------------------------------------------------------
@@ -457,7 +496,32 @@ def ethics_list(request):
     approvals = list(EthicsApproval.objects.order_by("-valid_from", "-id"))
     for approval in approvals:
         approval.current = approval.is_valid_on(today)
-    return render(request, "donors/ethics_list.html", {"approvals": approvals, "today": today})
+        approval.lapsed = approval.lapsed_on(today)
+    return render(request, "donors/ethics_list.html", {"approvals": approvals, "today": today,
+                                                       "ethics_required": services.ethics_required()})
+
+
+@perms_required("donors.withdraw_ethicsapproval")
+@require_http_methods(["GET", "POST"])
+def ethics_withdraw(request, pk: int):
+    """Show the lines derived under the approval; only a confirmed POST records the withdrawal."""
+    approval = get_object_or_404(EthicsApproval, pk=pk)
+    if approval.is_withdrawn:
+        messages.error(request, _("Ethics approval %(number)s was already withdrawn on %(date)s.") % {
+            "number": approval.approval_number, "date": approval.withdrawn_on.isoformat()})
+        return redirect("donors:ethics")
+    form = EthicsWithdrawForm(request.POST or None, initial={"withdrawn_on": timezone.localdate()})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        _approval, ok = call_service(request, form, services.withdraw_ethics_approval, approval, actor=request.user,
+                                     reason=data["reason"], withdrawn_on=data["withdrawn_on"])
+        if ok:
+            messages.warning(request, _("Ethics approval %(number)s withdrawn. The lines derived under it are "
+                                        "flagged for QA on the dashboard.") % {"number": approval.approval_number})
+            return redirect("donors:ethics")
+    derived = lines_under_approvals([approval.pk], limit=50)
+    return render(request, "donors/ethics_withdraw.html", {"approval": approval, "form": form, "derived": derived,
+                                                           "collections": approval.collections.count()})
 
 
 @perms_required("donors.add_ethicsapproval")
@@ -612,4 +676,19 @@ def dashboard_panel(request):
               "without_consent": total - tally.total("donors.consented")}
     flagged = Collection.objects.filter(transport_delay_flagged=True, received_at__gte=since).count()
     return {"counts": counts, "flagged": flagged}
+
+
+def ethics_panel(request):
+    """Lines derived under an ethics approval that expired or was withdrawn, for QA (issue 15). Hidden when none.
+
+    Bounded whatever the bank's size: the lapsed approvals (a handful, ``donors_ethics_*_idx``), then lots' answer
+    to ``lines_under_approvals`` (the newest lines and a count that stops at 1000)."""
+    approvals = lapsed_approvals(timezone.localdate())
+    if not approvals:
+        return None
+    derived = lines_under_approvals([a.pk for a in approvals], limit=10)
+    if not derived["lines"]:
+        return None
+    return {"approvals": approvals, "lines": derived["lines"], "count": derived["count"],
+            "shown": len(derived["lines"])}
 

@@ -25,6 +25,7 @@ class LotsConfig(AppConfig):
 
         register_hook("consent_withdrawn", services.on_consent_withdrawn, order=20)
         register_hook("derived_lots", queries.derived_lots)
+        register_hook("lines_under_approvals", queries.lines_under_approvals)  # issue 15, donors' ethics panel
 
         checks.register(lot_checks.check_naming_settings)
         register_nav("lots", _("Lots"), "lots:lot_list", perms=("lots.view_lot",),

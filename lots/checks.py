@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error
 
+from bank import coding
 from lots import naming
 
 
@@ -24,4 +25,12 @@ def check_naming_settings(app_configs=None, **kwargs) -> list[Error]:
         errors.append(Error("LABEL_WIDTH_IN and LABEL_HEIGHT_IN must be above zero.", id="lots.E003"))
     if settings.LABEL_SHEET_PAGE.lower() not in ("a4", "letter"):
         errors.append(Error(f"LABEL_SHEET_PAGE={settings.LABEL_SHEET_PAGE!r}: use A4 or letter.", id="lots.E004"))
+    if not coding.FACILITY.match(settings.ISBT_FACILITY_CODE or ""):
+        errors.append(Error(
+            f"ISBT_FACILITY_CODE={settings.ISBT_FACILITY_CODE!r} is not an ISBT 128 facility identification number.",
+            hint="A letter A-N or P-Z and 4 digits, as ICCBBA assigned it (W0000 is the example code).",
+            id="lots.E005"))
+    for problem in coding.sec_settings_problems():
+        errors.append(Error(f"{problem}.", hint="e.g. SEC_TISSUE_ESTABLISHMENT_CODE=IT000A12 and "
+                            "SEC_PRODUCT_CODES=CB-HSC=A0000000", id="lots.E006"))
     return errors

@@ -15,11 +15,18 @@ class CellType(models.TextChoices):
     P_MSC = "P-MSC", _("Placental MSC")
     CB_HSC = "CB-HSC", _("Cord blood haematopoietic stem cells")
     NSC = "NSC", _("Neural stem cells")
+    # Issue 15: every bank type of the seed review's Table 1.
+    AM_MSC = "AM-MSC", _("Amniotic MSC")
+    EN_MSC = "EN-MSC", _("Endometrial MSC")
+    MB_MSC = "MB-MSC", _("Menstrual blood MSC")
+    MUSC = "MuSC", _("Muscle stem cells")
+    SKSC = "SkSC", _("Skin stem cells")
     OTHER = "other", _("Other")
 
 
 PLURIPOTENT_TYPES = (CellType.IPSC, CellType.ESC)
-MSC_TYPES = (CellType.UC_MSC, CellType.AD_MSC, CellType.BM_MSC, CellType.DP_MSC, CellType.P_MSC)
+MSC_TYPES = (CellType.UC_MSC, CellType.AD_MSC, CellType.BM_MSC, CellType.DP_MSC, CellType.P_MSC, CellType.AM_MSC,
+             CellType.EN_MSC, CellType.MB_MSC)
 
 
 class Grade(models.TextChoices):

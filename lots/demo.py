@@ -5,7 +5,8 @@ ctx in: ``users``, ``collections``. ctx out: ``lines`` and ``lots`` (label → o
 Lines: ipsc (SCBi001-A, clinical), ipsc_patient (SCBi002-A, research), uc_msc (SCB-UCMSC-001),
 cord_blood (SCB-CBHSC-001).
 Lots: ipsc_mcb (60 vials), ipsc_wcb (120, child of ipsc_mcb), ipsc_wcb2 (80, child of ipsc_mcb),
-patient_mcb (40), msc_mcb (50), msc_wcb (100, child of msc_mcb), cord_unit (1).
+patient_mcb (40), msc_mcb (50), msc_wcb (100, child of msc_mcb), cord_unit (1). The clinical lines' lots
+get ISBT 128 DINs; SCBi001-A has its hPSCreg and ICSCB IDs recorded (issue 15).
 A WCB can only be frozen from a released MCB, so ipsc_mcb and msc_mcb are tested and released in this
 step (the ``demo_release_master`` hook, answered by ``qc.demo.qualify_master``: results by technicians,
 e-signed release by QA) before their WCBs are
@@ -99,6 +100,12 @@ def load(ctx: dict) -> None:
         if label in RELEASE_FIRST:
             # QC results and an e-signed release by QA, as the bank would do it (qc.demo tells the story).
             ask("demo_release_master", label, lots[label], {**ctx, "lines": lines})
+    # Issue 15: the clinical-grade lots carry ISBT 128 DINs (given at freeze); the haplobank iPSC line is registered
+    # with hPSCreg (whose ID is its name) and ICSCB, and QA recorded the IDs back on the line.
+    qa = ctx["users"].get("qa")
+    if qa is not None:
+        services.record_registry_ids(lines["ipsc"], hpscreg_id=lines["ipsc"].name, icscb_id="ICSCB-DEMO-0001",
+                                     actor=qa, reason="demo bank: registered with hPSCreg and ICSCB")
     ctx.update(lines=lines, lots=lots, cultures=cultures)
 
 

@@ -13,10 +13,12 @@ not on a label) follows the user's language.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from reportlab.lib.colors import Color, black
 from reportlab.lib.pagesizes import A4, letter
@@ -25,6 +27,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.pdfmetrics import registerFont, stringWidth
 from reportlab.pdfgen import canvas
 
+from bank import coding
 from bank.barcodes import code128_modules, code128_svg
 
 LAYOUTS = ("sheet", "roll")
@@ -45,21 +48,37 @@ class Label:
     passage: int
     frozen_on: str
     number: int
+    # ISBT 128 (issue 15): "W0000 26 000042 00" printed with the check character boxed after it.
+    din_text: str = ""
+    din_check: str = ""
 
     @property
     def lines(self) -> list[tuple[str, str]]:
-        """The text under the bars: (font, text) per line."""
-        return [
+        """The text under the bars: (font, text) per line; the DIN line last (its boxed check character is drawn
+        after the text)."""
+        lines = [
             (FONT_BOLD, f"{self.barcode}  {self.line}"),
             (FONT, f"{self.lot_number} · {self.tier} · P{self.passage}"),
             (FONT, f"Frozen {self.frozen_on} · #{self.number}"),
         ]
+        if self.din_text:
+            lines.append((FONT_BOLD, f"DIN {self.din_text}"))
+        return lines
+
+
+def din_label_parts(lot) -> dict:
+    """``din_text`` and ``din_check`` of a lot's labels (empty for a lot without a DIN)."""
+    if not getattr(lot, "din", None):
+        return {}
+    din = coding.din_parts(lot.din)
+    return {"din_text": f"{din.eye_readable} {din.flags}", "din_check": din.check}
 
 
 def labels_for(lot, vials: Iterable) -> list[Label]:
+    din = din_label_parts(lot)
     return [
         Label(barcode=v.barcode, line=lot.cell_line.name, lot_number=lot.lot_number, tier=lot.tier,
-              passage=lot.passage, frozen_on=lot.frozen_on.isoformat(), number=v.number)
+              passage=lot.passage, frozen_on=lot.frozen_on.isoformat(), number=v.number, **din)
         for v in vials
     ]
 
@@ -69,8 +88,30 @@ def label_size() -> tuple[float, float]:
     return settings.LABEL_WIDTH_IN * inch, settings.LABEL_HEIGHT_IN * inch
 
 
-def vial_label_svg(vial) -> str:
-    return code128_svg(vial.barcode)
+def vial_label_svg(vial, lot=None) -> str:
+    """The vial's Code 128; under it, for a lot with a DIN, the DIN with its check character boxed."""
+    svg = code128_svg(vial.barcode)
+    din = din_label_parts(lot) if lot is not None else {}
+    if not din:
+        return svg
+    size = re.search(r'width="([0-9.]+)mm" height="([0-9.]+)mm"', svg)
+    width, height = float(size.group(1)), float(size.group(2))
+    font = 2.6  # mm; a monospace character is about 0.6 of it wide
+    text = f"DIN {din['din_text']}"
+    text_w = len(text) * font * 0.6
+    box_x = 2.0 + text_w + 0.8
+    new_w, new_h = max(width, box_x + font + 2.0), height + font + 2.0
+    y = height + font * 0.6
+    extra = (
+        f'<text id="din-text" x="2.000mm" y="{y:.3f}mm" style="font-family:monospace;font-size:{font}mm;'
+        f'font-weight:bold;fill:black">{escape(text)}</text>'
+        f'<rect id="din-check-box" x="{box_x:.3f}mm" y="{height - font * 0.35:.3f}mm" width="{font * 0.95:.3f}mm" '
+        f'height="{font * 1.25:.3f}mm" style="fill:none;stroke:black;stroke-width:0.25mm"/>'
+        f'<text id="din-check" x="{box_x + font * 0.17:.3f}mm" y="{y:.3f}mm" style="font-family:monospace;'
+        f'font-size:{font}mm;font-weight:bold;fill:black">{escape(din["din_check"])}</text>'
+    )
+    svg = svg.replace(size.group(0), f'width="{new_w:.3f}mm" height="{new_h:.3f}mm"', 1)
+    return svg.replace("</svg>", extra + "</svg>", 1)
 
 
 # --- PDF ---------------------------------------------------------------------------------------------
@@ -110,10 +151,17 @@ def draw_label(c: canvas.Canvas, label: Label, x: float, y: float, w: float, h: 
     room = top - bar_h - (y + pad)
     size = min(7.0, room / len(lines) / 1.12)
     baseline = top - bar_h - size * 1.05
-    for font, text in lines:
-        fitted = _fit(text, font, size, w - 2 * pad)
+    for index, (font, text) in enumerate(lines):
+        boxed = label.din_check if label.din_text and index == len(lines) - 1 else ""
+        room_w = w - 2 * pad - (size * 1.2 if boxed else 0)
+        fitted = _fit(text, font, size, room_w)
         c.setFont(font, fitted)
         c.drawString(x + pad, baseline, text)
+        if boxed:  # ISBT 128: the keyboard check character is printed in a box after the DIN
+            left = x + pad + stringWidth(text, font, fitted) + fitted * 0.4
+            c.setLineWidth(0.4)
+            c.rect(left, baseline - fitted * 0.25, fitted * 0.95, fitted * 1.15, stroke=1, fill=0)
+            c.drawString(left + fitted * 0.15, baseline, boxed)
         baseline -= size * 1.12
 
 
@@ -188,6 +236,10 @@ def label_zpl(lot, vials: Iterable) -> str:
         y = pad + bar_h + round(font * 0.3)
         for index, (_font, text) in enumerate(label.lines):
             parts.append(f"^FO{pad},{y}^A0N,{font},{font if index else round(font * 1.05)}{_zpl_text(text)}")
+            if label.din_text and index == len(label.lines) - 1:  # the DIN's check character, boxed
+                left = pad + round(len(text) * font * 0.55) + round(font * 0.4)
+                parts.append(f"^FO{left - 2},{y - 2}^GB{round(font * 0.8)},{font + 4},2^FS")
+                parts.append(f"^FO{left + 2},{y}^A0N,{font},{font}{_zpl_text(label.din_check)}")
             y += round(font * 1.12)
         parts += ["^PQ1", "^XZ"]
         out.append("\n".join(parts))

@@ -52,6 +52,13 @@ class CellLine(models.Model):
     subclone = models.CharField(_("subclone letter"), max_length=2, blank=True)
     description = models.TextField(_("description"), blank=True)
     established_on = models.DateField(_("established on"), null=True, blank=True)
+    # The IDs the registries gave the line's record once the bank submitted its export (issue 15).
+    genetic_modification = models.CharField(
+        _("genetic modification"), max_length=200, blank=True, default="",
+        help_text=_("Empty when the line is not genetically modified; else what was changed "
+                    "(e.g. AAVS1-GFP knock-in)."))
+    hpscreg_id = models.CharField(_("hPSCreg ID"), max_length=40, blank=True, default="")
+    icscb_id = models.CharField(_("ICSCB ID"), max_length=40, blank=True, default="")
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -73,6 +80,7 @@ class CellLine(models.Model):
         ]
         verbose_name = _("cell line")
         verbose_name_plural = _("cell lines")
+        permissions = [("record_registry_id", _("Can record the hPSCreg and ICSCB IDs of a cell line"))]
 
     def __str__(self) -> str:
         return self.name
@@ -184,6 +192,9 @@ class Lot(models.Model):
 
     lot_number = models.CharField(_("lot number"), max_length=40, unique=True)
     barcode = IdentifierField(_("barcode"), max_length=40, unique=True)
+    # ISBT 128 donation identification number (bank/coding.py): clinical-grade lots and cord blood units (the
+    # unit's own DIN); null for research-grade lots.
+    din = IdentifierField(_("DIN"), max_length=13, unique=True, null=True, blank=True)
     cell_line = models.ForeignKey(CellLine, on_delete=models.PROTECT, related_name="lots")
     tier = models.CharField(_("tier"), max_length=4, choices=Tier.choices)
     parent_lot = models.ForeignKey(

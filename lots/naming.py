@@ -36,6 +36,11 @@ BANK_CODES = {
     CellType.P_MSC: "PMSC",
     CellType.CB_HSC: "CBHSC",
     CellType.NSC: "NSC",
+    CellType.AM_MSC: "AMMSC",
+    CellType.EN_MSC: "ENMSC",
+    CellType.MB_MSC: "MBMSC",
+    CellType.MUSC: "MUSC",
+    CellType.SKSC: "SKSC",
     CellType.OTHER: "CELL",
 }
 LOT_PATTERN_FIELDS = {"tier", "line", "year", "seq"}

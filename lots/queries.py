@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, Subquery
 
-from bank import tally
+from bank import coding, tally
 from bank.identifiers import first_match, scannable, upper_equals
 from lots.choices import TEST_SAMPLE_KINDS, LotStatus, Tier, VialKind, VialStatus
 from lots.models import CellLine, Culture, Lot, Passage, Vial
@@ -216,6 +216,26 @@ def lot_by_code(code: str) -> Lot | None:
                        .filter(Q(barcode=code) | Q(upper_equals("lot_number", code))))
 
 
+def lot_by_donation_code(code: str) -> Lot | None:
+    """The lot an ISBT 128 DIN or an EU SEC names (on the unique DIN index); None for other codes. Raises
+    ``bank.coding.CodeError`` for a DIN with a wrong check character or a malformed SEC."""
+    din = coding.donation_number(code)
+    if din is None:
+        return None
+    return first_match(Lot.objects.select_related("cell_line").filter(din=din))
+
+
+def lot_coding(lot: Lot) -> dict | None:
+    """The lot's ISBT 128 DIN parts and its EU SEC (split 001; no expiry date defined: 00000000), or None."""
+    if not lot.din:
+        return None
+    din = coding.din_parts(lot.din)
+    sec = coding.sec_for(donation_number=lot.din, cell_type=lot.cell_line.cell_type)
+    return {"din": din.din, "facility": din.facility, "year": din.year, "sequence": din.sequence, "flags": din.flags,
+            "check_character": din.check, "eye_readable": din.eye_readable,
+            "sec": sec.code if sec else None, "sec_eye_readable": sec.eye_readable if sec else None}
+
+
 def lot_for_scan(code: str) -> Lot | None:
     """The lot a scan names: its label (barcode or lot number), or the label of one of its vials."""
     lot = lot_by_code(code)
@@ -321,6 +341,21 @@ def derived_lots(donor) -> list[Lot]:
         )
         .order_by("cell_line__name", "frozen_on", "pk")
     )
+
+
+def lines_under_approvals(approval_ids, limit: int = 20, count_cap: int = 1000) -> dict:
+    """Cell lines derived from collections citing these ethics approvals (issue 15: a lapsed approval flags them
+    for QA). Answers donors' ``lines_under_approvals`` hook in two bounded queries: the newest collections first
+    through ``donors_collection_ethics_idx`` (``limit`` lines), and a count that stops at ``count_cap`` (None past
+    it), so an approval that covered a million cord blood units costs no scan."""
+    ids = list(approval_ids)
+    if not ids:
+        return {"lines": [], "count": 0}
+    qs = CellLine.objects.filter(collection__ethics_approval_id__in=ids)
+    lines = list(qs.select_related("collection__ethics_approval")
+                 .order_by("-collection__collected_at", "-collection_id", "id")[:limit])
+    capped = qs.values("pk")[:count_cap + 1].count()
+    return {"lines": lines, "count": capped if capped <= count_cap else None}
 
 
 # --- donor lines ------------------------------------------------------------------------------------------

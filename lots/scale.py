@@ -86,7 +86,7 @@ def load(ctx: ScaleContext) -> None:
     ctx.insert(Lot, {
         "id": f"{lot0} + g", "lot_number": LOT_NUMBER_SQL.format(k="g - y.lo"),
         "barcode": f"'{prefix}L' || pg_temp.zpad(({lot_barcode} + g)::text, 8)", "cell_line_id": f"{line0} + g",
-        "tier": "'unit'", "passage": "0", "vial_count": "1", "cells_per_vial": "u.tnc_post",
+        "din": "u.din", "tier": "'unit'", "passage": "0", "vial_count": "1", "cells_per_vial": "u.tnc_post",
         "volume_ml": "u.volume_post_ml", "cryoprotectant": "'DMSO 10 % / Dextran 40'",
         "cryoprotectant_lot": "'DX-' || c.frozen_year", "freezing_program": "'controlled_rate'",
         "freezing_profile": "'CB standard'", "frozen_on": "c.frozen_on", "operator_id": tech,

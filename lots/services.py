@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_update_with_history
 
+from bank import coding
 from bank.audit import acting, bulk_create_audited, current_reason
 from bank.barcodes import issue
 from bank.errors import Conflict
@@ -132,6 +133,13 @@ SOURCE_TISSUES = {
     CellType.DP_MSC: ("dental_pulp",),
     CellType.P_MSC: ("placenta",),
     CellType.CB_HSC: ("cord_blood",),
+    # Issue 15 (the tissues are donors' choices)
+    CellType.AM_MSC: ("amnion",),
+    CellType.EN_MSC: ("endometrium",),
+    CellType.MB_MSC: ("menstrual_blood",),
+    CellType.NSC: ("neural_tissue",),
+    CellType.MUSC: ("muscle",),
+    CellType.SKSC: ("skin",),
 }
 
 
@@ -150,7 +158,8 @@ def _refuse_withdrawn(donor) -> None:
 
 def create_cell_line(*, collection=None, cell_type: str, grade: str, reprogramming_method: str = "",
                      parent_line: CellLine | None = None, description: str = "",
-                     established_on: datetime.date | None = None, actor, reason: str = "") -> CellLine:
+                     established_on: datetime.date | None = None, genetic_modification: str = "", actor,
+                     reason: str = "") -> CellLine:
     """Register a line established from ``collection`` and give it its name.
 
     iPSC/ESC lines get the next hPSCreg name (``SCBi001-A``); ``parent_line`` makes a subclone of it
@@ -236,7 +245,7 @@ def create_cell_line(*, collection=None, cell_type: str, grade: str, reprogrammi
             name=name, collection=collection, donor=collection.donor, cell_type=cell_type, grade=grade,
             reprogramming_method=reprogramming_method, parent_line=parent_line, registry_number=registry_number,
             subclone=subclone, description=description or "", established_on=established_on or today,
-            created_by=actor,
+            genetic_modification=(genetic_modification or "").strip()[:200], created_by=actor,
         )
 
 
@@ -288,6 +297,7 @@ def start_culture(cell_line: CellLine, *, started_on: datetime.date | None = Non
                 raise Conflict(_("Vial %(vial)s is %(status)s; only an available vial can be thawed.") % {
                     "vial": vial.barcode, "status": VialStatus(vial.status).label}, code="vial_unavailable")
             _refuse_unusable_lot(vial)
+            announce("activity_gate", activity="thaw", actor=actor, on=started_on, subject=vial)  # issue 16: quality
             why = reason or _("thawed to start a culture of %(line)s") % {"line": cell_line.name}
             if vial.box_id is not None:
                 # The storage app takes it out of its box with a chain-of-custody record (bank.registry hook).
@@ -327,7 +337,7 @@ def _positive_count(value, field: str, errors: dict) -> int | None:
 def record_passage(culture: Culture, *, passaged_on: datetime.date, seeded_cells=None, harvested_cells=None,
                    viability_pct=None, split_ratio: str = "", medium: str = "", medium_lot: str = "",
                    reagents: list | None = None, notes: str = "", number: int | None = None, actor,
-                   reason: str = "") -> Passage:
+                   reason: str = "", materials: Sequence[int] | None = None, room: str = "") -> Passage:
     """Record one split of ``culture``: counts, viability, medium and reagent lots, the operator.
 
     Passage numbers go up within a culture; a culture thawed from a lot continues from that lot's
@@ -389,11 +399,15 @@ def record_passage(culture: Culture, *, passaged_on: datetime.date, seeded_cells
             raise ValidationError({"passaged_on": [_("The last passage (P%(last)d) was on %(day)s; this one cannot "
                                                      "be earlier.") % {"last": last.number,
                                                                        "day": last.passaged_on.isoformat()}]})
-        return Passage.objects.create(
+        passage = Passage.objects.create(
             culture=locked, number=number, passaged_on=passaged_on, split_ratio=split_ratio, seeded_cells=seeded,
             harvested_cells=harvested, viability_pct=viability, medium=(medium or "").strip(),
             medium_lot=(medium_lot or "").strip(), reagents=clean_reagents, operator=actor, notes=notes or "",
         )
+        # issue 16: the quality gate (training_required, material_not_released, material_expired; cited materials kept)
+        announce("activity_gate", activity="passage", actor=actor, on=passaged_on, subject=passage, materials=materials,
+                 room=room)
+        return passage
 
 
 def culture_population_doublings(culture: Culture, *, until: datetime.date | None = None) -> Decimal | None:
@@ -426,8 +440,12 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
                volume_ml, cryoprotectant: str, frozen_on: datetime.date, parent_lot: Lot | None = None,
                culture: Culture | None = None, cryoprotectant_lot: str = "",
                freezing_program: str = FreezingProgram.CONTAINER, freezing_profile: str = "", notes: str = "",
-               containers: Sequence[str] | None = None, actor, reason: str = "") -> Lot:
+               containers: Sequence[str] | None = None, din: str | None = None, actor,
+               reason: str = "", instrument: str = "", materials: Sequence[int] | None = None) -> Lot:
     """Freeze a lot of ``cell_line`` and create its ``vial_count`` vials with unique barcodes.
+
+    A clinical-grade lot gets the next ISBT 128 DIN of the bank (bank/coding.py); a cord blood unit passes its
+    own ``din`` (the donation's number, assigned at registration), which the lot carries.
 
     The lot starts in quarantine. A WCB is expanded from a released MCB of the same line
     (409 ``parent_not_released`` otherwise) at a passage not lower than its parent's. The lot number
@@ -516,11 +534,25 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
         elif len(containers) != vial_count:
             errors["containers"] = [_("Give one kind per vial: %(count)d kinds for %(vials)s vials.")
                                     % {"count": len(containers), "vials": vial_count}]
+    if din is not None:
+        try:
+            parsed = coding.parse_din(din)
+        except coding.CodeError as exc:
+            errors["din"] = [str(exc)]
+        else:
+            if parsed is None:
+                errors["din"] = [_("%(din)s is not an ISBT 128 DIN.") % {"din": din}]
+            else:
+                din = parsed.din
     if errors:
         raise ValidationError(errors)
     _refuse_withdrawn(cell_line.donor)
 
     with transaction.atomic(), acting(actor, reason):
+        if din is None and cell_line.grade == Grade.CLINICAL:
+            din = coding.next_din(frozen_on.year, taken=lambda code: Lot.objects.filter(din=code).exists())
+        elif din is not None and Lot.objects.filter(din=din).exists():
+            raise ValidationError({"din": [_("DIN %(din)s is on another lot already.") % {"din": din}]})
         if parent_lot is not None:
             # Locked so a recall or hold cannot slip in between the check and the new WCB.
             parent = Lot.objects.select_for_update().get(pk=parent_lot.pk)
@@ -532,7 +564,7 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
                 )
         now = timezone.now()
         lot = Lot.objects.create(
-            lot_number=_lot_number(tier, cell_line, frozen_on), barcode=issue("lot")[0], cell_line=cell_line,
+            lot_number=_lot_number(tier, cell_line, frozen_on), barcode=issue("lot")[0], din=din, cell_line=cell_line,
             tier=tier, parent_lot=parent_lot, culture=culture, passage=passage,
             population_doublings=culture_population_doublings(culture, until=frozen_on) if culture else None,
             vial_count=vial_count, cells_per_vial=cells_per_vial, volume_ml=volume,
@@ -548,4 +580,62 @@ def create_lot(*, cell_line: CellLine, tier: str, passage: int, vial_count: int,
                   **({"kind": containers[i - 1]} if containers is not None else {}))
              for i, code in enumerate(codes, start=1)],
         )
+        # issue 16: the quality gate (training, the instrument's calibration, the materials' release and expiry)
+        announce("activity_gate", activity="freeze", actor=actor, on=frozen_on, subject=lot, instrument=instrument,
+                 materials=materials)
     return lot
+
+
+def assign_missing_dins(*, actor, reason: str = "", limit: int | None = None) -> list[Lot]:
+    """Give every clinical-grade lot frozen before DINs existed (issue 15) the next DIN of its freeze year, oldest
+    first, each in its own transaction; returns the lots given one. Cord blood units carry their unit's DIN from
+    their freeze, so none is left without one here."""
+    done = []
+    pending = (Lot.objects.filter(din__isnull=True, cell_line__grade=Grade.CLINICAL)
+               .order_by("frozen_on", "pk").values_list("pk", flat=True))
+    for pk in list(pending[:limit] if limit else pending):
+        with transaction.atomic(), acting(actor, reason or _("DIN assigned")):
+            lot = Lot.objects.select_for_update().get(pk=pk)
+            if lot.din is not None:
+                continue
+            lot.din = coding.next_din(lot.frozen_on.year, taken=lambda code: Lot.objects.filter(din=code).exists())
+            lot.save(update_fields=["din"])
+            done.append(lot)
+    return done
+
+
+# --- registries (issue 15) ----------------------------------------------------------------------------
+
+REGISTRY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,39}$")
+
+
+def record_registry_ids(line: CellLine, *, hpscreg_id: str | None = None, icscb_id: str | None = None, actor,
+                        reason: str = "") -> CellLine:
+    """Record the IDs hPSCreg and ICSCB gave the line's record (``None`` leaves an ID as it is; "" clears it).
+
+    An ID is what the registry printed (letters, digits and ``- _ . : /``, at most 40 characters); the change is
+    in the line's history with its reason."""
+    errors: dict[str, list[str]] = {}
+    values = {}
+    for field, value in (("hpscreg_id", hpscreg_id), ("icscb_id", icscb_id)):
+        if value is None:
+            continue
+        value = str(value).strip()
+        if value and not REGISTRY_ID.match(value):
+            errors[field] = [_("Give the ID as the registry shows it: letters, digits and - _ . : / (at most 40 "
+                               "characters).")]
+        values[field] = value
+    if not values and not errors:
+        errors["hpscreg_id"] = [_("Give the hPSCreg ID, the ICSCB ID or both.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic(), acting(actor, reason or _("registry ID recorded")):
+        locked = CellLine.objects.select_for_update().get(pk=line.pk)
+        changed = [field for field, value in values.items() if getattr(locked, field) != value]
+        for field in changed:
+            setattr(locked, field, values[field])
+        if changed:
+            locked.save(update_fields=changed)
+    for field in values:
+        setattr(line, field, getattr(locked, field))
+    return locked

@@ -15,6 +15,7 @@ urlpatterns = [
     path("lines/new/", views.cellline_create, name="cellline_create"),
     path("lines/<int:pk>/", views.cellline_detail, name="cellline_detail"),
     path("lines/<int:pk>/subclone/", views.cellline_subclone, name="cellline_subclone"),
+    path("lines/<int:pk>/registry-ids/", views.cellline_registry_ids, name="cellline_registry_ids"),
     path("lines/<int:line_pk>/cultures/new/", views.culture_create, name="culture_create"),
     path("cultures/<int:pk>/", views.culture_detail, name="culture_detail"),
     path("vials/<int:pk>/", views.vial_detail, name="vial_detail"),

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bank import tally
+from bank import coding, tally
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from lots import labels, queries, services
@@ -39,6 +39,12 @@ def resolve_scan(code: str, user) -> str | None:
     line = queries.line_by_name(code)
     if line is not None:
         return reverse("lots:cellline_detail", args=[line.pk])
+    try:
+        lot = queries.lot_by_donation_code(code)  # an ISBT 128 DIN or an EU SEC
+    except coding.CodeError:
+        return None  # the scan page says what is wrong with it (bank.views.scan)
+    if lot is not None:
+        return reverse("lots:lot_detail", args=[lot.pk])
     return None
 
 
@@ -173,6 +179,19 @@ def cellline_subclone(request, pk: int):
     return redirect("lots:cellline_detail", pk=parent.pk)
 
 
+@perms_required("lots.record_registry_id", *VIEW_LOTS)
+@require_POST
+def cellline_registry_ids(request, pk: int):
+    """The line page's registry form: the IDs hPSCreg and ICSCB gave the line's record."""
+    line = get_object_or_404(CellLine, pk=pk)
+    _line, ok = call_service(request, None, services.record_registry_ids, line,
+                             hpscreg_id=request.POST.get("hpscreg_id"), icscb_id=request.POST.get("icscb_id"),
+                             actor=request.user, reason="registry ID recorded")
+    if ok:
+        messages.success(request, _("Registry IDs of %(name)s recorded.") % {"name": line.name})
+    return redirect(reverse("lots:cellline_detail", args=[pk]) + "#registries")
+
+
 # --- cultures ---------------------------------------------------------------------------------------
 
 
@@ -285,6 +304,7 @@ def lot_detail(request, pk: int):
         # A cord blood unit's containers (bag, segments, reference vials, maternal samples) say what they are.
         "show_kind": summary.other_kinds > 0,
         "can_make_wcb": lot.tier == Tier.MCB and lot.status == LotStatus.RELEASED,
+        "coding": queries.lot_coding(lot),  # ISBT 128 DIN and EU SEC (issue 15)
         "LABEL_WIDTH": settings.LABEL_WIDTH_IN, "LABEL_HEIGHT": settings.LABEL_HEIGHT_IN,
     })
 
@@ -308,7 +328,7 @@ def label_zpl_response(lot, vials) -> HttpResponse:
 
 
 def vial_svg_response(vial) -> HttpResponse:
-    response = HttpResponse(labels.vial_label_svg(vial), content_type="image/svg+xml")
+    response = HttpResponse(labels.vial_label_svg(vial, vial.lot), content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=86400"
     return response
 
@@ -327,7 +347,8 @@ def lot_labels_zpl(request, pk: int):
 
 @perms_required(*VIEW_LOTS)
 def vial_label_svg(request, pk: int):
-    return vial_svg_response(get_object_or_404(Vial.objects.only("id", "barcode"), pk=pk))
+    return vial_svg_response(get_object_or_404(Vial.objects.select_related("lot").only("id", "barcode", "lot__din"),
+                                               pk=pk))
 
 
 @perms_required(*VIEW_LOTS)

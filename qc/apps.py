@@ -9,10 +9,11 @@ class QcConfig(AppConfig):
     def ready(self) -> None:
         from bank.registry import register_hook, register_nav, register_object_panel, register_panel, register_scanner
         from bank.roles import ADMIN, QA, TECHNICIAN
-        from qc import demo, queries, views
+        from qc import demo, queries, services, views
 
         register_hook("lot_qc_summary", queries.qc_summary)
         register_hook("demo_release_master", demo.qualify_master)
+        register_hook("collection_deviation", services.open_collection_deviation)  # issue 15, custody
 
         register_nav("qc", _("QA release"), "qc:dashboard", roles=(QA, ADMIN), order=400)
         register_nav("qc-results", _("QC results"), "qc:results", roles=(TECHNICIAN, QA), order=410)

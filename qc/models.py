@@ -211,10 +211,15 @@ class QCResult(models.Model):
 
 
 class Deviation(models.Model):
-    """An out-of-specification investigation: root cause and CAPA, closed by QA with an e-signature."""
+    """An out-of-specification investigation: root cause and CAPA, closed by QA with an e-signature.
+
+    On a lot, or (issue 15) on a donor collection whose transport fell outside its tissue's limits, before any
+    lot exists (``collection``, opened through donors' ``collection_deviation`` hook)."""
 
     number = IdentifierField(_("number"), max_length=30, unique=True)
-    lot = models.ForeignKey("lots.Lot", on_delete=models.PROTECT, related_name="deviations")
+    lot = models.ForeignKey("lots.Lot", on_delete=models.PROTECT, related_name="deviations", null=True, blank=True)
+    collection = models.ForeignKey("donors.Collection", on_delete=models.PROTECT, related_name="deviations",
+                                   null=True, blank=True, verbose_name=_("collection"))
     result = models.ForeignKey(QCResult, on_delete=models.PROTECT, null=True, blank=True, related_name="deviations")
     status = models.CharField(_("status"), max_length=10, choices=DeviationStatus.choices, default=DeviationStatus.OPEN)
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
@@ -233,6 +238,10 @@ class Deviation(models.Model):
         ordering = ["-opened_at", "-id"]
         indexes = [
             models.Index(fields=["lot"], name="qc_deviation_open_idx", condition=models.Q(status="open")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(lot__isnull=False) | models.Q(collection__isnull=False),
+                                   name="qc_deviation_lot_or_collection"),
         ]
         verbose_name = _("deviation")
         verbose_name_plural = _("deviations")

@@ -574,8 +574,8 @@ def qa_dashboard(limit: int = 50) -> Dashboard:
     return Dashboard(
         awaiting=[readiness[lot.pk] for lot in awaiting_lots],
         awaiting_count=awaiting_qs.count(),
-        deviations=list(open_devs.select_related("lot", "opened_by", "result__test").order_by("opened_at", "id")
-                        [:limit]),
+        deviations=list(open_devs.select_related("lot", "collection", "opened_by", "result__test")
+                        .order_by("opened_at", "id")[:limit]),
         deviation_count=open_devs.count(),
         rechecks=list(recheck_list("open")[:limit]),
         recheck_counts={s: counts.get(s, 0) for s in OPEN_RECHECK},

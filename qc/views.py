@@ -293,7 +293,7 @@ def certificate(request, pk: int):
 @perms_required("qc.view_deviation")
 def deviations(request):
     state = request.GET.get("status", "open")
-    qs = Deviation.objects.select_related("lot", "opened_by", "closed_by").order_by("-opened_at", "-id")
+    qs = Deviation.objects.select_related("lot", "collection", "opened_by", "closed_by").order_by("-opened_at", "-id")
     if state in (DeviationStatus.OPEN, DeviationStatus.CLOSED):
         qs = qs.filter(status=state)
     return render(request, "qc/deviations.html", {"deviations": list(qs[:200]), "state": state})
@@ -312,8 +312,8 @@ def _deviation_context(request, deviation, form=None, close_form=None):
 
 
 def _deviation(pk: int) -> Deviation:
-    return get_object_or_404(Deviation.objects.select_related("lot", "opened_by", "closed_by", "result__test",
-                                                              "result__entered_by"), pk=pk)
+    return get_object_or_404(Deviation.objects.select_related("lot", "collection", "opened_by", "closed_by",
+                                                              "result__test", "result__entered_by"), pk=pk)
 
 
 @perms_required("qc.view_deviation")

@@ -112,6 +112,13 @@ class EthicsApprovalFactory(factory.django.DjangoModelFactory):
     valid_to = datetime.date(2028, 12, 31)
 
 
+def ethics_in_force() -> EthicsApproval:
+    """Issue 15: the bank's one ethics approval, in force from 2000 to 2099, so that collections received through the
+    services (REQUIRE_ETHICS_APPROVAL) cite it automatically; tests of the rule itself make their own."""
+    return EthicsApproval.objects.filter(approval_number="IEC-TESTS").first() or EthicsApprovalFactory(
+        approval_number="IEC-TESTS", valid_from=datetime.date(2000, 1, 1), valid_to=datetime.date(2099, 12, 31))
+
+
 class CollectionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Collection
@@ -124,6 +131,9 @@ class CollectionFactory(factory.django.DjangoModelFactory):
     received_at = factory.LazyAttribute(lambda o: o.collected_at + datetime.timedelta(hours=4))
     transport_temperature_c = Decimal("4.0")
     received_by = factory.SubFactory(UserFactory, role="technician")
+    # Issue 15: a collection cites an ethics approval in force on its collection date (REQUIRE_ETHICS_APPROVAL): the
+    # tests' one (``ethics_in_force``), so that no second approval in force makes the automatic citation ambiguous.
+    ethics_approval = factory.LazyFunction(lambda: ethics_in_force())
 
 
 class ScreeningFactory(factory.django.DjangoModelFactory):

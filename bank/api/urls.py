@@ -27,7 +27,9 @@ urlpatterns = [
     path("", include("storage.api.urls")),
     path("", include("qc.api.urls")),
     path("", include("distribution.api.urls")),
+    path("", include("distribution.registry_urls")),  # issue 15: registry export, public catalog feed
     path("", include("cordblood.api.urls")),
     path("", include("transplant.api.urls")),
     path("", include("haplobank.api.urls")),
+    path("", include("quality.api.urls")),
 ]

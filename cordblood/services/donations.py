@@ -14,13 +14,12 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from bank import sequences
+from bank import coding
 from bank.audit import acting
 from bank.errors import Conflict
 from cordblood.choices import DeliveryType, Ownership
@@ -34,6 +33,7 @@ from donors.services import (
     record_screening,
     register_donor,
 )
+from lots.models import Lot
 
 from ._common import _as_date, _as_datetime, _Errors, _text, decimal_in, int_in
 
@@ -41,25 +41,14 @@ from ._common import _as_date, _as_datetime, _Errors, _text, decimal_in, int_in
 SAME_PREGNANCY = datetime.timedelta(days=2)
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 
-_DIN_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
-
-
-def din_check_character(din: str) -> str:
-    """ISBT 128 keyboard check character of a DIN (ISO 7064 Mod 37-2)."""
-    total = 0
-    for char in din.upper():
-        total = ((total + _DIN_ALPHABET.index(char) if char in _DIN_ALPHABET else total) * 2) % 37
-    return _DIN_ALPHABET[(38 - total) % 37]
+# The DIN and its check character are bank-wide rules (bank/coding.py): clinical-grade lots share the number family.
+din_check_character = coding.din_check_character
 
 
 def next_din(year: int) -> str:
     """The next DIN of the bank's facility for ``year``: FIN (5) + year (2) + sequence (6)."""
-    facility = settings.CORDBLOOD_DIN_FACILITY
-    yy = year % 100
-    number = sequences.take_one(
-        f"din:{facility}:{yy:02d}", limit=999_999,
-        taken=lambda n: CordBloodUnit.objects.filter(din=f"{facility}{yy:02d}{n:06d}").exists())
-    return f"{facility}{yy:02d}{number:06d}"
+    return coding.next_din(year, taken=lambda din: CordBloodUnit.objects.filter(din=din).exists()
+                           or Lot.objects.filter(din=din).exists())
 
 
 def register_mother(*, actor, birth_year: Any, identity: dict | None, population: str = "") -> Donor:

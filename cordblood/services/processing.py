@@ -248,6 +248,6 @@ def freeze_unit(unit: CordBloodUnit, *, actor, frozen_at: Any = None, segments: 
                          frozen_on=timezone.localtime(frozen).date(), freezing_program="controlled_rate",
                          freezing_profile=_text(freezing_profile),
                          notes=_("Cord blood unit %(din)s") % {"din": locked.din}, containers=containers,
-                         actor=actor, reason=_("cord blood unit %(din)s") % {"din": locked.din})
+                         din=locked.din, actor=actor, reason=_("cord blood unit %(din)s") % {"din": locked.din})
         save_changed(locked, {"lot": lot, "frozen_at": frozen})
     return locked

@@ -7,8 +7,15 @@ from rest_framework import serializers
 
 from bank.api import fields as bank_fields
 from bank.api.serializers import SignaturesField
-from distribution.choices import ArrivalCondition, IntendedUse, ShipperType
-from distribution.models import DistributionRequest, MaterialTransferAgreement, Recall, Shipment
+from distribution.choices import ArrivalCondition, InstitutionType, IntendedUse, ShipperType
+from distribution.models import (
+    DistributionRequest,
+    ExportApproval,
+    InstitutionProfile,
+    MaterialTransferAgreement,
+    Recall,
+    Shipment,
+)
 from lots.models import CellLine
 
 # --- catalog ------------------------------------------------------------------------------------
@@ -90,6 +97,33 @@ class ShipmentSerializer(serializers.ModelSerializer):
                   "arrival_condition", "receipt_notes"]
 
 
+class ExportApprovalSerializer(serializers.ModelSerializer):
+    """A Human Genetic Resources export approval of a request (the scan is kept; only its name and hash show)."""
+
+    request = serializers.CharField(source="request.number", read_only=True)
+    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    has_document = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportApproval
+        fields = ["id", "request", "approval_number", "authority", "approved_on", "expires_on", "has_document",
+                  "document_name", "document_sha256", "recorded_by", "recorded_at"]
+        read_only_fields = fields
+
+    def get_has_document(self, obj) -> bool:
+        return bool(obj.document)
+
+
+class ExportApprovalCreateSerializer(serializers.Serializer):
+    approval_number = serializers.CharField(max_length=100)
+    authority = serializers.CharField(max_length=200,
+                                      help_text="e.g. the Ministry of Science and Technology (HGR office)")
+    approved_on = bank_fields.DateField()
+    expires_on = bank_fields.DateField()
+    document = serializers.FileField(required=False, allow_null=True,
+                                     help_text="the scanned approval (PDF, PNG, JPEG or TIFF; multipart upload)")
+
+
 class RequestSerializer(serializers.ModelSerializer):
     researcher = serializers.SlugRelatedField(slug_field="username", read_only=True)
     cell_line_name = serializers.CharField(source="cell_line.name", read_only=True)
@@ -97,14 +131,25 @@ class RequestSerializer(serializers.ModelSerializer):
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     allocated_vials = serializers.SerializerMethodField(help_text="barcodes of the vials reserved (or shipped)")
     shipment = serializers.SerializerMethodField()
+    fee_total = serializers.DecimalField(source="fee_amount", max_digits=12, decimal_places=2, read_only=True,
+                                         help_text="the fee of the request (vials × fee per vial)")
+    export_approval_required = serializers.SerializerMethodField(
+        help_text="true when the recipient is outside the bank's country (BANK_COUNTRY)")
+    export_approvals = ExportApprovalSerializer(many=True, read_only=True)
 
     class Meta:
         model = DistributionRequest
         fields = ["id", "number", "status", "researcher", "cell_line", "cell_line_name", "vials", "intended_use",
-                  "project_title", "project_summary", "institution", "shipping_address", "mta_version",
-                  "mta_accepted_at", "fee_amount", "fee_currency", "submitted_at", "decided_at", "decided_by",
-                  "decision_reason", "cancelled_at", "allocated_vials", "shipment"]
+                  "project_title", "project_summary", "institution", "institution_type", "recipient_country",
+                  "shipping_address", "mta_version", "mta_accepted_at", "fee_amount", "fee_total", "fee_currency",
+                  "submitted_at", "decided_at", "decided_by", "decision_reason", "cancelled_at", "allocated_vials",
+                  "shipment", "export_approval_required", "export_approvals"]
         read_only_fields = fields
+
+    def get_export_approval_required(self, obj) -> bool:
+        from distribution.queries import needs_export_approval
+
+        return needs_export_approval(obj)
 
     def get_allocated_vials(self, obj) -> list[str]:
         live = getattr(obj, "live_allocations", None)
@@ -127,10 +172,23 @@ class RequestCreateSerializer(serializers.Serializer):
     project_title = serializers.CharField(max_length=300)
     project_summary = serializers.CharField(required=False, allow_blank=True, default="")
     institution = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    institution_type = serializers.ChoiceField(choices=InstitutionType.choices,
+                                               help_text="public institutions share free by default; enterprises pay")
+    recipient_country = serializers.CharField(required=False, allow_blank=True, default="", max_length=10,
+                                              help_text="ISO 3166-1 alpha-2; default the bank's country")
     shipping_address = serializers.CharField(required=False, allow_blank=True, default="")
     mta_accepted = serializers.BooleanField(help_text="must be true: the researcher accepts the MTA in force")
     mta_version = serializers.CharField(required=False, allow_blank=True, default="",
                                         help_text="the MTA version the researcher read (GET /mta/)")
+
+
+class InstitutionProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InstitutionProfile
+        fields = ["name", "institution_type", "country", "address", "billing_contact", "billing_email", "updated_at"]
+        read_only_fields = ["updated_at"]
+        # The service validates (one source); the serializer only shapes.
+        extra_kwargs = {"country": {"max_length": 10}}
 
 
 class ApproveSerializer(serializers.Serializer):
@@ -201,6 +259,14 @@ class RecipientSerializer(serializers.Serializer):
     institution = serializers.CharField()
 
 
+class ExportApprovalTraceSerializer(serializers.Serializer):
+    approval_number = serializers.CharField()
+    authority = serializers.CharField()
+    approved_on = serializers.DateField()
+    expires_on = serializers.DateField()
+    document_sha256 = serializers.CharField()
+
+
 class ShipmentTraceSerializer(serializers.Serializer):
     request = serializers.CharField()
     request_id = serializers.IntegerField()
@@ -217,6 +283,9 @@ class ShipmentTraceSerializer(serializers.Serializer):
     shipped_on = serializers.DateField(allow_null=True)
     received_at = serializers.DateTimeField(allow_null=True)
     arrival_condition = serializers.CharField()
+    recipient_country = serializers.CharField()
+    export_approval = ExportApprovalTraceSerializer(allow_null=True,
+                                                    help_text="the export approval valid on the shipping date")
 
 
 class ForwardShipmentSerializer(ShipmentTraceSerializer):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from bank.api.integrity import PDFRenderer
 from bank.api.mixins import SignedPageMixin
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer
@@ -18,7 +23,15 @@ from distribution import queries, services
 from distribution.api import filters
 from distribution.api import serializers as s
 from distribution.choices import RequestStatus
-from distribution.models import Allocation, DistributionRequest, Recall, RecallNotice
+from distribution.models import (
+    Allocation,
+    DistributionRequest,
+    ExportApproval,
+    InstitutionProfile,
+    Recall,
+    RecallNotice,
+)
+from distribution.quotation import has_quotation, quotation_pdf
 from donors.models import Donor
 from lots.models import Lot
 
@@ -95,6 +108,7 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "list": [VIEW_REQUEST], "retrieve": [VIEW_REQUEST], "create": ["distribution.add_distributionrequest"],
         "approve": [REVIEW], "reject": [REVIEW], "ship": [SHIP], "pick": [SHIP], "pick_list": [SHIP],
         "receive": [VIEW_REQUEST], "cancel": [VIEW_REQUEST],
+        "export_approval": ["distribution.add_exportapproval"],
     }
 
     def get_queryset(self):
@@ -102,7 +116,9 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return DistributionRequest.objects.none()
         return queries.requests_visible_to(self.request.user).prefetch_related(
             Prefetch("allocations", queryset=Allocation.objects.filter(released_at__isnull=True)
-                     .select_related("vial"), to_attr="live_allocations"))
+                     .select_related("vial"), to_attr="live_allocations"),
+            Prefetch("export_approvals", queryset=ExportApproval.objects.select_related("request", "recorded_by")
+                     .order_by("-expires_on", "-id")))
 
     def known_count(self, request) -> int | None:
         """The list's total from the kept counts (staff see every request; ``?status=`` at most): no COUNT."""
@@ -147,6 +163,20 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data.is_valid(raise_exception=True)
         return self._respond(services.reject_request(self.get_object(), actor=request.user, **data.validated_data))
 
+    @extend_schema(request={"application/json": s.ExportApprovalCreateSerializer,
+                            "multipart/form-data": s.ExportApprovalCreateSerializer},
+                   responses={201: s.ExportApprovalSerializer, 400: None, **REFUSED},
+                   description="QA records the Human Genetic Resources export approval of a request to a recipient "
+                               "outside the bank's country (JSON, or multipart with the scanned `document`). "
+                               "Shipping needs one valid on `shipped_on` (409 export_approval_required).")
+    @action(detail=True, methods=["post"], url_path="export-approval",
+            parser_classes=[JSONParser, MultiPartParser, FormParser])
+    def export_approval(self, request, pk=None):
+        data = s.ExportApprovalCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approval = services.record_export_approval(self.get_object(), actor=request.user, **data.validated_data)
+        return Response(s.ExportApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(responses={200: s.RequestSerializer, **REFUSED})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
@@ -183,6 +213,56 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["get"], url_path="pick-list", filter_backends=[], pagination_class=None)
     def pick_list(self, request, pk=None):
         return Response(s.PickLineSerializer(queries.pick_list(self.get_object()), many=True).data)
+
+
+class QuotationView(GenericAPIView):
+    """The quotation of an enterprise request (PDF); a public institution's request has none (404)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": [VIEW_REQUEST]}
+    renderer_classes = [JSONRenderer, PDFRenderer]
+
+    @extend_schema(operation_id="requests_quotation", responses={(200, "application/pdf"): OpenApiTypes.BINARY,
+                                                                 404: DomainErrorSerializer})
+    def get(self, request, pk: int):
+        obj = get_object_or_404(queries.requests_visible_to(request.user), pk=pk)
+        if not has_quotation(obj):
+            return Response({"detail": "Only an enterprise request is quoted.", "code": "not_found"},
+                            status=status.HTTP_404_NOT_FOUND)
+        response = HttpResponse(quotation_pdf(obj), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="Quotation-{obj.number}.pdf"'
+        return response
+
+
+class InstitutionProfileView(GenericAPIView):
+    """The researcher's own institution profile: it prefills their requests (404 until saved once)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["distribution.add_distributionrequest"], "PUT": ["distribution.add_distributionrequest"]}
+    serializer_class = s.InstitutionProfileSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return InstitutionProfile.objects.none()
+        return InstitutionProfile.objects.filter(user=self.request.user)
+
+    def get_object(self):
+        # One profile per user, no id in the path (OPTIONS, DRF's metadata, looks it up for PUT too).
+        return get_object_or_404(self.get_queryset())
+
+    def get(self, request):
+        profile = self.get_queryset().first()
+        if profile is None:
+            return Response({"detail": "No institution profile yet.", "code": "not_found"},
+                            status=status.HTTP_404_NOT_FOUND)
+        return Response(s.InstitutionProfileSerializer(profile).data)
+
+    @extend_schema(request=s.InstitutionProfileSerializer, responses={200: s.InstitutionProfileSerializer, 400: None})
+    def put(self, request):
+        data = s.InstitutionProfileSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = services.save_institution_profile(actor=request.user, **data.validated_data)
+        return Response(s.InstitutionProfileSerializer(profile).data)
 
 
 class TraceVialView(GenericAPIView):

@@ -37,5 +37,5 @@ class EthicsApprovalFilter(django_filters.FilterSet):
         fields = ["valid_on"]
 
     def filter_valid_on(self, queryset, name, value):
-        # EthicsApproval.is_valid_on(day), as rows
-        return queryset.filter(valid_from__lte=value, valid_to__gte=value)
+        # EthicsApproval.is_valid_on(day), as rows (a withdrawn approval covers nothing from its withdrawal on)
+        return queryset & EthicsApproval.valid_on(value)

@@ -26,6 +26,7 @@ from donors.crypto import IdentityKeyUnavailable
 from donors.models import (
     Collection,
     Consent,
+    CustodyHandover,
     Donor,
     EthicsApproval,
     HLATyping,
@@ -164,6 +165,22 @@ class EthicsApprovalUpdateSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class EthicsWithdrawSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    withdrawn_on = bank_fields.DateField(required=False, allow_null=True, default=None,
+                                         help_text="The day the withdrawal took effect (default today).")
+
+
+class HandoverInputSerializer(serializers.Serializer):
+    handed_by = serializers.CharField(max_length=200)
+    received_by = serializers.CharField(max_length=200)
+    at = bank_fields.DateTimeField()
+    location = serializers.CharField(max_length=200)
+    temperature_c = serializers.DecimalField(max_digits=5, decimal_places=1, required=False, allow_null=True,
+                                             default=None)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class ImportSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV (UTF-8) with a header line; see the import page for the columns.")
 
@@ -270,8 +287,8 @@ class CollectionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Collection
         fields = ["id", "code", "donor", "donor_code", "consent", "tissue", "collected_at", "received_at",
-                  "transport_hours", "transport_temperature_c", "transport_delay_flagged", "ethics_approval",
-                  "ethics_approval_number", "received_by", "notes"]
+                  "transport_hours", "transport_temperature_c", "transport_delay_flagged", "transport_out_of_limits",
+                  "ethics_approval", "ethics_approval_number", "received_by", "notes"]
 
 
 class CollectionDetailSerializer(CollectionSerializer):
@@ -295,9 +312,21 @@ class CollectionDetailSerializer(CollectionSerializer):
 
 
 class EthicsApprovalSerializer(serializers.ModelSerializer):
+    withdrawn_by = UsernameField()
+
     class Meta:
         model = EthicsApproval
-        fields = ["id", "committee", "approval_number", "scope", "valid_from", "valid_to"]
+        fields = ["id", "committee", "approval_number", "scope", "valid_from", "valid_to", "withdrawn_on",
+                  "withdrawn_by", "withdrawal_reason"]
+
+
+class HandoverSerializer(serializers.ModelSerializer):
+    recorded_by = UsernameField()
+
+    class Meta:
+        model = CustodyHandover
+        fields = ["id", "collection", "handed_by", "received_by", "at", "location", "temperature_c", "note",
+                  "within_limits", "limit_problem", "recorded_by", "recorded_at"]
 
 
 class ScreeningMarkerSerializer(serializers.ModelSerializer):

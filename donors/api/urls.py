@@ -20,6 +20,9 @@ urlpatterns = [
     path("screening-windows/", views.ScreeningWindowListView.as_view(), name="api-screening-windows"),
     path("collections/", views.CollectionListView.as_view(), name="api-collections"),
     path("collections/<int:pk>/", views.CollectionDetailView.as_view(), name="api-collection"),
+    path("collections/<int:pk>/handovers/", views.CollectionHandoversView.as_view(), name="api-collection-handovers"),
     path("ethics-approvals/", views.EthicsApprovalListView.as_view(), name="api-ethics-approvals"),
     path("ethics-approvals/<int:pk>/", views.EthicsApprovalDetailView.as_view(), name="api-ethics-approval"),
+    path("ethics-approvals/<int:pk>/withdraw/", views.EthicsApprovalWithdrawView.as_view(),
+         name="api-ethics-approval-withdraw"),
 ]

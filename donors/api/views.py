@@ -297,7 +297,9 @@ class DonorHLAView(GenericAPIView):
 
 class CollectionListView(ListAPIView):
     """Collections, newest first (``?donor=`` id, ``?code=``); POST receives a collection (technician or
-    coordinator): 409 ``no_active_consent`` without an active consent."""
+    coordinator): 409 ``no_active_consent`` without an active consent; with ``REQUIRE_ETHICS_APPROVAL`` on, 409
+    ``no_ethics_approval`` when no approval is in force on the collection date (the single one in force is cited
+    when ``ethics_approval`` is left out)."""
 
     permission_classes = [HasPerms]
     required_perms = {"GET": ["donors.view_collection"], "POST": ["donors.add_collection"]}
@@ -324,6 +326,32 @@ class CollectionDetailView(GenericAPIView):
         collection = get_object_or_404(
             Collection.objects.select_related("donor", "ethics_approval", "received_by"), pk=pk)
         return Response(s.CollectionDetailSerializer(collection).data)
+
+
+class CollectionHandoversView(GenericAPIView):
+    """A collection's chain of custody, in time order; POST records a hand-over (technician or coordinator).
+    Outside the tissue's transport limits (``COLLECTION_TRANSPORT_LIMITS``) it is marked ``within_limits: false``
+    and qc opens a deviation for QA."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"GET": ["donors.view_collection", "donors.view_custodyhandover"],
+                      "POST": ["donors.add_custodyhandover"]}
+    serializer_class = s.HandoverSerializer
+    queryset = Collection.objects.all()  # the path's id is the collection's
+    pagination_class = None
+
+    @extend_schema(responses={200: s.HandoverSerializer(many=True)})
+    def get(self, request, pk: int):
+        collection = get_object_or_404(Collection, pk=pk)
+        handovers = collection.handovers.select_related("recorded_by").order_by("at", "id")
+        return Response(s.HandoverSerializer(handovers, many=True).data)
+
+    @extend_schema(request=s.HandoverInputSerializer, responses={201: s.HandoverSerializer, **ERRORS})
+    def post(self, request, pk: int):
+        collection = get_object_or_404(Collection, pk=pk)
+        data = _input(s.HandoverInputSerializer, request)
+        handover = run(services.record_handover, collection, actor=request.user, **data)
+        return Response(s.HandoverSerializer(handover).data, status=status.HTTP_201_CREATED)
 
 
 class EthicsApprovalListView(ListAPIView):
@@ -358,6 +386,23 @@ class EthicsApprovalDetailView(GenericAPIView):
         data = dict(_input(s.EthicsApprovalUpdateSerializer, request))
         reason = data.pop("reason")
         approval = run(services.update_ethics_approval, approval, actor=request.user, reason=reason, **data)
+        return Response(s.EthicsApprovalSerializer(approval).data)
+
+
+class EthicsApprovalWithdrawView(GenericAPIView):
+    """Record the committee's withdrawal of an approval (coordinator), with a reason: from ``withdrawn_on`` (default
+    today) it covers no collection, and the lines derived under it are flagged for QA on the dashboard. 409
+    ``already_withdrawn`` the second time."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"POST": ["donors.withdraw_ethicsapproval"]}
+    serializer_class = s.EthicsApprovalSerializer
+
+    @extend_schema(request=s.EthicsWithdrawSerializer, responses={200: s.EthicsApprovalSerializer, **ERRORS})
+    def post(self, request, pk: int):
+        approval = get_object_or_404(EthicsApproval, pk=pk)
+        data = _input(s.EthicsWithdrawSerializer, request)
+        approval = run(services.withdraw_ethics_approval, approval, actor=request.user, **data)
         return Response(s.EthicsApprovalSerializer(approval).data)
 
 

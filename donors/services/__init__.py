@@ -18,15 +18,27 @@ which re-exports every public name:
 - ``erasure.py``: erasure of a donor's identity by crypto-shredding (``erase_identity``).
 - ``keys.py``: rotation of the master identity key (``rotate_identity_keys``).
 - ``consent.py``: consents and their withdrawal (``record_consent``, ``withdraw_consent``, ``Withdrawal``).
-- ``ethics.py``: ethics approvals (``create_ethics_approval``, ``update_ethics_approval``).
+- ``ethics.py``: ethics approvals (``create_ethics_approval``, ``update_ethics_approval``,
+  ``withdraw_ethics_approval``).
 - ``screening.py``: screening samples and results, corrections, the marker panel and sampling windows
   (``record_screening``, ``correct_result``, ``configure_marker``, ``add_marker``, ``configure_window``).
 - ``hla.py``: HLA typing (``parse_allele``, ``clean_hla``, ``set_hla``).
-- ``collections.py``: receiving collections (``record_collection``, ``transport_limit_hours``).
+- ``collections.py``: receiving collections under an ethics approval (``record_collection``,
+  ``approval_for_collection``) and the tissue's transport limits (``transport_limits``, ``transport_problems``).
+- ``custody.py``: a collection's chain of custody (``record_handover``).
 - ``csv_import.py``: the all-or-nothing CSV import (``import_donors_csv``, ``ImportRejected``, ``ImportResult``).
 """
 
-from .collections import CLOCK_SKEW, record_collection, transport_limit_hours
+from .collections import (
+    CLOCK_SKEW,
+    approval_for_collection,
+    ethics_required,
+    open_transport_deviation,
+    record_collection,
+    transport_limit_hours,
+    transport_limits,
+    transport_problems,
+)
 from .consent import Withdrawal, record_consent, withdraw_consent
 from .csv_import import (
     FALSE_WORDS,
@@ -39,8 +51,9 @@ from .csv_import import (
     import_columns,
     import_donors_csv,
 )
+from .custody import record_handover
 from .erasure import erase_identity
-from .ethics import create_ethics_approval, update_ethics_approval
+from .ethics import create_ethics_approval, update_ethics_approval, withdraw_ethics_approval
 from .hla import ALLELE_RE, clean_hla, parse_allele, set_hla
 from .keys import Rotation, rotate_identity_keys
 from .registry import (
@@ -71,8 +84,15 @@ from .screening import (
 __all__ = [
     # collections.py
     "CLOCK_SKEW",
+    "approval_for_collection",
+    "ethics_required",
+    "open_transport_deviation",
     "record_collection",
     "transport_limit_hours",
+    "transport_limits",
+    "transport_problems",
+    # custody.py
+    "record_handover",
     # consent.py
     "Withdrawal",
     "record_consent",
@@ -92,6 +112,7 @@ __all__ = [
     # ethics.py
     "create_ethics_approval",
     "update_ethics_approval",
+    "withdraw_ethics_approval",
     # hla.py
     "ALLELE_RE",
     "clean_hla",

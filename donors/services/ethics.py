@@ -1,4 +1,4 @@
-"""Ethics committee approvals that collections cite: recording and correcting them."""
+"""Ethics committee approvals that collections cite: recording, correcting and withdrawing them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bank.audit import acting, save_changed
+from bank.errors import Conflict
 from donors.models import EthicsApproval
 
 from ._input import _as_date, _Errors, _require_reason, _text
@@ -76,4 +77,28 @@ def update_ethics_approval(approval: EthicsApproval, *, actor, reason: str, **ch
                     "codes": ", ".join(outside[:10])})
         errors.raise_if_any()
         save_changed(locked, cleaned)
+    return locked
+
+
+def withdraw_ethics_approval(approval: EthicsApproval, *, actor, reason: str,
+                             withdrawn_on: Any = None) -> EthicsApproval:
+    """Record that the committee withdrew its approval, effective ``withdrawn_on`` (default today; not in the
+    future). From that day it covers no new collection; the lines already derived under it are flagged for QA on
+    the dashboard. 409 ``already_withdrawn`` the second time."""
+    errors = _Errors()
+    reason = _require_reason(reason, errors)
+    day = _as_date(withdrawn_on, "withdrawn_on", errors, required=False) or timezone.localdate()
+    if day > timezone.localdate():
+        errors.add("withdrawn_on", _("Record a withdrawal once it is in effect (today at the latest)."))
+    with transaction.atomic(), acting(actor, reason or _("ethics approval withdrawn")):
+        locked = EthicsApproval.objects.select_for_update().get(pk=approval.pk)
+        if locked.withdrawn_on is not None:
+            raise Conflict(_("Ethics approval %(number)s was already withdrawn on %(date)s.") % {
+                "number": locked.approval_number, "date": locked.withdrawn_on.isoformat()}, code="already_withdrawn")
+        if not errors and day < locked.valid_from:
+            errors.add("withdrawn_on", _("The approval only starts on %(start)s.") % {
+                "start": locked.valid_from.isoformat()})
+        errors.raise_if_any()
+        locked.withdrawn_on, locked.withdrawn_by, locked.withdrawal_reason = day, actor, reason
+        locked.save(update_fields=["withdrawn_on", "withdrawn_by", "withdrawal_reason"])
     return locked

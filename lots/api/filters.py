@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 
+from bank import coding
 from bank.identifiers import upper_equals
 from lots import queries
 from lots.choices import CellType, Grade, LotStatus, Tier, VialKind, VialStatus
@@ -48,8 +50,30 @@ class LotFilter(django_filters.FilterSet):
         return queryset.filter(queries.lots_matching_barcode(value))
 
 
+class ScanCodeField(forms.CharField):
+    """A scanned or typed code: a DIN with a wrong check character or a malformed SEC is bad input (400 with the
+    reason), never a silent "not found" (bank/coding.py)."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value:
+            try:
+                coding.identify(value)
+            except coding.CodeError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return value
+
+
+class ScanCodeFilter(django_filters.CharFilter):
+    field_class = ScanCodeField
+
+
 class VialFilter(django_filters.FilterSet):
-    barcode = django_filters.CharFilter(method="filter_barcode", help_text="scan lookup: the vial's barcode")
+    barcode = ScanCodeFilter(
+        method="filter_barcode",
+        help_text="scan lookup: the vial's barcode, or an ISBT 128 DIN (13 characters, with or without its check "
+                  "character, or the barcode's =DIN+flags) or an EU Single European Code: the vials of that lot. "
+                  "A wrong check character or a malformed SEC is a 400.")
     lot_number = django_filters.CharFilter(field_name="lot__lot_number", method=_upper_equals)
     status = django_filters.MultipleChoiceFilter(choices=VialStatus.choices)
     kind = django_filters.MultipleChoiceFilter(choices=VialKind.choices,
@@ -62,4 +86,7 @@ class VialFilter(django_filters.FilterSet):
         fields = ["barcode", "lot", "lot_number", "status", "kind", "stored", "box"]
 
     def filter_barcode(self, queryset, name, value):
+        din = coding.donation_number(value)  # validated by the field
+        if din is not None:
+            return queryset.filter(lot__din=din)  # the lot's unique DIN index, then its vials
         return queryset.filter(barcode=value)  # IdentifierField: normalised like the stored barcodes

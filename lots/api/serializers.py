@@ -36,7 +36,8 @@ class CellLineSerializer(serializers.ModelSerializer):
         model = CellLine
         fields = ["id", "name", "collection", "collection_code", "donor", "donor_code", "cell_type", "grade",
                   "reprogramming_method", "parent_line", "parent_line_name", "registry_number", "subclone",
-                  "description", "established_on", "created_by", "created_at"]
+                  "description", "established_on", "genetic_modification", "hpscreg_id", "icscb_id", "created_by",
+                  "created_at"]
         read_only_fields = fields
 
 
@@ -60,6 +61,17 @@ class CellLineCreateSerializer(serializers.Serializer):
         help_text="Register a subclone (-B, -C ...) of this iPSC/ESC line.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     established_on = bank_fields.DateField(required=False, allow_null=True)
+    genetic_modification = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200,
+        help_text="Empty when the line is not genetically modified (e.g. AAVS1-GFP knock-in).")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+
+
+class RegistryIdsSerializer(serializers.Serializer):
+    hpscreg_id = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                       help_text="The ID hPSCreg gave the line's record (\"\" clears it).")
+    icscb_id = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                     help_text="The ID ICSCB gave the line's record (\"\" clears it).")
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
 
@@ -154,7 +166,7 @@ class LotSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Lot
-        fields = ["id", "lot_number", "barcode", "cell_line", "cell_line_name", "tier", "parent_lot",
+        fields = ["id", "lot_number", "barcode", "din", "cell_line", "cell_line_name", "tier", "parent_lot",
                   "parent_lot_number", "lineage", "culture", "passage", "population_doublings", "vial_count",
                   "cells_per_vial", "volume_ml", "cryoprotectant", "cryoprotectant_lot", "freezing_program",
                   "freezing_profile", "frozen_on", "operator", "status", "status_changed_at",
@@ -181,15 +193,33 @@ class LabelLinksSerializer(serializers.Serializer):
     zpl = serializers.CharField()
 
 
+class IsbtSerializer(serializers.Serializer):
+    din = serializers.CharField(help_text="The 13-character ISBT 128 DIN")
+    facility = serializers.CharField(help_text="Facility identification number (5)")
+    year = serializers.CharField(help_text="Year (2)")
+    sequence = serializers.CharField(help_text="Sequence number (6)")
+    flags = serializers.CharField()
+    check_character = serializers.CharField(help_text="ISO/IEC 7064 MOD 37-2, printed boxed after the DIN")
+    eye_readable = serializers.CharField(help_text="e.g. W0000 26 000042")
+    sec = serializers.CharField(allow_null=True, help_text="The EU Single European Code of the lot (split 001), "
+                                                           "null when the bank is not an EU tissue establishment")
+    sec_eye_readable = serializers.CharField(allow_null=True)
+
+
 class LotDetailSerializer(LotSerializer):
-    """A lot with its QC summary and the links to its labels."""
+    """A lot with its QC summary, the links to its labels and (clinical grade, cord blood) its ISBT 128 coding."""
 
     qc_summary = serializers.SerializerMethodField()
     labels = serializers.SerializerMethodField()
+    isbt = serializers.SerializerMethodField()
 
     class Meta(LotSerializer.Meta):
-        fields = LotSerializer.Meta.fields + ["qc_summary", "labels"]
+        fields = LotSerializer.Meta.fields + ["qc_summary", "labels", "isbt"]
         read_only_fields = fields
+
+    @extend_schema_field(IsbtSerializer(allow_null=True))
+    def get_isbt(self, lot) -> dict | None:
+        return queries.lot_coding(lot)
 
     @extend_schema_field(QCSummarySerializer)
     def get_qc_summary(self, lot) -> dict:
@@ -238,6 +268,11 @@ class LotCreateSerializer(serializers.Serializer):
     freezing_profile = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     frozen_on = bank_fields.DateField()
     notes = serializers.CharField(required=False, allow_blank=True, default="")
+    # issue 16: the quality gate checks what a freeze cites (equipment_not_calibrated, material_not_released/_expired)
+    instrument = serializers.CharField(max_length=40, required=False, allow_blank=True, default="",
+                                       help_text="Code of the controlled-rate freezer (equipment register).")
+    materials = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                      help_text="Ids of the material lots used (cryoprotectant, medium).")
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
 
@@ -272,6 +307,10 @@ class PassageCreateSerializer(serializers.Serializer):
     medium_lot = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
     reagents = ReagentSerializer(many=True, required=False, default=list)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
+    materials = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                      help_text="Ids of the material lots used (issue 16: the quality gate).")
+    room = serializers.CharField(max_length=40, required=False, allow_blank=True, default="",
+                                 help_text="Code of the cleanroom the passage was done in (issue 16).")
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
 

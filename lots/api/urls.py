@@ -7,6 +7,8 @@ from lots.api import views
 urlpatterns = [
     path("cell-lines/", views.CellLineListView.as_view(), name="api-cell-lines"),
     path("cell-lines/<int:pk>/", views.CellLineDetailView.as_view(), name="api-cell-line"),
+    path("cell-lines/<int:pk>/registry-ids/", views.CellLineRegistryIdsView.as_view(),
+         name="api-cell-line-registry-ids"),
     path("cultures/", views.CultureListView.as_view(), name="api-cultures"),
     path("cultures/<int:pk>/", views.CultureDetailView.as_view(), name="api-culture"),
     path("cultures/<int:pk>/passages/", views.PassageCreateView.as_view(), name="api-culture-passages"),

@@ -64,7 +64,8 @@ class CellLineListView(generics.ListCreateAPIView):
         line = services.create_cell_line(
             collection=v.get("collection"), cell_type=v["cell_type"], grade=v["grade"],
             reprogramming_method=v["reprogramming_method"], parent_line=v.get("parent_line"),
-            description=v["description"], established_on=v.get("established_on"), actor=request.user,
+            description=v["description"], established_on=v.get("established_on"),
+            genetic_modification=v["genetic_modification"], actor=request.user,
             reason=_reason(v, "cell line registered"),
         )
         line = self.get_queryset().get(pk=line.pk)
@@ -82,6 +83,26 @@ class CellLineDetailView(generics.RetrieveAPIView):
     @extend_schema(responses={200: s.CellLineSerializer, **READ_ERRORS})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class CellLineRegistryIdsView(generics.GenericAPIView):
+    """Record the IDs hPSCreg and ICSCB gave the line's record (QA): ``{"hpscreg_id","icscb_id","reason"}``; a
+    field left out stays as it is, ``""`` clears it. Recorded in the line's history."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"POST": ["lots.record_registry_id", *READ_LINE]}
+    serializer_class = s.RegistryIdsSerializer
+
+    @extend_schema(request=s.RegistryIdsSerializer, responses={200: s.CellLineSerializer, **ERRORS,
+                                                                404: READ_ERRORS[404]})
+    def post(self, request, pk: int):
+        line = get_object_or_404(CellLine, pk=pk)
+        data = s.RegistryIdsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        services.record_registry_ids(line, hpscreg_id=v.get("hpscreg_id"), icscb_id=v.get("icscb_id"),
+                                     actor=request.user, reason=_reason(v, "registry ID recorded"))
+        return Response(s.CellLineSerializer(CellLineListView.queryset.get(pk=pk)).data)
 
 
 # --- cultures --------------------------------------------------------------------------------------
@@ -315,7 +336,8 @@ class VialLabelView(_FileView):
 
     @extend_schema(responses={(200, "image/svg+xml"): OpenApiTypes.STR, **READ_ERRORS})
     def get(self, request, pk: int):
-        return vial_svg_response(get_object_or_404(Vial.objects.only("id", "barcode"), pk=pk))
+        return vial_svg_response(get_object_or_404(
+            Vial.objects.select_related("lot").only("id", "barcode", "lot__din"), pk=pk))
 
 
 class LotLabelsPDFView(_FileView):

@@ -208,14 +208,16 @@ class RecheckStatusQuery(serializers.Serializer):
 
 
 class DeviationSerializer(serializers.ModelSerializer):
-    lot_number = serializers.CharField(source="lot.lot_number")
+    lot_number = serializers.CharField(source="lot.lot_number", allow_null=True, default=None)
+    collection_code = serializers.CharField(source="collection.code", allow_null=True, default=None)
     opened_by = serializers.CharField(source="opened_by.username")
     closed_by = serializers.CharField(source="closed_by.username", allow_null=True, default=None)
     signatures = SignaturesField()
 
     class Meta:
         model = Deviation
-        fields = ["id", "number", "lot", "lot_number", "result", "status", "summary", "opened_at", "opened_by",
+        fields = ["id", "number", "lot", "lot_number", "collection", "collection_code", "result", "status", "summary",
+                  "opened_at", "opened_by",
                   "investigation", "root_cause", "capa", "closed_at", "closed_by", "signatures"]
 
 

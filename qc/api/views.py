@@ -340,7 +340,7 @@ class RecheckResultView(GenericAPIView):
 
 
 def _deviations_qs():
-    return Deviation.objects.select_related("lot", "opened_by", "closed_by")
+    return Deviation.objects.select_related("lot", "collection", "opened_by", "closed_by")
 
 
 class DeviationListView(SignedPageMixin, ListAPIView):

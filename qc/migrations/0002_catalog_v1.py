@@ -46,6 +46,11 @@ CB_UNIT = [c("sterility", "expected", "negative"), c("tnc", "min", "5.0"), c("cd
 BASIC = [c("sterility", "expected", "negative"), c("mycoplasma", "expected", "negative"), c("viability", "min", "70")]
 
 MSC = ["UC-MSC", "AD-MSC", "BM-MSC", "DP-MSC", "P-MSC"]
+# Issue 15's new cell types (seeded on existing banks by 0006_new_cell_types; here for a flushed test database).
+NEW_MSC = ["AM-MSC", "EN-MSC", "MB-MSC"]
+NEW_BASIC = ["MuSC", "SkSC"]
+NEW_SPECS = ([(ct, "MCB", MSC_MCB) for ct in NEW_MSC] + [(ct, "WCB", MSC_WCB) for ct in NEW_MSC]
+             + [(ct, tier, BASIC) for ct in NEW_BASIC for tier in ("MCB", "WCB")])
 SPECS = (
     [(ct, "MCB", PSC_MCB) for ct in ("iPSC", "ESC")]
     + [(ct, "WCB", PSC_WCB) for ct in ("iPSC", "ESC")]
@@ -53,6 +58,7 @@ SPECS = (
     + [(ct, "WCB", MSC_WCB) for ct in MSC]
     + [("CB-HSC", "unit", CB_UNIT)]
     + [(ct, tier, BASIC) for ct in ("NSC", "other") for tier in ("MCB", "WCB")]
+    + NEW_SPECS
 )
 
 

@@ -12,7 +12,8 @@ which re-exports every public name:
 
 - ``specifications.py``: versioned specifications (``publish_specification``) and the test catalog (``add_test``).
 - ``results.py``: QC results and thawing a vial for testing (``record_qc_result``).
-- ``deviations.py``: deviations (``open_deviation``, ``update_deviation``, ``close_deviation``).
+- ``deviations.py``: deviations (``open_deviation``, ``open_collection_deviation``, ``update_deviation``,
+  ``close_deviation``).
 - ``decisions.py``: QA's lot decisions (``release_lot``, ``reject_lot``, ``lift_hold``).
 - ``stability.py``: stability plans, the daily re-check task and re-check results
   (``set_stability_plan``, ``open_due_rechecks``, ``record_recheck_result``, ``_insert_rechecks``).
@@ -21,7 +22,7 @@ which re-exports every public name:
 """
 
 from .decisions import DEFAULT_MIN_VIABILITY, lift_hold, reject_lot, release_lot
-from .deviations import close_deviation, open_deviation, update_deviation
+from .deviations import close_deviation, open_collection_deviation, open_deviation, update_deviation
 from .results import record_qc_result
 from .specifications import add_test, publish_specification
 from .stability import MAX_INTERVAL_DAYS, _insert_rechecks, open_due_rechecks, record_recheck_result, set_stability_plan
@@ -34,6 +35,7 @@ __all__ = [
     "release_lot",
     # deviations.py
     "close_deviation",
+    "open_collection_deviation",
     "open_deviation",
     "update_deviation",
     # results.py

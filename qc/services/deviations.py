@@ -43,6 +43,20 @@ def _open_deviation(lot: Lot, *, actor, summary: str, result: QCResult | None = 
     return deviation
 
 
+def open_collection_deviation(collection, *, actor, summary: str) -> dict:
+    """A donor collection's transport fell outside its tissue's limits (issue 15): a deviation on the collection,
+    and QA told. Receiver of donors' ``collection_deviation`` hook, inside donors' transaction."""
+    deviation = Deviation.objects.create(number=_next_deviation_number(_today()), collection=collection,
+                                         opened_by=actor, summary=(summary or "")[:300])
+    notify_role(
+        QA,
+        subject=_("Deviation %(number)s opened on collection %(code)s") % {"number": deviation.number,
+                                                                          "code": collection.code},
+        body=summary, link=_link("qc:deviation", deviation.pk), level="warning",
+    )
+    return {"deviation": deviation.number}
+
+
 def open_deviation(lot: Lot, *, actor, summary: str) -> Deviation:
     """Open a deviation by hand (a process event not tied to one result)."""
     _require_perm(actor, "qc.add_deviation")
@@ -75,7 +89,8 @@ def close_deviation(deviation: Deviation, *, actor, password: str,
     meaning = _require_meaning(meaning)
     verify_password(actor, password)
     with transaction.atomic(), acting(actor, _("deviation closed")):
-        locked = Deviation.objects.select_for_update().select_related("lot").get(pk=deviation.pk)
+        # of=self: a deviation on a collection has no lot (the join is outer, and FOR UPDATE may not lock its side).
+        locked = Deviation.objects.select_for_update(of=("self",)).select_related("lot").get(pk=deviation.pk)
         if locked.status != DeviationStatus.OPEN:
             raise Conflict(_("Deviation %(number)s is already closed.") % {"number": locked.number},
                            code="deviation_closed")

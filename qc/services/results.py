@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from bank.audit import acting
 from bank.errors import Conflict
 from bank.parsing import whole_number
+from bank.registry import announce
 from lots.choices import LotStatus, VialKind, VialStatus
 from lots.models import Lot, Vial
 from lots.services import change_vial_status
@@ -136,6 +137,9 @@ def record_qc_result(lot: Lot, *, actor, test: str, tested_on, value=None, outco
             instrument=(instrument or "").strip()[:120], tested_on=tested_on,
             passed=criterion.judge(number, outcome), retest_of=previous, entered_by=actor, notes=notes or "",
         )
+        # issue 16: the quality gate (training_required, equipment_not_calibrated for a registered instrument)
+        announce("activity_gate", activity="qc_result", actor=actor, on=tested_on, subject=result,
+                 instrument=instrument)
         if not result.passed and criterion.blocking:
             _open_deviation(
                 locked, actor=actor, result=result,

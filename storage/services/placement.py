@@ -13,6 +13,7 @@ from simple_history.utils import bulk_update_with_history
 
 from bank.audit import acting, bulk_create_audited, current_reason
 from bank.errors import Conflict
+from bank.registry import announce
 from lots.choices import VialStatus
 from lots.models import Lot, Vial
 from storage.choices import STORABLE_VIAL_STATUSES, MoveKind
@@ -268,6 +269,7 @@ def move_vial(vial: Vial, box: Box, row: int, col: int, *, actor, reason: str) -
                 code="position_occupied",
             )
         move.save()
+        announce("activity_gate", activity="storage_move", actor=actor, on=timezone.localdate(), subject=locked)  # #16
         _check_mirror_kept([locked.lot], before)
         if not source:
             _check_mirror_complete([locked.lot])

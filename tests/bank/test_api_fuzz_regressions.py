@@ -134,7 +134,8 @@ ENDPOINTS = [
             {"test": "sterility", "expected": "negative", "only_for_reprogramming": ""}]}),
     Endpoint("request-create", "post", lambda c: "/api/v1/requests/", "researcher", lambda c: {
         "cell_line": c["released_line"], "vials": 1, "intended_use": "research", "project_title": "t",
-        "project_summary": "s", "institution": "i", "shipping_address": "a", "mta_accepted": True}),
+        "project_summary": "s", "institution": "i", "shipping_address": "a", "mta_accepted": True,
+        "institution_type": "public"}),
     Endpoint("request-approve", "post", lambda c: f"/api/v1/requests/{c['submitted_request']}/approve/", "qa",
              lambda c: {"reason": "r"}),
     Endpoint("request-reject", "post", lambda c: f"/api/v1/requests/{c['submitted_request']}/reject/", "qa",

@@ -169,6 +169,26 @@ def already_withdrawn(ctx: Ctx):
                                        format="json")
 
 
+def no_ethics_approval(ctx: Ctx):
+    # Issue 15: REQUIRE_ETHICS_APPROVAL is on by default; the only approval on record ended before the collection.
+    consent = ConsentFactory()
+    EthicsApprovalFactory(valid_from=today() - datetime.timedelta(days=800),
+                          valid_to=today() - datetime.timedelta(days=30))
+    collected = timezone.now() - datetime.timedelta(days=1)
+    return ctx.api("technician").post("/api/v1/collections/", {
+        "donor": consent.donor.pk, "tissue": "skin", "collected_at": collected.isoformat(),
+        "received_at": (collected + datetime.timedelta(hours=4)).isoformat(), "transport_temperature_c": 4.0,
+    }, format="json")
+
+
+def ethics_already_withdrawn(ctx: Ctx):
+    approval = EthicsApprovalFactory(valid_from=today() - datetime.timedelta(days=30),
+                                     valid_to=today() + datetime.timedelta(days=30), withdrawn_on=today(),
+                                     withdrawal_reason="committee letter")
+    return ctx.api("coordinator").post(f"/api/v1/ethics-approvals/{approval.pk}/withdraw/", {"reason": "again"},
+                                       format="json")
+
+
 def already_corrected(ctx: Ctx):
     original = full_negative_panel(CollectionFactory()).results.get(marker="hbsag")
     ScreeningResultFactory(screening=original.screening, marker="hbsag", result="positive", corrects=original,
@@ -542,6 +562,27 @@ def picks_incomplete(ctx: Ctx):
         "shipped_on": today().isoformat()})
 
 
+def _approved_abroad(ctx: Ctx):
+    """An approved request to a recipient in Germany, outside the bank's country (issue 15)."""
+    ctx.settings.BANK_COUNTRY = "CN"
+    line = make_line()
+    add_lot(line, vials=2)
+    request = submit(ctx.users["researcher"], line, 1, recipient_country="DE")
+    return distribution_services.approve_request(request, actor=ctx.users["qa"])
+
+
+def export_approval_required(ctx: Ctx):
+    return ship(ctx, _approved_abroad(ctx))
+
+
+def export_approval_expired(ctx: Ctx):
+    request = _approved_abroad(ctx)
+    distribution_services.record_export_approval(
+        request, actor=ctx.users["qa"], approval_number="HGR-2025-001", authority="MOST HGR Office",
+        approved_on=today() - datetime.timedelta(days=400), expires_on=today() - datetime.timedelta(days=1))
+    return ship(ctx, request)
+
+
 # --- accounts and sensors ---------------------------------------------------------------------------------------
 
 TOKEN_URL = "/api/v1/auth/token/"
@@ -890,6 +931,48 @@ def no_cohort(ctx: Ctx):
     return ctx.api("qa").get("/api/v1/hla/coverage/", {"population": population.pk, "definition": "genotype"})
 
 
+# --- quality (issue 16) -----------------------------------------------------------------------------------------
+
+
+def training_required(ctx: Ctx):
+    from tests.quality.helpers import approve
+
+    approve("SOP-QC-001", "1", ["qc_result"], qa=ctx.users["qa"])  # governs QC results; the technician is untrained
+    return ctx.api("technician").post(f"/api/v1/lots/{basic_lot().pk}/qc-results/", {
+        "test": "sterility", "outcome": "negative", "tested_on": today().isoformat()}, format="json")
+
+
+def equipment_not_calibrated(ctx: Ctx):
+    from tests.quality.helpers import instrument
+
+    instrument("CC-01", due=today() - datetime.timedelta(days=1), qa=ctx.users["qa"])
+    return ctx.api("technician").post(f"/api/v1/lots/{basic_lot().pk}/qc-results/", {
+        "test": "sterility", "outcome": "negative", "tested_on": today().isoformat(), "instrument": "CC-01"},
+        format="json")
+
+
+def _passage_citing(ctx: Ctx, material):
+    from tests.factories import CultureFactory
+
+    return ctx.api("technician").post(f"/api/v1/cultures/{CultureFactory().pk}/passages/", {
+        "passaged_on": today().isoformat(), "materials": [material.pk]}, format="json")
+
+
+def material_not_released(ctx: Ctx):
+    from tests.quality.helpers import material
+
+    return _passage_citing(ctx, material("MT-Q", released=False, qa=ctx.users["qa"]))
+
+
+def material_expired(ctx: Ctx):
+    from quality.models import Material
+    from tests.quality.helpers import material
+
+    medium = material("MT-X", qa=ctx.users["qa"])
+    Material.objects.filter(pk=medium.pk).update(expires_on=today() - datetime.timedelta(days=1))
+    return _passage_citing(ctx, medium)
+
+
 # --- the table --------------------------------------------------------------------------------------------------
 
 TABLE = [
@@ -898,6 +981,8 @@ TABLE = [
     Refusal("consent_withdrawn", 409, "POST /donors/{id}/consents/", consent_withdrawn),
     Refusal("consent_withdrawn", 409, "POST /lots/{id}/release/", consent_withdrawn_at_release, "release"),
     Refusal("already_withdrawn", 409, "POST /consents/{id}/withdraw/", already_withdrawn),
+    Refusal("already_withdrawn", 409, "POST /ethics-approvals/{id}/withdraw/", ethics_already_withdrawn, "ethics"),
+    Refusal("no_ethics_approval", 409, "POST /collections/", no_ethics_approval),
     Refusal("already_corrected", 409, "POST /screening-results/{id}/correct/", already_corrected),
     Refusal("import_conflict", 409, "POST /donors/import/ (race simulated)", import_conflict),
     # donors: privacy (issue 11)
@@ -955,6 +1040,11 @@ TABLE = [
     Refusal("allocation_incomplete", 409, "POST /requests/{id}/ship/", allocation_incomplete),
     Refusal("picks_incomplete", 400, "page POST /distribution/requests/{id}/ship/", picks_incomplete,
             page_message="Scan every vial before shipping"),
+    # sharing (issue 15): the Human Genetic Resources export gate
+    Refusal("export_approval_required", 409, "POST /requests/{id}/ship/ (recipient abroad, no approval)",
+            export_approval_required),
+    Refusal("export_approval_required", 409, "POST /requests/{id}/ship/ (the approval expired)",
+            export_approval_expired, "expired"),
     # cordblood (issue 12)
     Refusal("acceptance_criteria_not_met", 409, "POST /cordblood/units/{id}/accept/ (below the thresholds)",
             acceptance_criteria_not_met),
@@ -1000,6 +1090,14 @@ TABLE = [
             invalid_lines),
     Refusal("no_haplotype_table", 409, "GET /hla/coverage/ (no table uploaded)", no_haplotype_table),
     Refusal("no_cohort", 409, "GET /hla/coverage/?definition=genotype (no cohort uploaded)", no_cohort),
+    # quality (issue 16)
+    Refusal("training_required", 409, "POST /lots/{id}/qc-results/ (an SOP governs QC results; untrained)",
+            training_required),
+    Refusal("equipment_not_calibrated", 409, "POST /lots/{id}/qc-results/ (instrument past its due date)",
+            equipment_not_calibrated),
+    Refusal("material_not_released", 409, "POST /cultures/{id}/passages/ (a medium in quarantine)",
+            material_not_released),
+    Refusal("material_expired", 409, "POST /cultures/{id}/passages/ (a medium expired yesterday)", material_expired),
     # accounts and sensors
     Refusal("account_locked", 403, "POST /auth/token/ (after LOGIN_FAILURE_LIMIT failures from this address)",
             account_locked),
@@ -1028,14 +1126,6 @@ SHARING = 'API.md Additions: "Sharing and compliance"'
 QUALITY = 'API.md Additions: "Quality management"'
 
 PENDING = [
-    Pending("export_approval_required", SHARING),
-    # Ethics approvals exist (POST /ethics-approvals/, cited by a collection), but a collection without one is
-    # not refused yet.
-    Pending("no_ethics_approval", SHARING),
-    Pending("training_required", QUALITY),
-    Pending("equipment_not_calibrated", QUALITY),
-    Pending("material_not_released", QUALITY),
-    Pending("material_expired", QUALITY),
 ]
 
 # Codes that appear in the code but are not refusals of the API (no answer carries them as its ``code``).

@@ -45,6 +45,7 @@ def test_catalog_to_trace(page, login):
     page.fill("#id_vials", "2")
     page.fill("#id_project_title", "Dopaminergic neurons for transplantation studies")
     page.fill("#id_institution", "Fudan University")
+    page.check("input[name=institution_type][value=public]")
     page.click("#submit-request")
     # not accepted yet (the form comes back from the server: wait for it rather than read the old one)
     expect(page.locator("#request-form .errorlist")).to_contain_text("You must read and accept")

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from donors.models import Donor, ScreeningMarker
 from tests.browser.focus import assert_focus
-from tests.factories import UserFactory
+from tests.factories import UserFactory, ethics_in_force
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,6 +20,7 @@ def seeded_panel():
 
 
 def test_coordinator_registers_consents_collects_screens_and_sees_eligible(page, login, seeded_panel):
+    ethics_in_force()  # issue 15: the collection cites the approval in force
     login(UserFactory(username="coord-browser", role="coordinator"))
     page.goto(page.base_url + "/donors/")
     page.click("#register-donor")

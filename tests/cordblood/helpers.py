@@ -8,7 +8,10 @@ from django.utils import timezone
 
 from cordblood import services
 from cordblood.models import CollectionSite, Collector
-from tests.factories import UserFactory  # noqa: F401 (re-exported)
+from tests.factories import (
+    UserFactory,  # noqa: F401 (re-exported)
+    ethics_in_force,
+)
 
 
 def _user(username: str, role: str):
@@ -47,6 +50,7 @@ def mother(birth_year: int = 1993):
 
 def donate(mum=None, *, born_at=None, birth_order: int = 1, ownership: str = "public",
            scopes=("clinical", "research"), sex: str = "F"):
+    ethics_in_force()  # issue 15: the collection cites the approval in force (REQUIRE_ETHICS_APPROVAL)
     site, collector = site_and_collector()
     mum = mum or mother()
     born_at = born_at or timezone.now() - datetime.timedelta(hours=10)

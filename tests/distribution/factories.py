@@ -83,7 +83,8 @@ def add_result(lot: Lot, code: str, *, value=None, outcome: str = "", passed: bo
 def submit(researcher, line: CellLine, vials: int = 1, use: str = "research", **kwargs):
     return services.submit_request(actor=researcher, cell_line=line, vials=vials, intended_use=use,
                                    project_title=kwargs.pop("project_title", "Neurons"), mta_accepted=True,
-                                   institution=kwargs.pop("institution", "Example University"), **kwargs)
+                                   institution=kwargs.pop("institution", "Example University"),
+                                   institution_type=kwargs.pop("institution_type", "public"), **kwargs)
 
 
 def shipped_request(researcher, qa, technician, line: CellLine, vials: int = 1):
@@ -97,7 +98,8 @@ def shipped_request(researcher, qa, technician, line: CellLine, vials: int = 1):
 
 
 SEED_MIGRATIONS = ("donors.migrations.0002_screening_panel", "qc.migrations.0002_catalog_v1",
-                   "qc.migrations.0005_cord_blood_catalog", "distribution.migrations.0003_default_mta")
+                   "qc.migrations.0005_cord_blood_catalog", "qc.migrations.0008_potency_assay",
+                   "distribution.migrations.0003_default_mta")
 
 
 def reseed_reference_data() -> None:

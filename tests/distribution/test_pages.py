@@ -30,13 +30,15 @@ def test_catalog_page_lists_and_filters(client, users):
 
 
 def test_request_form_shows_the_mta_and_needs_acceptance(client, users, settings):
-    settings.REQUEST_FEE_PER_VIAL = "120"
+    settings.REQUEST_FEE_PUBLIC_PER_VIAL = "120"
     line, _lot = stocked_line(vials=3)
     client.force_login(users["researcher"])
     url = f"/distribution/catalog/{line.pk}/request/"
     html = client.get(url).content.decode()
-    assert "MTA-2026-1" in html and "The bank may recall the material" in html and "120" in html
-    data = {"vials": 2, "intended_use": "research", "project_title": "Hepatocytes", "mta_version": "MTA-2026-1"}
+    assert "MTA-2026-1" in html and "The bank may recall the material" in html
+    assert "Fee: 120.00 CNY" in client.get(url + "fee/", {"vials": 1, "institution_type": "public"}).content.decode()
+    data = {"vials": 2, "intended_use": "research", "project_title": "Hepatocytes", "mta_version": "MTA-2026-1",
+            "institution_type": "public"}
     refused = client.post(url, data)
     assert refused.status_code == 200 and "You must read and accept" in refused.content.decode()
     assert not DistributionRequest.objects.exists()

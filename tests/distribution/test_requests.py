@@ -16,13 +16,13 @@ pytestmark = pytest.mark.django_db
 def _payload(line, **overrides):
     data = {"cell_line": line.pk, "vials": 2, "intended_use": "research", "project_title": "Cardiomyocytes",
             "project_summary": "Differentiation and calcium imaging.", "institution": "Example University",
-            "mta_accepted": True}
+            "mta_accepted": True, "institution_type": "public"}
     data.update(overrides)
     return data
 
 
 def test_submit_stores_mta_acceptance_fee_and_number(api, users, settings):
-    settings.REQUEST_FEE_PER_VIAL = "350.00"
+    settings.REQUEST_FEE_PUBLIC_PER_VIAL = "350.00"
     settings.REQUEST_FEE_CURRENCY = "CNY"
     line, _lot = stocked_line(vials=4)
     response = api(users["researcher"]).post("/api/v1/requests/", _payload(line), format="json")
@@ -40,7 +40,7 @@ def test_submit_stores_mta_acceptance_fee_and_number(api, users, settings):
 
 
 def test_a_free_bank_charges_nothing_and_numbers_never_repeat(users, settings):
-    settings.REQUEST_FEE_PER_VIAL = "0"
+    settings.REQUEST_FEE_PUBLIC_PER_VIAL = "0"
     line, _lot = stocked_line(vials=4)
     first, second = submit(users["researcher"], line), submit(users["researcher"], line)
     assert first.fee_amount == Decimal("0") and first.number != second.number
@@ -52,6 +52,8 @@ def test_a_free_bank_charges_nothing_and_numbers_never_repeat(users, settings):
     ({"mta_accepted": False}, "mta_accepted"), ({"mta_accepted": None}, "mta_accepted"),
     ({"cell_line": 999999}, "cell_line"), ({"intended_use": "cosmetic"}, "intended_use"),
     ({"project_title": ""}, "project_title"), ({"mta_version": "MTA-1999-1"}, "mta_accepted"),
+    ({"institution_type": ""}, "institution_type"), ({"institution_type": "charity"}, "institution_type"),
+    ({"recipient_country": "XX"}, "recipient_country"), ({"recipient_country": "Germany"}, "recipient_country"),
 ])
 def test_bad_input_is_400_and_nothing_is_saved(api, users, overrides, field):
     line, _lot = stocked_line(vials=4)
@@ -129,6 +131,9 @@ ROLE_ENDPOINTS = [
     ("get", "pick-list/", "researcher", 403), ("post", "pick/", "qa", 403), ("get", "", "coordinator", 403),
     ("get", "", "sensor", 403), ("get", "", "qa", 200), ("get", "", "technician", 200),
     ("get", "", "admin", 200), ("get", "", "researcher", 200),
+    # issue 15: QA records export approvals; the quotation is for the requester and staff (none for a public one)
+    ("post", "export-approval/", "researcher", 403), ("post", "export-approval/", "technician", 403),
+    ("post", "export-approval/", "coordinator", 403), ("get", "quotation.pdf", "coordinator", 403),
 ]
 
 
@@ -158,11 +163,11 @@ def test_request_list_runs_a_constant_number_of_queries(api, users, django_asser
         services.approve_request(submit(users["researcher"], line, 2), actor=users["qa"])
     fresh = api(get_user_model().objects.get(pk=users["qa"].pk))
     # permissions (2), roles (1), page of requests with line/researcher/MTA/shipment (1; it fits one page, so
-    # no count), live allocations with vials (1)
-    with django_assert_num_queries(5):
+    # no count), live allocations with vials (1), export approvals (1)
+    with django_assert_num_queries(6):
         assert fresh.get("/api/v1/requests/").json()["count"] == 2
     for _ in range(4):
         services.approve_request(submit(users["researcher"], line, 3), actor=users["qa"])
     fresh = api(get_user_model().objects.get(pk=users["qa"].pk))
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert fresh.get("/api/v1/requests/").json()["count"] == 6

@@ -13,6 +13,14 @@ from tests.factories import LotFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _ethics_in_force(db):
+    """Issue 15: collections need an ethics approval in force (REQUIRE_ETHICS_APPROVAL); the bank has one."""
+    from tests.factories import ethics_in_force
+
+    ethics_in_force()
+
 NAME, NATIONAL_ID, PHONE = "Qiuyue Secretname", "SECRETID20260001", "+86 199 8765 4321"
 SECRETS = (NAME, NATIONAL_ID, PHONE, "Secretname", "SECRETID")
 

@@ -51,7 +51,7 @@ def test_specification_parameters_are_checked(users, api):
     body = bad.json()
     assert set(body) == {"cell_type", "tier", "all_versions"}
     assert body["cell_type"] == ["Unknown cell type “XYZ”. Use one of: iPSC, ESC, UC-MSC, AD-MSC, BM-MSC, DP-MSC, "
-                                 "P-MSC, CB-HSC, NSC, other."]
+                                 "P-MSC, CB-HSC, NSC, AM-MSC, EN-MSC, MB-MSC, MuSC, SkSC, other."]
     assert body["tier"] == ["Unknown tier “Gold”. Use one of: MCB, WCB, unit."]
 
 

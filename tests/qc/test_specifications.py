@@ -22,7 +22,8 @@ def criteria_of(spec):
 
 
 def test_catalog_and_version_one_are_seeded():
-    assert QCTest.objects.count() == 24  # 16 of QC_SPECS.md v1 + 8 cord blood tests (issue 12)
+    # 16 of QC_SPECS.md v1 + 8 cord blood tests (issue 12) + the immunomodulation potency assay (issue 16)
+    assert QCTest.objects.count() == 25
     psc = spec_in_force("iPSC", "MCB")
     limits = {c.test.code: c.describe() for c in psc.criteria.all()}
     assert limits == {"sterility": "negative", "mycoplasma": "negative", "endotoxin": "≤ 5 EU/mL",
@@ -84,7 +85,7 @@ def test_publish_needs_the_permission(users):
 def test_api_tests_and_specification_in_force(users, api):
     client = api(users["technician"])
     tests = client.get("/api/v1/qc/tests/").json()
-    assert tests["count"] == 24 and {"code", "name", "kind", "unit", "outcomes"} <= set(tests["results"][0])
+    assert tests["count"] == 25 and {"code", "name", "kind", "unit", "outcomes"} <= set(tests["results"][0])
     spec = client.get("/api/v1/qc/specifications/", {"cell_type": "UC-MSC", "tier": "WCB"})
     assert spec.status_code == 200
     data = spec.json()
@@ -96,7 +97,8 @@ def test_api_tests_and_specification_in_force(users, api):
     assert client.get("/api/v1/qc/specifications/", {"cell_type": "XYZ", "tier": "MCB"}).status_code == 400
     assert client.get("/api/v1/qc/specifications/", {"cell_type": "CB-HSC", "tier": "MCB"}).status_code == 404
     listing = client.get("/api/v1/qc/specifications/").json()
-    assert listing["count"] == 19  # one in force per (cell type, tier) of QC_SPECS.md
+    # one in force per (cell type, tier) of QC_SPECS.md, and issue 15's AM-, EN-, MB-MSC, MuSC and SkSC (MCB, WCB)
+    assert listing["count"] == 29
     assert api(users["researcher"]).get("/api/v1/qc/tests/").status_code == 403
 
 

@@ -188,7 +188,7 @@ def test_a_lot_walks_from_quarantine_to_shipment_across_two_instances(instances)
     mta = walk("GET", "/api/v1/mta/", token=res).json()
     created = walk("POST", "/api/v1/requests/", token=res, expect=201,
                    json={"cell_line": line.pk, "vials": 2, "intended_use": "research", "project_title": "Neurons",
-                         "institution": "Example University", "mta_accepted": True,
+                         "institution": "Example University", "mta_accepted": True, "institution_type": "public",
                          "mta_version": mta.get("version", "")}).json()
     approved = walk("POST", f"/api/v1/requests/{created['id']}/approve/", token=qa_token, json={}).json()
     assert approved["status"] == "approved" and len(approved["allocated_vials"]) == 2, approved

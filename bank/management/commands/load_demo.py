@@ -10,7 +10,7 @@ from bank.audit import acting
 
 # Each app contributes one step, in lifecycle order; a step gets the shared context of the earlier ones.
 STEPS = ["bank.demo", "donors.demo", "lots.demo", "storage.demo", "qc.demo", "distribution.demo", "cordblood.demo",
-         "transplant.demo", "haplobank.demo"]
+         "transplant.demo", "haplobank.demo", "quality.demo"]
 
 
 class Command(BaseCommand):
