@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, Subquery
 
 from bank import tally
 from bank.identifiers import first_match, scannable, upper_equals
+from bank.memo import memoized
 from lots.choices import TEST_SAMPLE_KINDS, LotStatus, Tier, VialKind, VialStatus
 from lots.models import CellLine, Culture, Lot, Passage, Vial
 
@@ -142,19 +143,31 @@ class VialSummary:
     stored: int
     other_kinds: int  # containers that are not plain vials (a cord blood unit's bag, segments, samples)
     by_status: dict[str, int]
+    stored_by_status: dict[str, int] = field(default_factory=dict)
+
+    def unstored(self, statuses) -> int:
+        """How many vials in one of ``statuses`` have no position (storage asks: what waits for a place)."""
+        return sum(self.by_status.get(s, 0) - self.stored_by_status.get(s, 0) for s in statuses)
 
 
 def lot_vial_summary(lot_id: int) -> VialSummary:
-    """A lot's vials counted by status, stored and kind: one query (the lot's vials by status, grouped)."""
+    """A lot's vials counted by status, stored and kind: one query (the lot's vials by status, grouped), asked once
+    per page (the lot page's figures and its storage section read the same answer)."""
+    return memoized(("lots.vial_summary", lot_id), lambda: _lot_vial_summary(lot_id))
+
+
+def _lot_vial_summary(lot_id: int) -> VialSummary:
     by_status: dict[str, int] = defaultdict(int)
+    stored_by: dict[str, int] = defaultdict(int)
     total = stored = other = 0
     rows = (Vial.objects.filter(lot_id=lot_id).order_by().values("status")
             .annotate(n=Count("id"), stored=Count("id", filter=Q(box__isnull=False)),
                       other=Count("id", filter=~Q(kind=VialKind.VIAL))))
     for row in rows:
         by_status[row["status"]] += row["n"]
+        stored_by[row["status"]] += row["stored"]
         total, stored, other = total + row["n"], stored + row["stored"], other + row["other"]
-    return VialSummary(total, stored, other, dict(by_status))
+    return VialSummary(total, stored, other, dict(by_status), dict(stored_by))
 
 
 def vial_page_of(lot_id: int, barcode: str, size: int) -> int:
