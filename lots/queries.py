@@ -65,18 +65,29 @@ SELECT start_id, id, lot_number, tier, status FROM chain ORDER BY start_id, dept
 def lineages(lots) -> dict[int, list[dict]]:
     """``{lot id: [ancestor, ...]}`` nearest first, each ``{"id","lot_number","tier","status","status_label"}``.
 
-    One recursive query for any number of lots (none when no lot has a parent).
+    One recursive query for any number of lots; none when no lot has a parent, or when each parent was loaded
+    with its lot (``select_related("parent_lot")``) and has no parent itself (a WCB of an MCB, the common case).
     """
-    ids = [lot.pk for lot in lots if lot.parent_lot_id]
     found: dict[int, list[dict]] = {lot.pk: [] for lot in lots}
+    ids = []
+    for lot in lots:
+        parent = lot._state.fields_cache.get("parent_lot") if lot.parent_lot_id else None
+        if parent is not None and parent.parent_lot_id is None:
+            found[lot.pk] = [_ancestor(parent.pk, parent.lot_number, parent.tier, parent.status)]
+        elif lot.parent_lot_id:
+            ids.append(lot.pk)
     if not ids:
         return found
     with connection.cursor() as cursor:
         cursor.execute(_LINEAGE_SQL.format(placeholders=", ".join(["%s"] * len(ids))), ids)
         for start_id, pk, number, tier, status in cursor.fetchall():
-            found[start_id].append({"id": pk, "lot_number": number, "tier": tier, "status": status,
-                                    "status_label": LotStatus(status).label if status in LotStatus.values else status})
+            found[start_id].append(_ancestor(pk, number, tier, status))
     return found
+
+
+def _ancestor(pk: int, number: str, tier: str, status: str) -> dict:
+    return {"id": pk, "lot_number": number, "tier": tier, "status": status,
+            "status_label": LotStatus(status).label if status in LotStatus.values else status}
 
 
 def lineage_numbers(lot: Lot) -> list[str]:
