@@ -44,6 +44,12 @@ def memoized(key: Any, compute: Callable[[], Any]) -> Any:
     return memo[key]
 
 
+def recall(key: Any) -> Any:
+    """What ``memoized`` remembered under ``key`` in this safe request, else None (nothing is computed)."""
+    memo = _memo.get()
+    return None if memo is None else memo.get(key)
+
+
 def active() -> bool:
     """Is a safe request being answered (so ``memoized`` remembers)?"""
     return _memo.get() is not None

@@ -206,12 +206,10 @@ class CatalogFilters:
         return filters
 
 
-def _hla_q(allele: str, path: str = "donor__hla__") -> Q:
-    locus = allele.split("*", 1)[0].lower()
-    q = Q()
-    for name in (f"{locus}_1", f"{locus}_2"):
-        q |= Q(**{f"{path}{name}__iexact": allele}) | Q(**{f"{path}{name}__istartswith": allele + ":"})
-    return q
+def _hla_q(allele: str) -> Q:
+    """Stock rows whose line's donor carries ``allele`` (upper case; ``A*24`` also finds ``A*24:02``), on the copy
+    of the donor's alleles the stock row keeps (``lots.LineStock.hla``: each allele between spaces)."""
+    return Q(hla__contains=f" {allele} ") | Q(hla__contains=f" {allele}:")
 
 
 def shared_hla(donor) -> dict | None:
@@ -267,8 +265,9 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[LineStock]:
     to data sharing.
 
     The stock is the line's counter (kept by the database as vials and lots change), never a count of vials; the
-    row also carries copies of the line's lower-case name, type and grade (lots/stock.py), so sorting, filtering by
-    type or grade and counting never read the million lines. A donor's withdrawal flags every lot derived from
+    row also carries copies of the line's lower-case name, type and grade and of its donor's alleles (lots/stock.py),
+    so sorting, filtering by type, grade or HLA and counting never read the million lines (an HLA search reads the
+    donors' consents of its matches only). A donor's withdrawal flags every lot derived from
     them in its own transaction (lots' ``consent_withdrawn`` receiver), and a flagged lot's vials are not stock: a
     stocked line's donor is consenting, so the catalog needs no join to the donors (``distributable_lots_q``'s
     donor clause holds by construction; a test withdraws and looks)."""
@@ -288,8 +287,7 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[LineStock]:
         qs = qs.filter(grade=filters.grade)
     if filters.hla:
         # An HLA search only finds lines whose donor consented to data sharing (``shared_hla``'s rule, in SQL).
-        qs = qs.filter(_hla_q(filters.hla, "cell_line__donor__hla__")).filter(
-            consent_scope_q("data_sharing", donor="cell_line__donor"))
+        qs = qs.filter(_hla_q(filters.hla)).filter(consent_scope_q("data_sharing", donor="cell_line__donor"))
     if filters.q or filters.hla:  # no kept count: the page's rows carry the total (one pass over the matches)
         qs = tally.with_window_total(qs)
     return qs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from bank.identifiers import first_match, scannable
 from bank.registry import ask
@@ -73,13 +73,15 @@ class PanelConfig:
 def prefetch_eligibility(queryset: QuerySet[Donor]) -> QuerySet[Donor]:
     """Prefetch what ``eligibility_for`` reads: screenings with results, collections (newest first)."""
     return queryset.prefetch_related(
-        Prefetch(
-            "screenings",
-            queryset=Screening.objects.order_by("-sample_drawn_on", "-id").prefetch_related(
-                Prefetch("results", queryset=ScreeningResult.objects.select_related("corrected_by").order_by("id"))
-            ),
+        _screenings_prefetch(), Prefetch("collections", queryset=Collection.objects.order_by("-collected_at", "-id")))
+
+
+def _screenings_prefetch() -> Prefetch:
+    return Prefetch(
+        "screenings",
+        queryset=Screening.objects.order_by("-sample_drawn_on", "-id").prefetch_related(
+            Prefetch("results", queryset=ScreeningResult.objects.select_related("corrected_by").order_by("id"))
         ),
-        Prefetch("collections", queryset=Collection.objects.order_by("-collected_at", "-id")),
     )
 
 
@@ -191,25 +193,29 @@ def collection_eligibility(collection_ids) -> dict[int, CollectionStanding]:
     """``{collection id: CollectionStanding}``: each donor judged on *that* collection (never on their newest).
 
     The one read every lot decision uses (release, lifting a hold, request review): material is judged by
-    the screening around the collection it came from. Queries: donors (1) with screenings (1), results (1),
-    collections (1), consents (1); the panel and windows (2) — whatever the number of collections.
+    the screening around the collection it came from. Queries: the collections with their donors (1), the donors'
+    screenings (1), results (1) and consents (1); the panel and windows (2) — whatever the number of collections.
     """
     ids = {pk for pk in collection_ids if pk is not None}
     if not ids:
         return {}
-    donors = prefetch_eligibility(Donor.objects.filter(collections__pk__in=ids).distinct()).prefetch_related(
-        Prefetch("consents", queryset=Consent.objects.order_by("pk")))
+    collections = list(Collection.objects.filter(pk__in=ids).select_related("donor"))
+    # One instance per donor (select_related gives each collection its own): the prefetches land on these.
+    by_id = {collection.donor_id: collection.donor for collection in collections}
+    donors = list(by_id.values())
+    prefetch_related_objects(donors, _screenings_prefetch(),
+                             Prefetch("consents", queryset=Consent.objects.order_by("pk")))
     panel = PanelConfig.load()
+    standing: dict[int, tuple[str, frozenset[str]]] = {
+        donor.pk: (consent_state(donor), frozenset(consent_scopes(donor))) for donor in donors}
     found: dict[int, CollectionStanding] = {}
-    for donor in donors:
-        state = consent_state(donor)
-        scopes = frozenset(consent_scopes(donor))
-        for collection in donor.collections.all():
-            if collection.pk in ids:
-                found[collection.pk] = CollectionStanding(
-                    collection_id=collection.pk, donor_id=donor.pk,
-                    eligibility=eligibility_for(donor, collection, panel=panel), consent=state, scopes=scopes,
-                    consent_withdrawn_at=donor.consent_withdrawn_at)
+    for collection in collections:
+        donor = by_id[collection.donor_id]
+        state, scopes = standing[donor.pk]
+        found[collection.pk] = CollectionStanding(
+            collection_id=collection.pk, donor_id=donor.pk,
+            eligibility=eligibility_for(donor, collection, panel=panel), consent=state, scopes=scopes,
+            consent_withdrawn_at=donor.consent_withdrawn_at)
     return found
 
 

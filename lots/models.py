@@ -100,6 +100,8 @@ class LineStock(models.Model):
     sort_name = models.CharField(_("name (lower case)"), max_length=40, default="", db_default="")
     cell_type = models.CharField(_("cell type"), max_length=10, default="", db_default="")
     grade = models.CharField(_("grade"), max_length=10, default="", db_default="")
+    # The donor's alleles at A, B, C, DRB1 and DQB1 (upper case, each between spaces), for the catalog's HLA search.
+    hla = models.CharField(_("HLA alleles"), max_length=250, default="", db_default="")
 
     class Meta:
         indexes = [

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, Subquery
 
 from bank import coding, tally
 from bank.identifiers import first_match, scannable, upper_equals
+from bank.memo import memoized
 from lots.choices import TEST_SAMPLE_KINDS, LotStatus, Tier, VialKind, VialStatus
 from lots.models import CellLine, Culture, Lot, Passage, Vial
 
@@ -64,18 +65,29 @@ SELECT start_id, id, lot_number, tier, status FROM chain ORDER BY start_id, dept
 def lineages(lots) -> dict[int, list[dict]]:
     """``{lot id: [ancestor, ...]}`` nearest first, each ``{"id","lot_number","tier","status","status_label"}``.
 
-    One recursive query for any number of lots (none when no lot has a parent).
+    One recursive query for any number of lots; none when no lot has a parent, or when each parent was loaded
+    with its lot (``select_related("parent_lot")``) and has no parent itself (a WCB of an MCB, the common case).
     """
-    ids = [lot.pk for lot in lots if lot.parent_lot_id]
     found: dict[int, list[dict]] = {lot.pk: [] for lot in lots}
+    ids = []
+    for lot in lots:
+        parent = lot._state.fields_cache.get("parent_lot") if lot.parent_lot_id else None
+        if parent is not None and parent.parent_lot_id is None:
+            found[lot.pk] = [_ancestor(parent.pk, parent.lot_number, parent.tier, parent.status)]
+        elif lot.parent_lot_id:
+            ids.append(lot.pk)
     if not ids:
         return found
     with connection.cursor() as cursor:
         cursor.execute(_LINEAGE_SQL.format(placeholders=", ".join(["%s"] * len(ids))), ids)
         for start_id, pk, number, tier, status in cursor.fetchall():
-            found[start_id].append({"id": pk, "lot_number": number, "tier": tier, "status": status,
-                                    "status_label": LotStatus(status).label if status in LotStatus.values else status})
+            found[start_id].append(_ancestor(pk, number, tier, status))
     return found
+
+
+def _ancestor(pk: int, number: str, tier: str, status: str) -> dict:
+    return {"id": pk, "lot_number": number, "tier": tier, "status": status,
+            "status_label": LotStatus(status).label if status in LotStatus.values else status}
 
 
 def lineage_numbers(lot: Lot) -> list[str]:
@@ -142,19 +154,31 @@ class VialSummary:
     stored: int
     other_kinds: int  # containers that are not plain vials (a cord blood unit's bag, segments, samples)
     by_status: dict[str, int]
+    stored_by_status: dict[str, int] = field(default_factory=dict)
+
+    def unstored(self, statuses) -> int:
+        """How many vials in one of ``statuses`` have no position (storage asks: what waits for a place)."""
+        return sum(self.by_status.get(s, 0) - self.stored_by_status.get(s, 0) for s in statuses)
 
 
 def lot_vial_summary(lot_id: int) -> VialSummary:
-    """A lot's vials counted by status, stored and kind: one query (the lot's vials by status, grouped)."""
+    """A lot's vials counted by status, stored and kind: one query (the lot's vials by status, grouped), asked once
+    per page (the lot page's figures and its storage section read the same answer)."""
+    return memoized(("lots.vial_summary", lot_id), lambda: _lot_vial_summary(lot_id))
+
+
+def _lot_vial_summary(lot_id: int) -> VialSummary:
     by_status: dict[str, int] = defaultdict(int)
+    stored_by: dict[str, int] = defaultdict(int)
     total = stored = other = 0
     rows = (Vial.objects.filter(lot_id=lot_id).order_by().values("status")
             .annotate(n=Count("id"), stored=Count("id", filter=Q(box__isnull=False)),
                       other=Count("id", filter=~Q(kind=VialKind.VIAL))))
     for row in rows:
         by_status[row["status"]] += row["n"]
+        stored_by[row["status"]] += row["stored"]
         total, stored, other = total + row["n"], stored + row["stored"], other + row["other"]
-    return VialSummary(total, stored, other, dict(by_status))
+    return VialSummary(total, stored, other, dict(by_status), dict(stored_by))
 
 
 def vial_page_of(lot_id: int, barcode: str, size: int) -> int:

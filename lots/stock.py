@@ -16,7 +16,9 @@ Kept exact by triggers, whoever writes (the services, another app, a bulk SQL lo
 Increments (``x = x + d``, re-read under the row lock) rather than recounts keep it right under concurrency.
 The row also carries copies of its line's ``sort_name`` (lower-case name), ``cell_type`` and ``grade``, filled
 when the row is made and kept by a trigger on ``lots_cellline``: the catalog sorts and filters the stocked lines
-without reading a million lines.
+without reading a million lines. Likewise ``hla``: the donor's alleles at A, B, C, DRB1 and DQB1, upper case, each
+between spaces (`` A*02:01 A*24:02 B*07:02 … ``), kept by a trigger on ``donors_hlatyping`` (a typing recorded or
+corrected), so an HLA search of the catalog reads no donor or typing except for the lines that match.
 The triggers are (re)installed and every counter re-checked after each ``migrate``; ``recount()`` repairs
 and reports any drift (there should be none; a test runs allocations and a recall on threads and checks).
 """
@@ -26,6 +28,16 @@ and reports any drift (there should be none; a test runs allocations and a recal
 from __future__ import annotations
 
 from lots.choices import RESEARCH_KINDS, LotStatus, Tier, VialStatus
+
+# The copy of a typing's searchable alleles (the catalog's ``?hla=``: loci A, B, C, DRB1, DQB1), from alias ``h``.
+HLA_FIELDS = ("a_1", "a_2", "b_1", "b_2", "c_1", "c_2", "drb1_1", "drb1_2", "dqb1_1", "dqb1_2")
+HLA_TEXT = "(' ' || " + " || ' ' || ".join(f"upper(h.{f})" for f in HLA_FIELDS) + " || ' ')"
+
+
+def _line_hla(line_id: str) -> str:
+    """SQL: the copy for the line ``line_id`` (an SQL expression), '' when its donor has no typing."""
+    return (f"coalesce((SELECT {HLA_TEXT} FROM donors_hlatyping h JOIN lots_cellline c ON c.donor_id = h.donor_id "
+            f"WHERE c.id = {line_id}), '')")
 
 
 def _sql_values() -> dict[str, str]:
@@ -114,19 +126,33 @@ def _pg() -> list[str]:
         ]
     statements += [
         # The line's fields the catalog sorts and filters by, copied when a counter row is made and when they change.
-        """
+        f"""
         CREATE OR REPLACE FUNCTION lots_linestock_copy() RETURNS trigger AS $$
         BEGIN
             SELECT lower(c.name), c.cell_type, c.grade INTO NEW.sort_name, NEW.cell_type, NEW.grade
             FROM lots_cellline c WHERE c.id = NEW.cell_line_id;
+            NEW.hla := {_line_hla("NEW.cell_line_id")};
             RETURN NEW;
         END $$ LANGUAGE plpgsql
         """,
-        """
+        f"""
         CREATE OR REPLACE FUNCTION lots_cellline_linestock() RETURNS trigger AS $$
         BEGIN
-            UPDATE lots_linestock SET sort_name = lower(NEW.name), cell_type = NEW.cell_type, grade = NEW.grade
+            UPDATE lots_linestock SET sort_name = lower(NEW.name), cell_type = NEW.cell_type, grade = NEW.grade,
+                   hla = {_line_hla("NEW.id")}
             WHERE cell_line_id = NEW.id;
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql
+        """,
+        # A typing recorded, corrected or removed: every line of the donor gets the new copy.
+        f"""
+        CREATE OR REPLACE FUNCTION lots_hlatyping_linestock() RETURNS trigger AS $$
+        DECLARE
+            the_donor bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.donor_id ELSE NEW.donor_id END;
+        BEGIN
+            UPDATE lots_linestock s
+               SET hla = coalesce((SELECT {HLA_TEXT} FROM donors_hlatyping h WHERE h.donor_id = the_donor), '')
+             WHERE s.cell_line_id IN (SELECT c.id FROM lots_cellline c WHERE c.donor_id = the_donor);
             RETURN NULL;
         END $$ LANGUAGE plpgsql
         """,
@@ -134,9 +160,13 @@ def _pg() -> list[str]:
         "CREATE TRIGGER lots_linestock_copy BEFORE INSERT ON lots_linestock FOR EACH ROW "
         "EXECUTE FUNCTION lots_linestock_copy()",
         "DROP TRIGGER IF EXISTS lots_cellline_linestock ON lots_cellline",
-        "CREATE TRIGGER lots_cellline_linestock AFTER UPDATE OF name, cell_type, grade ON lots_cellline "
+        "CREATE TRIGGER lots_cellline_linestock AFTER UPDATE OF name, cell_type, grade, donor_id ON lots_cellline "
         "FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.cell_type IS DISTINCT FROM NEW.cell_type "
-        "OR OLD.grade IS DISTINCT FROM NEW.grade) EXECUTE FUNCTION lots_cellline_linestock()",
+        "OR OLD.grade IS DISTINCT FROM NEW.grade OR OLD.donor_id IS DISTINCT FROM NEW.donor_id) "
+        "EXECUTE FUNCTION lots_cellline_linestock()",
+        "DROP TRIGGER IF EXISTS lots_hlatyping_linestock ON donors_hlatyping",
+        "CREATE TRIGGER lots_hlatyping_linestock AFTER INSERT OR UPDATE OR DELETE ON donors_hlatyping "
+        "FOR EACH ROW EXECUTE FUNCTION lots_hlatyping_linestock()",
         "DROP TRIGGER IF EXISTS lots_lot_linestock ON lots_lot",
         "CREATE TRIGGER lots_lot_linestock AFTER UPDATE OF status, consent_withdrawn_flagged_at, tier, cell_line_id "
         "ON lots_lot FOR EACH ROW EXECUTE FUNCTION lots_linestock_lot()",
@@ -146,16 +176,33 @@ def _pg() -> list[str]:
 
 _SQLITE_COPY = ("UPDATE lots_linestock SET sort_name = (SELECT lower(name) FROM lots_cellline WHERE id = {id}), "
                 "cell_type = (SELECT cell_type FROM lots_cellline WHERE id = {id}), "
-                "grade = (SELECT grade FROM lots_cellline WHERE id = {id}) WHERE cell_line_id = {id};")
+                "grade = (SELECT grade FROM lots_cellline WHERE id = {id}), "
+                "hla = {hla} WHERE cell_line_id = {id};")
+_SQLITE_HLA = ("UPDATE lots_linestock SET hla = coalesce((SELECT " + HLA_TEXT + " FROM donors_hlatyping h "
+               "WHERE h.donor_id = {donor}), '') "
+               "WHERE cell_line_id IN (SELECT c.id FROM lots_cellline c WHERE c.donor_id = {donor});")
 
-# Rows whose copies differ from their line (a load with the triggers off writes none): set right.
-_COPIES_PG = ("UPDATE lots_linestock s SET sort_name = lower(c.name), cell_type = c.cell_type, grade = c.grade "
-              "FROM lots_cellline c WHERE c.id = s.cell_line_id AND (s.sort_name IS DISTINCT FROM lower(c.name) "
-              "OR s.cell_type IS DISTINCT FROM c.cell_type OR s.grade IS DISTINCT FROM c.grade)")
+# Rows whose copies differ from their line (a load with the triggers off writes none): set right. Without ``hla``
+# when the database was migrated back before lots 0012.
+_COPIES_PG = ("UPDATE lots_linestock s SET sort_name = lower(c.name), cell_type = c.cell_type, grade = c.grade"
+              "{hla_set} FROM lots_cellline c{hla_join} WHERE c.id = s.cell_line_id AND "
+              "(s.sort_name IS DISTINCT FROM lower(c.name) OR s.cell_type IS DISTINCT FROM c.cell_type "
+              "OR s.grade IS DISTINCT FROM c.grade{hla_differs})")
+_COPIES_PG_HLA = {"hla_set": ", hla = coalesce(" + HLA_TEXT + ", '')",
+                  "hla_join": " LEFT JOIN donors_hlatyping h ON h.donor_id = c.donor_id",
+                  "hla_differs": " OR s.hla IS DISTINCT FROM coalesce(" + HLA_TEXT + ", '')"}
 _COPIES_SQLITE = ("UPDATE lots_linestock SET "
                   "sort_name = (SELECT lower(name) FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id), "
                   "cell_type = (SELECT cell_type FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id), "
-                  "grade = (SELECT grade FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id)")
+                  "grade = (SELECT grade FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id){hla_set}")
+_COPIES_SQLITE_HLA = {"hla_set": ", hla = " + _line_hla("lots_linestock.cell_line_id")}
+
+
+def _copies_sql(vendor: str, with_hla: bool) -> str:
+    """The repair of the copies on ``vendor`` (with the HLA copy unless migrated back before it)."""
+    keys = _COPIES_PG_HLA if vendor == "postgresql" else _COPIES_SQLITE_HLA
+    values = keys if with_hla else dict.fromkeys(keys, "")
+    return (_COPIES_PG if vendor == "postgresql" else _COPIES_SQLITE).format(**values)
 
 
 def _sqlite() -> list[str]:
@@ -188,10 +235,19 @@ def _sqlite() -> list[str]:
         "DROP TRIGGER IF EXISTS lots_lot_linestock",
         "DROP TRIGGER IF EXISTS lots_linestock_copy",
         "DROP TRIGGER IF EXISTS lots_cellline_linestock",
+        "DROP TRIGGER IF EXISTS lots_hlatyping_linestock_ins",
+        "DROP TRIGGER IF EXISTS lots_hlatyping_linestock_upd",
+        "DROP TRIGGER IF EXISTS lots_hlatyping_linestock_del",
         "CREATE TRIGGER lots_linestock_copy AFTER INSERT ON lots_linestock "
-        f"BEGIN {_SQLITE_COPY.format(id='NEW.cell_line_id')} END",
-        "CREATE TRIGGER lots_cellline_linestock AFTER UPDATE OF name, cell_type, grade ON lots_cellline "
-        f"BEGIN {_SQLITE_COPY.format(id='NEW.id')} END",
+        f"BEGIN {_SQLITE_COPY.format(id='NEW.cell_line_id', hla=_line_hla('NEW.cell_line_id'))} END",
+        "CREATE TRIGGER lots_cellline_linestock AFTER UPDATE OF name, cell_type, grade, donor_id ON lots_cellline "
+        f"BEGIN {_SQLITE_COPY.format(id='NEW.id', hla=_line_hla('NEW.id'))} END",
+        "CREATE TRIGGER lots_hlatyping_linestock_ins AFTER INSERT ON donors_hlatyping "
+        f"BEGIN {_SQLITE_HLA.format(donor='NEW.donor_id')} END",
+        "CREATE TRIGGER lots_hlatyping_linestock_upd AFTER UPDATE ON donors_hlatyping "
+        f"BEGIN {_SQLITE_HLA.format(donor='NEW.donor_id')} END",
+        "CREATE TRIGGER lots_hlatyping_linestock_del AFTER DELETE ON donors_hlatyping "
+        f"BEGIN {_SQLITE_HLA.format(donor='OLD.donor_id')} END",
         f"CREATE TRIGGER lots_vial_linestock_ins AFTER INSERT ON lots_vial WHEN {new_counted} "
         f"BEGIN {add('NEW.lot_id', '')} END",
         f"CREATE TRIGGER lots_vial_linestock_del AFTER DELETE ON lots_vial WHEN {old_counted} "
@@ -235,7 +291,7 @@ def _recount(connection) -> int:
     with connection.cursor() as cursor:
         columns = {c.name for c in connection.introspection.get_table_description(cursor, "lots_linestock")}
         if "sort_name" in columns:  # migrated back before lots 0011: no copies to keep
-            cursor.execute(_COPIES_PG if connection.vendor == "postgresql" else _COPIES_SQLITE)
+            cursor.execute(_copies_sql(connection.vendor, with_hla="hla" in columns))
     wrong = drift(connection)
     if not wrong:
         return 0
@@ -252,7 +308,7 @@ def _recount(connection) -> int:
 def install(connection) -> None:
     """Create the triggers on ``connection`` and bring every line's counter in line with its vials."""
     tables = set(connection.introspection.table_names())
-    if not {"lots_vial", "lots_lot", "lots_linestock"} <= tables:
+    if not {"lots_vial", "lots_lot", "lots_linestock", "donors_hlatyping"} <= tables:
         return
     if connection.vendor == "postgresql":
         statements = _pg()

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from bank.errors import Conflict, DomainError, Forbidden
 from bank.identifiers import first_match, scannable
-from bank.memo import memoized
+from bank.memo import memoized, recall
 from bank.registry import announce
 from donors.choices import ConsentState, Eligibility
 from donors.queries import EligibilityResult, collection_eligibility
@@ -362,6 +362,8 @@ class Readiness(QCPanel):
     """Everything QA weighs before signing a lot's release, and what still stands in the way."""
 
     open_deviations: list[Deviation]
+    # Every deviation of the lot, open or closed, in number order (a decision's manifest lists them all).
+    deviations: list[Deviation] = field(default_factory=list)
     eligibility: EligibilityResult
     consent: str
     consent_withdrawn: bool
@@ -451,8 +453,8 @@ class Readiness(QCPanel):
 def readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
     """Readiness of every lot given (each with ``cell_line`` loaded), in a constant number of queries.
 
-    Queries: the QC panels (see ``qc_panels``: up to 6); open deviations (1); the eligibility of the lines'
-    collections with the donors' consents (see ``donors.queries.collection_eligibility``).
+    Queries: the QC panels (see ``qc_panels``: up to 6); deviations (1, open and closed); the eligibility of the
+    lines' collections with the donors' consents (see ``donors.queries.collection_eligibility``).
     """
     if not lots:
         return {}
@@ -464,7 +466,7 @@ def _readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
     panels = qc_panels(lots)
     lot_ids = [lot.pk for lot in lots]
     deviations: dict[int, list[Deviation]] = defaultdict(list)
-    for dev in Deviation.objects.filter(lot_id__in=lot_ids, status=DeviationStatus.OPEN).order_by("opened_at", "id"):
+    for dev in Deviation.objects.filter(lot_id__in=lot_ids).order_by("number"):
         deviations[dev.lot_id].append(dev)
     donors = collection_eligibility({lot.cell_line.collection_id for lot in lots})
     others = announce("release_blockers", lots=lots)
@@ -474,7 +476,9 @@ def _readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
         donor = donors[lot.cell_line.collection_id]
         out[lot.pk] = Readiness(
             lot=lot, specification=panel.specification, assigned=panel.assigned, rows=panel.rows,
-            extra_results=panel.extra_results, open_deviations=deviations.get(lot.pk, []),
+            extra_results=panel.extra_results, deviations=deviations.get(lot.pk, []),
+            open_deviations=sorted((d for d in deviations.get(lot.pk, []) if d.status == DeviationStatus.OPEN),
+                                   key=lambda d: (d.opened_at, d.pk)),
             eligibility=donor.eligibility, consent=donor.consent,
             consent_withdrawn=donor.consent == ConsentState.WITHDRAWN or lot.consent_withdrawn_flagged_at is not None,
             other_blockers=list(others.get(lot.pk) or []),
@@ -657,21 +661,20 @@ def lot_manifest(readiness: Readiness, deviations: list[Deviation]) -> dict:
 
 def decision_manifests(decisions: list[LotDecision]) -> dict[int, dict | None]:
     """``{decision id: manifest}`` for release, rejection and lift-hold decisions (None for the others), in a
-    constant number of queries whatever their number: the lots (1), their readiness (see ``readiness_for``),
-    their deviations (1) and the cited re-tests (1)."""
+    constant number of queries whatever their number: the lots (1) and their readiness (see ``readiness_for``,
+    with every deviation), unless this request weighed them already, and the cited re-tests (1)."""
     wanted = [d for d in decisions if d.decision in MANIFEST_DECISIONS]
     out: dict[int, dict | None] = {d.pk: None for d in decisions}
     if not wanted:
         return out
-    lots = list(Lot.objects.filter(pk__in={d.lot_id for d in wanted}).select_related("cell_line"))
-    readiness = readiness_for(lots)
-    deviations: dict[int, list[Deviation]] = defaultdict(list)
-    for dev in Deviation.objects.filter(lot__in=lots).order_by("number"):
-        deviations[dev.lot_id].append(dev)
+    lot_ids = tuple(sorted({d.lot_id for d in wanted}))
+    # The lot page's QC panel has weighed these lots already in this request: take its answer as it stands.
+    readiness = recall(("qc.readiness_for", lot_ids)) or readiness_for(
+        list(Lot.objects.filter(pk__in=lot_ids).select_related("cell_line")))
     cited = {r.pk: r for r in QCResult.objects.filter(
         pk__in={d.cited_result_id for d in wanted if d.cited_result_id}).select_related("test")}
     for decision in wanted:
-        manifest = lot_manifest(readiness[decision.lot_id], deviations.get(decision.lot_id, []))
+        manifest = lot_manifest(readiness[decision.lot_id], readiness[decision.lot_id].deviations)
         manifest["decision"] = decision.decision
         if decision.decision == Decision.LIFT_HOLD:
             result = cited.get(decision.cited_result_id)

@@ -468,7 +468,8 @@ def publish(request, pk: int):
 
 def lot_panel_context(request, lot) -> dict | None:
     """The QC and release section of the lot page: results, status, the release signature, links."""
-    lot = Lot.objects.select_related("cell_line").get(pk=lot.pk)
+    if "cell_line" not in lot._state.fields_cache:  # the lot page hands over its lot with the line loaded
+        lot = Lot.objects.select_related("cell_line").get(pk=lot.pk)
     readiness = readiness_for([lot])[lot.pk]
     decision = latest_decision(lot)
     return {

@@ -331,7 +331,8 @@ def unit_racks(unit: StorageUnit) -> list[tuple[Rack, Occupancy, int]]:
 
 def lot_storage(lot: Lot) -> dict:
     """Where a lot's vials are: per box (with unit and rack) the count and positions. Three queries: the
-    positions as plain values (hundreds of vials, no model instances), their boxes, what waits for a place."""
+    positions as plain values (hundreds of vials, no model instances), their boxes, what waits for a place (the
+    lot's vial summary, which the lot page has read already)."""
     rows = list(
         Vial.objects.filter(lot=lot, box__isnull=False)
         .order_by("box__rack__unit__name", "box__rack__position", "box__position", "box_id", "row", "col")
@@ -345,7 +346,8 @@ def lot_storage(lot: Lot) -> dict:
     for box_id, row, col in rows:
         entry = boxes.setdefault(box_id, {"box": box_of[box_id], "positions": []})
         entry["positions"].append(Box.position_label(row, col))
-    unplaced = lot.vials.filter(box__isnull=True, status__in=STORABLE_VIAL_STATUSES).count()
+    # The lot page has counted its vials by status and place already (one answer per request).
+    unplaced = lots_queries.lot_vial_summary(lot.pk).unstored(STORABLE_VIAL_STATUSES)
     units = {box.rack.unit_id: box.rack.unit for box in box_of.values()}
     wants_q = lot_needs_quarantine(lot.status)
     misplaced = [u for u in units.values() if u.quarantine != wants_q]

@@ -120,9 +120,15 @@ def test_the_embedded_sqlite_triggers_count_the_same():
         CREATE TABLE lots_vial (id INTEGER PRIMARY KEY, lot_id INTEGER, status TEXT, kind TEXT);
         CREATE TABLE lots_linestock (cell_line_id INTEGER PRIMARY KEY, mcb INTEGER NOT NULL DEFAULT 0,
                                      other INTEGER NOT NULL DEFAULT 0, sort_name TEXT NOT NULL DEFAULT '',
-                                     cell_type TEXT NOT NULL DEFAULT '', grade TEXT NOT NULL DEFAULT '');
-        CREATE TABLE lots_cellline (id INTEGER PRIMARY KEY, name TEXT, cell_type TEXT, grade TEXT);
-        INSERT INTO lots_cellline VALUES (7, 'SCBi-ABC', 'iPSC', 'research');
+                                     cell_type TEXT NOT NULL DEFAULT '', grade TEXT NOT NULL DEFAULT '',
+                                     hla TEXT NOT NULL DEFAULT '');
+        CREATE TABLE lots_cellline (id INTEGER PRIMARY KEY, name TEXT, cell_type TEXT, grade TEXT, donor_id INTEGER);
+        CREATE TABLE donors_hlatyping (id INTEGER PRIMARY KEY, donor_id INTEGER UNIQUE, a_1 TEXT, a_2 TEXT, b_1 TEXT,
+                                       b_2 TEXT, c_1 TEXT, c_2 TEXT, drb1_1 TEXT, drb1_2 TEXT, dqb1_1 TEXT,
+                                       dqb1_2 TEXT);
+        INSERT INTO lots_cellline VALUES (7, 'SCBi-ABC', 'iPSC', 'research', 70);
+        INSERT INTO donors_hlatyping VALUES (1, 70, 'A*02:01', 'a*24:02', 'B*07:02', 'B*52:01', 'C*07:02', 'C*12:02',
+                                             'DRB1*15:01', 'DRB1*15:02', 'DQB1*06:02', 'DQB1*06:01');
     """)
     for statement in stock._sqlite():
         db.execute(statement)
@@ -147,6 +153,13 @@ def test_the_embedded_sqlite_triggers_count_the_same():
         "scbi-abc", "iPSC", "research")
     db.execute("UPDATE lots_cellline SET name = 'SCBi-XYZ', grade = 'clinical' WHERE id = 7")
     assert db.execute("SELECT sort_name, grade FROM lots_linestock").fetchone() == ("scbi-xyz", "clinical")
+    # ... and the donor's alleles, upper case, each between spaces; a corrected typing follows.
+    hla = db.execute("SELECT hla FROM lots_linestock").fetchone()[0]
+    assert hla.startswith(" A*02:01 A*24:02 B*07:02 ") and hla.endswith(" DQB1*06:01 ")
+    db.execute("UPDATE donors_hlatyping SET a_1 = 'A*11:01' WHERE donor_id = 70")
+    assert db.execute("SELECT hla FROM lots_linestock").fetchone()[0].startswith(" A*11:01 A*24:02 ")
+    db.execute("DELETE FROM donors_hlatyping")
+    assert db.execute("SELECT hla FROM lots_linestock").fetchone()[0] == ""
 
 
 @pytest.mark.django_db
@@ -166,3 +179,32 @@ def test_the_stock_row_copies_its_lines_fields(users):
     stock.recount()
     row.refresh_from_db()
     assert (row.sort_name, row.cell_type, row.grade) == ("zeta-line", "ESC", "clinical")
+
+
+@pytest.mark.django_db
+def test_the_stock_row_copies_the_donors_alleles_for_the_catalogs_hla_search(users):
+    """The catalog's ``?hla=`` reads the stock row's copy of the donor's alleles (PostgreSQL triggers): made with
+    the row, following a corrected typing (``set_hla``), repaired by a recount; the search answers from it."""
+    from donors.services import set_hla
+
+    line = make_line(hla=True)
+    add_lot(line, vials=2)
+    row = LineStock.objects.get(cell_line=line)
+    assert " A*24:02 " in row.hla and " B*52:01 " in row.hla and " DQB1*" in row.hla
+
+    def found(allele: str) -> bool:
+        return line.pk in {s.cell_line_id for s in queries.catalog_lines(queries.CatalogFilters.parse({"hla": allele}))}
+
+    assert found("A*24:02") and found("A*24") and not found("A*11:01")
+    typing = line.donor.hla
+    alleles = {locus: [getattr(typing, f"{locus.lower()}_1"), getattr(typing, f"{locus.lower()}_2")]
+               for locus in ("A", "B", "C", "DRB1", "DQB1")}
+    alleles["A"] = ["A*11:01", "A*24:02"]
+    set_hla(line.donor, actor=users["coordinator"], alleles=alleles, reason="typing corrected")
+    row.refresh_from_db()
+    assert " A*11:01 " in row.hla and found("A*11:01")
+    LineStock.objects.filter(pk=row.pk).update(hla="")
+    assert not found("A*11:01")
+    stock.recount()
+    row.refresh_from_db()
+    assert " A*11:01 " in row.hla and found("A*11:01") and found("A*24:02")

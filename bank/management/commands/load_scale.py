@@ -40,7 +40,8 @@ STEPS = [
 # database has a trigger this list does not name.
 RECOUNTS = {
     "lots.stock:recount": ("lots_vial_linestock_ins", "lots_vial_linestock_del", "lots_vial_linestock_upd",
-                           "lots_lot_linestock", "lots_linestock_copy", "lots_cellline_linestock"),
+                           "lots_lot_linestock", "lots_linestock_copy", "lots_cellline_linestock",
+                           "lots_hlatyping_linestock"),
     "storage.occupancy:recount": ("storage_vial_occupied_ins", "storage_vial_occupied_del",
                                   "storage_vial_occupied_upd", "storage_box_unit_occupancy_ins",
                                   "storage_box_unit_occupancy_del", "storage_box_unit_occupancy_upd",
