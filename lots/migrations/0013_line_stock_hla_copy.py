@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lots', '0011_line_stock_catalog_copies'),
+        ('lots', '0012_din_registry_ids_cell_types'),
     ]
 
     operations = [
