@@ -71,7 +71,7 @@ def coverage_curve(curve: Sequence[dict], *, population: str, definition: str, w
     if points:
         desc = _("%(lines)s lines cover %(pct)s %% of the population.") % {"lines": lines, "pct": _pct(final)}
     else:
-        desc = _("No banked line counts yet: the bank covers 0.00 % of the population.")
+        desc = _("No banked line counts yet: the bank covers %(pct)s %% of the population.") % {"pct": _pct(0)}
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="curve-title curve-desc" data-points="{len(points)}" data-coverage="{_pct(final)}" '
