@@ -340,6 +340,9 @@ SPECTACULAR_SETTINGS = {
         "CalibrationKindEnum": "quality.choices.CalibrationKind",
         "MaterialKindEnum": "quality.choices.MaterialKind",
         "MaterialStatusEnum": "quality.choices.MaterialStatus",
+        # A line's grade (research, clinical) and a cleanroom's GMP grade (A-D) are both "grade".
+        "GradeEnum": "lots.choices.Grade",
+        "CleanroomGradeEnum": "quality.choices.GMPGrade",
     },
 }
 

@@ -15,7 +15,7 @@ class QualityConfig(AppConfig):
         from quality import gates, panels
 
         register_hook("activity_gate", gates.on_activity)
-        register_nav("quality", _("Quality"), "quality:matrix", perms=("quality.view_training",), order=700)
+        register_nav("quality", _("Quality"), "quality:matrix", perms=("quality.view_training",), order=420)
         register_panel("quality", "quality/partials/dashboard_panel.html", panels.dashboard_context,
                        perms=("quality.view_equipment",), order=450)
         register_object_panel("lots.cellline", "quality-trends", "quality/partials/line_trends.html",

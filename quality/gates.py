@@ -58,12 +58,14 @@ def _day(on: Any) -> datetime.date:
 
 
 def versions_in_force(activity: str, day: datetime.date) -> list[SOPVersion]:
-    """The SOP versions governing ``activity`` on ``day``: of every SOP that ever named the activity, the latest
-    version effective by then, when it (still) names the activity. One query."""
-    named = SOPVersion.objects.filter(activities__contains=[activity]).values("sop_id")
-    latest = (SOPVersion.objects.filter(sop_id__in=named, effective_on__lte=day).select_related("sop")
-              .order_by("sop_id", "-effective_on", "-id").distinct("sop_id"))
-    return [version for version in latest if activity in (version.activities or [])]
+    """The SOP versions governing ``activity`` on ``day``: of every SOP, the latest version effective by then, when
+    it names the activity. One query over the versions effective by that day (a bank's SOPs number in the hundreds;
+    read in Python so the embedded SQLite answers the same: no JSON containment or DISTINCT ON)."""
+    latest: dict[int, SOPVersion] = {}
+    for version in (SOPVersion.objects.filter(effective_on__lte=day).select_related("sop")
+                    .order_by("sop_id", "-effective_on", "-id")):
+        latest.setdefault(version.sop_id, version)
+    return [version for version in latest.values() if activity in (version.activities or [])]
 
 
 def missing_trainings(user, activity: str, day: datetime.date) -> list[SOPVersion]:

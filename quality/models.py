@@ -358,7 +358,7 @@ class EnvironmentResult(models.Model):
                    models.Index(fields=["-sampled_on", "-id"], name="quality_envresult_action_idx",
                                 condition=models.Q(level="action"))]
         constraints = [models.CheckConstraint(condition=models.Q(value__gte=0),
-                                              name="quality_envresult_value_positive")]
+                                              name="quality_environmentresult_value_positive")]
         verbose_name = _("environmental monitoring result")
         verbose_name_plural = _("environmental monitoring results")
 

@@ -28,10 +28,14 @@ def reminder_days() -> int:
 
 
 def versions_in_force_today(day: datetime.date | None = None) -> list[SOPVersion]:
-    """Each SOP's version in force on ``day`` (SOPs whose first version is not yet effective: left out). One query."""
+    """Each SOP's version in force on ``day`` (SOPs whose first version is not yet effective: left out). One query
+    (the latest per SOP picked in Python: the embedded SQLite has no DISTINCT ON)."""
     day = day or timezone.localdate()
-    return list(SOPVersion.objects.filter(effective_on__lte=day).select_related("sop")
-                .order_by("sop_id", "-effective_on", "-id").distinct("sop_id"))
+    latest: dict[int, SOPVersion] = {}
+    for version in (SOPVersion.objects.filter(effective_on__lte=day).select_related("sop")
+                    .order_by("sop_id", "-effective_on", "-id")):
+        latest.setdefault(version.sop_id, version)
+    return list(latest.values())
 
 
 def sops_with_versions() -> QuerySet[SOP]:

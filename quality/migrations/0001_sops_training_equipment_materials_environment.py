@@ -534,7 +534,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='environmentresult',
-            constraint=models.CheckConstraint(condition=models.Q(('value__gte', 0)), name='quality_envresult_value_positive'),
+            constraint=models.CheckConstraint(condition=models.Q(('value__gte', 0)), name='quality_environmentresult_value_positive'),
         ),
         migrations.AddIndex(
             model_name='equipment',

@@ -222,6 +222,15 @@ def build_context() -> dict:
     small_unit = StorageUnit.objects.filter(quarantine=False, active=True).annotate(n=Count("racks__boxes")).order_by(
         "n", "pk").first()
     users["shipped_researcher"] = shipped.researcher
+    # The demo's SOPs govern passage and freeze (issue 16): the fuzzing admin is trained on every version in force,
+    # as the bank's staff are, so the base payloads pass the gate and the fuzz reaches the inputs.
+    from quality.models import Cleanroom, Equipment, Material
+    from quality.queries import versions_in_force_today
+    from quality.services import record_training
+
+    for version in versions_in_force_today():
+        record_training(actor=users["admin"], user=users["admin"], sop=version.sop, version=version.version,
+                        trained_on=timezone.localdate())
     users["anonymous"] = None
     return {
         "users": users,
@@ -264,6 +273,10 @@ def build_context() -> dict:
         "account": "qa",
         "admin_token": issue_token(users["admin"])[0].token_key,
         "hla_population": Population.objects.order_by("pk").first().pk,  # issue 14: the demo's synthetic population
+        # issue 16: the demo's quality records
+        "equipment": Equipment.objects.order_by("pk").first().pk,
+        "material": Material.objects.order_by("pk").first().pk,
+        "cleanroom": Cleanroom.objects.order_by("pk").first().pk,
         **cordblood_ids(),
         **transplant_ids(),
     }
@@ -451,6 +464,8 @@ PATH_IDS = [
     ("/api/v1/storage/units/", "unit"), ("/api/v1/storage/vials/", "placed_vial"), ("/api/v1/trace/donors/", "donor"),
     ("/api/v1/trace/lots/", "released_lot"), ("/api/v1/trace/vials/", "placed_barcode"),
     ("/api/v1/vials/", "placed_vial"), ("/api/v1/hla/populations/", "hla_population"),
+    ("/api/v1/quality/equipment/", "equipment"), ("/api/v1/quality/materials/", "material"),
+    ("/api/v1/quality/cleanrooms/", "cleanroom"),
 ]
 
 

@@ -131,3 +131,20 @@ def test_web_change_names_the_user(client, users, password):
         "old_password": password, "new_password1": "another-long-pass-31", "new_password2": "another-long-pass-31"})
     assert response.status_code == 302
     assert users["qa"].history.first().history_user == users["qa"]
+
+
+@pytest.mark.django_db
+def test_audit_page_of_a_seeded_record_says_it_has_no_change_and_an_unknown_one_is_404(client, users):
+    """A record a data migration seeded (the bank's first MTA) has no history row: its audit page says so instead
+    of a dead link from the page that lists it; a record that does not exist is still a 404."""
+    import datetime
+
+    from distribution.models import MaterialTransferAgreement
+
+    (seeded,) = MaterialTransferAgreement.objects.bulk_create([MaterialTransferAgreement(
+        version="MTA-SEEDED", title="Seeded", text="1. Research only.", effective_from=datetime.date(2026, 1, 1))])
+    assert not seeded.history.exists()
+    client.force_login(users["qa"])
+    response = client.get(f"/audit/materialtransferagreement/{seeded.pk}/")
+    assert response.status_code == 200 and "data-no-history" in response.content.decode()
+    assert client.get(f"/audit/materialtransferagreement/{seeded.pk + 1000}/").status_code == 404

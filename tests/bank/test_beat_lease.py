@@ -160,6 +160,7 @@ def test_every_scheduled_task_is_registered_and_safe_to_run_twice():
         "transplant.tasks.expire_reservations",  # SKIP LOCKED on active reservations past their date
         "transplant.tasks.remind_follow_ups",  # conditional UPDATE of reminded_at claims each reminder
         "cordblood.tasks.end_temporary_unavailability",  # row lock and re-check of status and date
+        "quality.tasks.send_reminders",  # conditional UPDATE of reminded_on claims each training and instrument
     }
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled - idempotent == set(), "a new scheduled task: check it claims its work, then list it here"

@@ -11,7 +11,17 @@ from bank import pofile
 ROOT = Path(__file__).resolve().parents[2]
 PO = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
-SOURCES = ["bank", "donors", "lots", "storage", "qc", "distribution", "templates", "locale", "manage.py"]
+APPS = ["bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "haplobank", "quality"]
+SOURCES = [*APPS, "templates", "locale", "manage.py"]
+
+
+def test_every_project_app_is_checked():
+    """An app left out of ``APPS`` would have its strings escape the coverage check below (and would not be
+    importable from the copy it runs in)."""
+    from django.apps import apps
+
+    project = {c.name for c in apps.get_app_configs() if Path(c.path).resolve().parent == ROOT}
+    assert project == set(APPS)
 
 
 def test_catalog_has_no_untranslated_or_fuzzy_entries():

@@ -9,16 +9,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
-    "coordinator": ["dashboard", "donors", "lots", "trace", "cordblood", "cordblood-sites", "haplobank", "api"],
-    "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "requests", "trace", "cordblood",
-                   "transplant", "api"],
-    "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "requests", "trace", "cordblood",
+    "coordinator": ["dashboard", "donors", "lots", "quality", "trace", "cordblood", "cordblood-sites", "haplobank",
+                    "api"],
+    "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "quality", "requests", "trace",
+                   "cordblood", "transplant", "api"],
+    "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "quality", "requests", "trace", "cordblood",
            "transplant", "haplobank", "api"],
     "researcher": ["dashboard", "catalog", "requests", "hla-match", "api"],
     "clinician": ["dashboard", "transplant", "transplant-patients"],
     "medical_director": ["dashboard", "transplant"],
-    "admin": ["dashboard", "donors", "lots", "storage", "qc", "requests", "trace", "cordblood", "cordblood-sites",
-              "transplant", "transplant-patients", "haplobank", "api", "users"],
+    "admin": ["dashboard", "donors", "lots", "storage", "qc", "quality", "requests", "trace", "cordblood",
+              "cordblood-sites", "transplant", "transplant-patients", "haplobank", "api", "users"],
 }
 
 
@@ -27,7 +28,7 @@ def test_role_sees_its_navigation(role, page, login):
     user = UserFactory(username=f"nav-{role}", role=role)
     login(user)
     keys = page.eval_on_selector_all("#main-nav a", "els => els.map(e => e.dataset.nav)")
-    assert keys == EXPECTED_NAV[role]
+    assert keys == EXPECTED_NAV[role], " ".join(keys)
     assert page.locator("#global-scan").is_visible()
 
 
