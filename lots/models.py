@@ -233,6 +233,9 @@ class Lot(models.Model):
         ordering = ["-frozen_on", "-id"]
         indexes = [
             models.Index(fields=["-frozen_on", "-id"], name="lots_lot_order_idx"),
+            # The banks (MCB, WCB) newest first without the million cord blood units (quality trends' dashboard).
+            models.Index(fields=["-frozen_on", "-id"], name="lots_lot_bank_order_idx",
+                         condition=~models.Q(tier="unit")),
             models.Index(fields=["cell_line", "status"], name="lots_lot_line_status_idx"),
             models.Index(fields=["status"], name="lots_lot_status_idx"),
         ]

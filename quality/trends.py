@@ -23,6 +23,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from lots.choices import Tier
 from lots.models import CellLine, Lot
 from qc.choices import TestKind
 from qc.queries import counted_results
@@ -108,12 +109,21 @@ def build_chart(test_code: str, test_name: str, unit: str, series: list[tuple[Lo
 def line_charts(line: CellLine) -> list[Chart]:
     """One chart per numeric test with at least ``MIN_POINTS`` lots of ``line`` (its latest ``MAX_LOTS`` lots,
     oldest first). Two queries: the lots, their counted results."""
-    lots = list(Lot.objects.filter(cell_line=line).order_by("-frozen_on", "-id")[:MAX_LOTS])[::-1]
-    return _charts(lots)
+    return charts_for_lines([line.pk])[line.pk]
 
 
-def _charts(lots: list[Lot]) -> list[Chart]:
-    results = counted_results([lot.pk for lot in lots])
+def charts_for_lines(line_ids) -> dict[int, list[Chart]]:
+    """``line_charts`` of several lines in two queries whatever their number: their lots (each line's latest
+    ``MAX_LOTS``, kept in Python) and the lots' counted results."""
+    by_line: dict[int, list[Lot]] = {pk: [] for pk in line_ids}
+    for lot in Lot.objects.filter(cell_line_id__in=list(by_line)).order_by("cell_line_id", "-frozen_on", "-id"):
+        if len(by_line[lot.cell_line_id]) < MAX_LOTS:
+            by_line[lot.cell_line_id].append(lot)
+    results = counted_results([lot.pk for lots in by_line.values() for lot in lots])
+    return {pk: _charts(lots[::-1], results) for pk, lots in by_line.items()}
+
+
+def _charts(lots: list[Lot], results) -> list[Chart]:
     series: dict[str, list] = {}
     meta: dict[str, tuple[str, str, int]] = {}
     for lot in lots:
@@ -132,15 +142,18 @@ def _charts(lots: list[Lot]) -> list[Chart]:
 
 
 def drifting_lines(days: int = 365, limit: int = 20) -> list[tuple[CellLine, list[Chart]]]:
-    """Lines with lots frozen in the last ``days`` days whose charts a run rule flags (for the QA dashboard): the
-    ``limit`` lines frozen most recently, two queries per line."""
+    """Of the ``limit`` lines with the most recently frozen banks (MCB, WCB: a cord blood unit is one donation, its
+    line has no trend) in the last ``days`` days, those whose charts a run rule flags (the QA dashboard). Four
+    queries whatever the bank's size: the recent banks by the lots' order index (a partial index leaves the
+    million cord blood units out), the lines, their lots, the lots' counted results."""
     since = timezone.localdate() - datetime.timedelta(days=days)
-    line_ids = list(Lot.objects.filter(frozen_on__gte=since).order_by("cell_line_id").values_list("cell_line_id",
-                                                                                                  flat=True)
-                    .distinct()[:limit])
+    recent = (Lot.objects.filter(frozen_on__gte=since).exclude(tier=Tier.UNIT).order_by("-frozen_on", "-id")
+              .values_list("cell_line_id", flat=True)[:limit * 10])
+    line_ids = list(dict.fromkeys(recent))[:limit]
+    charts = charts_for_lines(line_ids)
     found = []
     for line in CellLine.objects.filter(pk__in=line_ids).order_by("name"):
-        flagged = [chart for chart in line_charts(line) if chart.flagged]
+        flagged = [chart for chart in charts[line.pk] if chart.flagged]
         if flagged:
             found.append((line, flagged))
     return found

@@ -71,3 +71,31 @@ def test_a_drifting_viability_is_flagged_on_the_line_page_and_the_dashboard(user
     assert 'id="quality-trends"' in page and 'data-test="viability"' in page and 'data-flagged="true"' in page
     dashboard = client.get(reverse("dashboard")).content.decode()
     assert f'data-line="{line.pk}"' in dashboard and "viability" in dashboard
+
+
+@pytest.mark.django_db
+def test_the_dashboards_drift_search_reads_a_constant_number_of_queries(users, django_assert_num_queries):
+    """The QA dashboard weighs the most recently banked lines in four queries however many lines it charts (it
+    once charted each line with two queries of its own, and read every lot of the year to pick them); a cord
+    blood unit, one donation, is never a trend."""
+    start = timezone.localdate() - datetime.timedelta(days=100)
+
+    def bank_lines(n: int, drift: bool):
+        for _ in range(n):
+            line = CellLineFactory()
+            values = [92, 93, 92.5, 93.5, 88, 87.5, 87, 86.5, 86, 85.5, 85, 84.5] if drift else STABLE
+            for i, value in enumerate(values):
+                lot = LotFactory(cell_line=line, frozen_on=start + datetime.timedelta(days=i))
+                qc_services.record_qc_result(lot, actor=users["technician"], test="viability",
+                                             value=Decimal(str(value)), tested_on=lot.frozen_on, method="trypan")
+
+    bank_lines(1, drift=True)
+    LotFactory(tier="unit", frozen_on=timezone.localdate())  # the newest lot: a unit, left out
+    # 1 the recent banks' lines (the partial order index), 2 their lots, 3 the lots' counted results, 4 the lines.
+    with django_assert_num_queries(4):
+        first = trends.drifting_lines()
+    bank_lines(3, drift=False)
+    bank_lines(1, drift=True)
+    with django_assert_num_queries(4):
+        second = trends.drifting_lines()
+    assert len(first) == 1 and len(second) == 2
