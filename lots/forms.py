@@ -147,7 +147,18 @@ class PassageForm(forms.Form):
         label=_("Other reagents and their lots"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("One per line: name, lot — e.g. Vitronectin, VN-2231"),
     )
+    # Issue 16: what the quality app's gate checks (released, not expired) and keeps for the forward trace.
+    materials = forms.CharField(
+        label=_("Material lots used"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Scan or type each registered material lot (its lot number or id), one per line."),
+    )
+    room = forms.CharField(label=_("Cleanroom"), max_length=40, required=False,
+                           help_text=_("The room's code, e.g. CR-B1, when the bank records its cleanrooms."))
     notes = forms.CharField(label=_("Notes"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def clean_materials(self):
+        text = self.cleaned_data["materials"].replace(",", "\n")
+        return [token.strip() for token in text.splitlines() if token.strip()]
 
     def clean_reagents(self):
         reagents = []

@@ -230,7 +230,8 @@ def culture_detail(request, pk: int):
             passage, ok = call_service(
                 request, form, services.record_passage, culture, actor=request.user, reason="passage recorded",
                 **{k: data[k] for k in ("number", "passaged_on", "split_ratio", "seeded_cells", "harvested_cells",
-                                        "viability_pct", "medium", "medium_lot", "reagents", "notes")},
+                                        "viability_pct", "medium", "medium_lot", "reagents", "notes", "materials",
+                                        "room")},
             )
             if ok:
                 messages.success(request, _("Passage P%(n)d recorded.") % {"n": passage.number})

@@ -127,18 +127,43 @@ def check_equipment(equipment: Equipment, day: datetime.date) -> None:
 
 
 def cited_materials(materials: Iterable[Any] | None) -> list[Material]:
-    ids, bad = [], []
+    """The material lots cited by id (the API) or by the lot number printed on the bottle (the bench's scanner). An
+    unknown one is a 400; a lot number two suppliers share must be cited by id. Two queries at most."""
+    ids, numbers, bad = [], [], []
     for item in materials or []:
         value = item.pk if isinstance(item, Material) else item
-        if isinstance(value, bool) or not str(value).strip().isdigit():
+        text = "" if isinstance(value, bool) else str(value).strip()
+        if text.isdigit():
+            ids.append(int(text))
+        elif text:
+            numbers.append(text)
+        else:
             bad.append(str(value))
-        elif int(value) not in ids:
-            ids.append(int(value))
     found = {m.pk: m for m in Material.objects.filter(pk__in=ids)} if ids else {}
     bad += [str(pk) for pk in ids if pk not in found]
+    by_number: dict[str, list[Material]] = {}
+    if numbers:
+        wanted = Q()
+        for number in numbers:
+            wanted |= Q(lot_number__iexact=number)
+        for found_material in Material.objects.filter(wanted).order_by("pk"):
+            by_number.setdefault(found_material.lot_number.upper(), []).append(found_material)
+    ambiguous = []
+    for number in numbers:
+        matches = by_number.get(number.upper(), [])
+        if len(matches) == 1:
+            found[matches[0].pk] = matches[0]
+            ids.append(matches[0].pk)
+        elif matches:
+            ambiguous.append(number)
+        else:
+            bad.append(number)
     if bad:
         raise ValidationError({"materials": [_("No material lot %(ids)s.") % {"ids": ", ".join(bad)}]})
-    return [found[pk] for pk in ids]
+    if ambiguous:
+        raise ValidationError({"materials": [_("Several material lots are numbered %(numbers)s: cite the one used "
+                                               "by its id.") % {"numbers": ", ".join(ambiguous)}]})
+    return [found[pk] for pk in dict.fromkeys(ids)]
 
 
 def check_materials(materials: list[Material], day: datetime.date) -> None:

@@ -70,6 +70,30 @@ def test_the_culture_page_shows_training_required_for_a_passage(users):
     assert not culture.passages.exists()
 
 
+@pytest.mark.parametrize("released,expires_in,code_text", [
+    (False, 300, "is not released by QA"),   # material_not_released
+    (True, -1, "expired on"),                 # material_expired
+])
+def test_the_culture_page_refuses_a_passage_citing_an_unusable_material(users, released, expires_in, code_text):
+    """The passage form takes the material lots scanned off the bottles (their lot numbers): the gate's refusal is
+    a form error that says what to do, and nothing is saved; a released lot in date is recorded for the trace."""
+    culture = CultureFactory()
+    bad = material("MT-BAD", released=released, expires_on=days(expires_in))
+    good = material("MT-GOOD", released=True, expires_on=days(300))
+    client = client_for(users["technician"])
+    url = reverse("lots:culture_detail", args=[culture.pk])
+    response = client.post(url, {"passaged_on": today().isoformat(), "split_ratio": "1:6",
+                                 "materials": "MT-GOOD\nmt-bad"})
+    body = response.content.decode()
+    assert response.status_code == 400 and code_text in body and bad.lot_number in body
+    assert not culture.passages.exists()
+    unknown = client.post(url, {"passaged_on": today().isoformat(), "materials": "MT-NOPE"})
+    assert unknown.status_code == 400 and "No material lot MT-NOPE" in unknown.content.decode()
+    ok = client.post(url, {"passaged_on": today().isoformat(), "split_ratio": "1:6", "materials": "MT-GOOD"})
+    assert ok.status_code == 302
+    assert list(good.uses.values_list("passage__culture_id", flat=True)) == [culture.pk]
+
+
 def test_the_training_matrix_page(users):
     v1 = approve("SOP-CUL-001", "1", ["passage"], effective_on=days(-100), title="Passaging")
     approve("SOP-QC-001", "1", ["qc_result"])
