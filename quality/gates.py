@@ -127,7 +127,7 @@ def check_equipment(equipment: Equipment, day: datetime.date) -> None:
 
 
 def cited_materials(materials: Iterable[Any] | None) -> list[Material]:
-    """The material lots cited by id (the API) or by the lot number printed on the bottle (the bench's scanner). An
+    """The material lots cited by id (the API) or by the lot number printed on the bottle (the passage page). An
     unknown one is a 400; a lot number two suppliers share must be cited by id. Two queries at most."""
     ids, numbers, bad = [], [], []
     for item in materials or []:

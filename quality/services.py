@@ -342,6 +342,27 @@ def release_material(material: Material, *, actor, password: str, inspection: st
     return locked
 
 
+def reject_material(material: Material, *, actor, password: str, reason: str) -> Material:
+    """QA rejects a quarantined material lot that failed incoming inspection, with an e-signature and the reason: it
+    can never be cited (``material_not_released``). A lot that is not in quarantine → 409 ``invalid_transition``."""
+    _require_qa_signer(actor, "quality.release_material")
+    reason = _text(reason)
+    if not reason:
+        raise ValidationError({"reason": [_("Say why the lot is rejected (the failed inspection).")]})
+    verify_password(actor, password)
+    with transaction.atomic(), acting(actor, reason):
+        locked = Material.objects.select_for_update().get(pk=material.pk)
+        if locked.status != MaterialStatus.QUARANTINE:
+            raise Conflict(_("Material lot %(lot)s is %(status)s: only a lot in quarantine can be rejected.")
+                           % {"lot": locked.lot_number, "status": MaterialStatus(locked.status).label},
+                           code="invalid_transition", status=locked.status)
+        save_changed(locked, {"status": MaterialStatus.REJECTED, "inspection": reason})
+        record_signature(locked, signer=actor, meaning=SignatureMeaning.REJECTION,
+                         statement=_("Material lot %(lot)s of %(name)s failed incoming inspection and is rejected: "
+                                     "%(reason)s") % {"lot": locked.lot_number, "name": locked.name, "reason": reason})
+    return locked
+
+
 # --- reminders (beat) --------------------------------------------------------------------------------------------
 
 

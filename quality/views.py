@@ -162,11 +162,17 @@ def material(request, pk: int):
         if not request.user.has_perm("quality.release_material"):
             raise PermissionDenied
         if form.is_valid():
-            _released, ok = call_service(request, form, services.release_material, item, actor=request.user,
-                                         password=form.cleaned_data["password"],
-                                         inspection=form.cleaned_data["inspection"])
+            data = form.cleaned_data
+            if request.POST.get("decision") == "reject":
+                _done, ok = call_service(request, form, services.reject_material, item, actor=request.user,
+                                         password=data["password"], reason=data["inspection"])
+                done = _("Material lot %(lot)s rejected.")
+            else:
+                _done, ok = call_service(request, form, services.release_material, item, actor=request.user,
+                                         password=data["password"], inspection=data["inspection"])
+                done = _("Material lot %(lot)s released.")
             if ok:
-                messages.success(request, _("Material lot %(lot)s released.") % {"lot": item.lot_number})
+                messages.success(request, done % {"lot": item.lot_number})
                 return redirect("quality:material", item.pk)
     show_trace = request.user.has_perm("distribution.view_trace")
     return render(request, "quality/material.html", {

@@ -158,6 +158,11 @@ class MaterialReleaseSerializer(serializers.Serializer):
                                        help_text="Result of the incoming inspection.")
 
 
+class MaterialRejectSerializer(serializers.Serializer):
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    reason = serializers.CharField(help_text="Why the lot failed incoming inspection.")
+
+
 class TraceLotSerializer(serializers.Serializer):
     lot = serializers.CharField()
     lot_id = serializers.IntegerField()

@@ -13,6 +13,7 @@ urlpatterns = [
          name="api-quality-calibrations"),
     path("quality/materials/", views.MaterialListView.as_view(), name="api-quality-materials"),
     path("quality/materials/<int:pk>/release/", views.MaterialReleaseView.as_view(), name="api-quality-release"),
+    path("quality/materials/<int:pk>/reject/", views.MaterialRejectView.as_view(), name="api-quality-reject"),
     path("quality/materials/<int:pk>/trace/", views.MaterialTraceView.as_view(), name="api-quality-trace"),
     path("quality/cleanrooms/", views.CleanroomListView.as_view(), name="api-quality-cleanrooms"),
     path("quality/cleanrooms/<int:pk>/results/", views.EnvironmentResultListView.as_view(),

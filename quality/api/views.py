@@ -187,6 +187,23 @@ class MaterialReleaseView(GenericAPIView):
         return Response(s.MaterialSerializer(material).data)
 
 
+class MaterialRejectView(GenericAPIView):
+    """QA's e-signed rejection of a quarantined material lot that failed incoming inspection (password, reason)."""
+
+    permission_classes = [HasPerms]
+    required_perms = {"POST": ["quality.release_material"]}
+    serializer_class = s.MaterialRejectSerializer
+    throttle_scope = SIGNATURE
+
+    @extend_schema(request=s.MaterialRejectSerializer, responses={200: s.MaterialSerializer, **REFUSED})
+    def post(self, request, pk: int):
+        material = get_object_or_404(Material, pk=pk)
+        data = s.MaterialRejectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        material = services.reject_material(material, actor=request.user, **data.validated_data)
+        return Response(s.MaterialSerializer(material).data)
+
+
 class MaterialTraceView(GenericAPIView):
     """Forward trace of a material lot: the passages and lots that cited it, every lot made from them, their vials
     by status and the shipments (recipients) that carried them."""

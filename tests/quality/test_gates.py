@@ -199,3 +199,29 @@ def test_a_setting_can_require_materials(users, api, settings):
     response = api(users["technician"]).post(f"/api/v1/cultures/{culture.pk}/passages/", {
         "passaged_on": today().isoformat()}, format="json")
     assert response.status_code == 400 and "materials" in response.json()
+
+
+def test_qa_rejects_a_failed_material_lot_and_it_can_never_be_cited(users, api, password):
+    """Incoming inspection can fail: QA rejects the quarantined lot with an e-signature and the reason (API); a
+    reason is required, a released lot cannot be rejected, and a rejected lot is refused at the bench."""
+    from bank.models import Signature
+
+    medium = material("MT-REJ", released=False)
+    client = api(users["qa"])
+    url = f"/api/v1/quality/materials/{medium.pk}/reject/"
+    assert client.post(url, {"password": password}, format="json").status_code == 400  # no reason
+    assert client.post(url, {"password": "wrong", "reason": "CoA mismatch"}, format="json").status_code in (400, 403)
+    assert api(users["technician"]).post(url, {"password": password, "reason": "x"}, format="json").status_code == 403
+    response = client.post(url, {"password": password, "reason": "pH out of range on receipt"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "rejected", response.json()
+    assert Signature.objects.filter(meaning="rejection", object_id=medium.pk).count() == 1
+    again = client.post(url, {"password": password, "reason": "twice"}, format="json")
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
+    released = material("MT-OK")
+    refused = client.post(f"/api/v1/quality/materials/{released.pk}/reject/",
+                          {"password": password, "reason": "late"}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (409, "invalid_transition")
+    culture = CultureFactory()
+    cited = api(users["technician"]).post(f"/api/v1/cultures/{culture.pk}/passages/", {
+        "passaged_on": today().isoformat(), "materials": [medium.pk]}, format="json")
+    assert (cited.status_code, cited.json()["code"]) == (409, "material_not_released"), cited.json()

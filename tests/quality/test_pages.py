@@ -180,3 +180,15 @@ def test_the_dashboard_panel_surfaces_what_needs_attention(users):
     body = client_for(users["qa"]).get(reverse("dashboard")).content.decode()
     assert 'id="quality-panel"' in body and "1 calibrations overdue" in body
     assert "1 released material lot has expired" in body
+
+
+def test_qa_rejects_a_material_lot_on_its_page(users, password):
+    item = material("MT-REJ-PAGE", released=False)
+    client = client_for(users["qa"])
+    url = reverse("quality:material", args=[item.pk])
+    no_reason = client.post(url, {"password": password, "decision": "reject"})
+    assert no_reason.status_code == 400 and "Say why the lot is rejected" in no_reason.content.decode()
+    ok = client.post(url, {"password": password, "decision": "reject", "inspection": "Sterility failed"})
+    assert ok.status_code == 302
+    item.refresh_from_db()
+    assert item.status == "rejected" and item.inspection == "Sterility failed"
