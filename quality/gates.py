@@ -133,7 +133,7 @@ def cited_materials(materials: Iterable[Any] | None) -> list[Material]:
     for item in materials or []:
         value = item.pk if isinstance(item, Material) else item
         text = "" if isinstance(value, bool) else str(value).strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # "²" is a digit to Python, not to int()
             ids.append(int(text))
         elif text:
             numbers.append(text)

@@ -172,7 +172,7 @@ def _user(value: Any, errors: dict):
         return value
     text = _text(value)
     found = User.objects.filter(username=text).first() if text else None
-    if found is None and text.isdigit():
+    if found is None and text.isascii() and text.isdigit():
         found = User.objects.filter(pk=int(text)).first()
     if found is None:
         errors["user"] = [_("No user “%(user)s”.") % {"user": text or "—"}]
@@ -184,7 +184,7 @@ def _sop(value: Any, errors: dict) -> SOP | None:
         return value
     text = _text(value)
     found = SOP.objects.filter(code=text).first() if text else None
-    if found is None and text.isdigit():
+    if found is None and text.isascii() and text.isdigit():
         found = SOP.objects.filter(pk=int(text)).first()
     if found is None:
         errors["sop"] = [_("No SOP “%(sop)s”.") % {"sop": text or "—"}]

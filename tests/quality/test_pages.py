@@ -192,3 +192,11 @@ def test_qa_rejects_a_material_lot_on_its_page(users, password):
     assert ok.status_code == 302
     item.refresh_from_db()
     assert item.status == "rejected" and item.inspection == "Sterility failed"
+
+
+def test_a_passage_citing_a_unicode_digit_is_a_form_error(users):
+    """"²" is a digit to Python's str.isdigit but not to int(): it is an unknown material lot, never a 500."""
+    culture = CultureFactory()
+    response = client_for(users["technician"]).post(reverse("lots:culture_detail", args=[culture.pk]), {
+        "passaged_on": today().isoformat(), "materials": "²"})
+    assert response.status_code == 400 and "No material lot ²" in response.content.decode()
