@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bank.parsing import whole_number
+
 _NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
 TRIGGER_PREFIX = "bank_tally_"
 
@@ -232,10 +234,8 @@ def page_with_count(qs, size: int, number, count: int | None = None):
     if count is not None:
         paginator.count = count  # a cached_property: the kept count stands in for the query
     elif WINDOW_TOTAL in getattr(getattr(qs, "query", None), "annotations", {}):
-        try:
-            wanted = max(int(number or 1), 1)
-        except (TypeError, ValueError):
-            wanted = 1
+        # A page past any offset the database takes ("?page=" with 20 digits) is the first page, never a 500.
+        wanted = max(whole_number(number or 1, max_value=2**31) or 1, 1)
         rows = list(qs[(wanted - 1) * size:wanted * size])
         if rows:
             paginator.count = getattr(rows[0], WINDOW_TOTAL)

@@ -19,6 +19,7 @@ import io
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from bank.audit_export import neutralise
 from distribution import queries
 from donors.choices import DonorType
 from lots.choices import PLURIPOTENT_TYPES, CellType, ReprogrammingMethod
@@ -133,9 +134,8 @@ def _cell(value) -> str:
         return "true" if value else "false"
     if isinstance(value, dict):
         return hla_text(value)
-    text = str(value)
-    # A spreadsheet must never run a cell as a formula (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    # A spreadsheet must never run a cell as a formula (CSV injection): the bank's one rule for it.
+    return neutralise(value)
 
 
 def registry_csv(records: list[dict], registry: str) -> str:

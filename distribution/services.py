@@ -166,6 +166,10 @@ def submit_request(*, actor, cell_line: CellLine, vials: int, intended_use: str,
                        % {"n": stock["available"], "line": cell_line.name},
                        code="insufficient_stock", available=stock["available"])
     fee = queries.fee_for(vials, institution_type=institution_type, cell_line=cell_line)
+    if fee.total > MAX_FEE:  # the request's fee column holds 12 digits: a rate that high is a typo, never a 500
+        raise ValidationError({"vials": [_("The fee (%(total)s %(currency)s) exceeds what a request can carry; ask the "
+                                           "bank to check the line's rate.") % {"total": fee.total,
+                                                                                 "currency": fee.currency}]})
     now = timezone.now()
     with transaction.atomic(), acting(actor, _("request submitted")):
         request = DistributionRequest.objects.create(
@@ -412,6 +416,8 @@ def ship_request(request: DistributionRequest, *, actor, courier: str, tracking_
 # --- sharing: fees, institution profiles, export approvals (issue 15) ------------------------------
 
 MAX_FEE = Decimal("9999999999.99")
+# A request takes its export approval before it ships (the request page offers the form in these states only).
+EXPORT_APPROVAL_STATUSES = (RequestStatus.SUBMITTED, RequestStatus.APPROVED)
 EXPORT_DOCUMENT_TYPES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 EXPORT_DOCUMENT_MAX_BYTES = 20 * 1024 * 1024
 
@@ -447,12 +453,9 @@ def set_fee_rate(*, actor, institution_type: str, per_vial, cell_line: CellLine 
     reason = (_("fee for %(type)s institutions on %(what)s: %(fee)s") % {
         "type": institution_type, "what": what, "fee": per_vial if per_vial is not None else _("cleared")})[:100]
     with transaction.atomic(), acting(actor, reason):
-        rate = FeeRate.objects.select_for_update().filter(**key).first()
-        if rate is None:
-            rate = FeeRate.objects.create(**key, per_vial=per_vial, set_by=actor)
-        else:
-            rate.per_vial, rate.set_by, rate.set_at = per_vial, actor, timezone.now()
-            rate.save(update_fields=["per_vial", "set_by", "set_at"])
+        # update_or_create retries the read when a concurrent first save wins the unique key (never a 500).
+        rate, _created = FeeRate.objects.update_or_create(
+            **key, defaults={"per_vial": per_vial, "set_by": actor, "set_at": timezone.now()})
     return rate
 
 
@@ -483,12 +486,7 @@ def save_institution_profile(*, actor, name: str, institution_type: str, country
               "address": (address or "").strip(), "billing_contact": (billing_contact or "").strip()[:200],
               "billing_email": billing_email[:254], "updated_at": timezone.now()}
     with transaction.atomic(), acting(actor, _("institution profile saved")):
-        profile = InstitutionProfile.objects.select_for_update().filter(user=actor).first()
-        if profile is None:
-            return InstitutionProfile.objects.create(user=actor, **values)
-        for field, value in values.items():
-            setattr(profile, field, value)
-        profile.save(update_fields=list(values))
+        profile, _created = InstitutionProfile.objects.update_or_create(user=actor, defaults=values)
     return profile
 
 
@@ -532,7 +530,7 @@ def record_export_approval(request: DistributionRequest, *, actor, approval_numb
     with transaction.atomic(), acting(actor, _("export approval %(number)s recorded") % {
             "number": approval_number[:60]}):
         locked = _lock(request)
-        if locked.status not in (RequestStatus.SUBMITTED, RequestStatus.APPROVED):
+        if locked.status not in EXPORT_APPROVAL_STATUSES:
             raise Conflict(_("Request %(number)s is %(status)s; an export approval is recorded before it ships.") % {
                 "number": locked.number, "status": RequestStatus(locked.status).label},
                 code="invalid_transition", status=locked.status)

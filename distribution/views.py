@@ -22,7 +22,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bank import tally
-from bank.identifiers import first_match
 from bank.signatures import signatures_for
 from bank.web import call_service, perms_required
 from distribution import forms, panels, queries, services
@@ -33,7 +32,7 @@ from distribution.quotation import has_quotation, quotation_pdf
 from donors.models import Donor
 from lots.choices import Grade, LotStatus, lot_can_become
 from lots.models import CellLine, Lot
-from lots.queries import descendant_lots
+from lots.queries import descendant_lots, line_by_name
 
 VIEW_REQUEST = "distribution.view_distributionrequest"
 REVIEW = "distribution.review_request"
@@ -184,7 +183,7 @@ def fees(request):
             raise PermissionDenied
         if form.is_valid():
             target = form.cleaned_data["target"].strip()
-            line = first_match(CellLine.objects.filter(name__iexact=target))
+            line = line_by_name(target)
             grade = "" if line else target.lower()
             if line is None and grade not in Grade.values:
                 form.add_error("target", _("No line named %(name)s; type a line's name, or research or clinical.")
@@ -241,9 +240,9 @@ def request_detail(request, pk: int, *, forms_in: dict | None = None, status: in
                                                                       RequestStatus.RECEIVED) else None,
         "donor": obj.cell_line.donor if user.has_perm(REVIEW) or user.has_perm(TRACE) else None,
         "needs_export_approval": queries.needs_export_approval(obj),
-        "export_approvals": queries.export_approvals_of(obj),
+        "export_approvals": [(a, a.valid_on(timezone.localdate())) for a in queries.export_approvals_of(obj)],
         "can_record_export": user.has_perm("distribution.add_exportapproval")
-        and obj.status in (RequestStatus.SUBMITTED, RequestStatus.APPROVED),
+        and obj.status in services.EXPORT_APPROVAL_STATUSES,
         "export_form": forms.ExportApprovalForm(),
         "quoted": has_quotation(obj),
         "today": timezone.localdate(),
@@ -307,7 +306,11 @@ def export_approval_document(request, pk: int):
         raise Http404(_("No scan was uploaded with this approval."))
     name = approval.document_name or approval.document.name.rsplit("/", 1)[-1]
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(approval.document.open("rb"), content_type=content_type)
+    try:
+        handle = approval.document.open("rb")
+    except OSError:  # the scan's file is gone from storage (a restore without media): say so, never a 500
+        raise Http404(_("The scan of this approval is missing from the bank's file storage.")) from None
+    response = FileResponse(handle, content_type=content_type)
     response["Content-Disposition"] = content_disposition_header(False, name.replace("\r", " ").replace("\n", " "))
     return response
 

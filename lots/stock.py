@@ -27,10 +27,11 @@ and reports any drift (there should be none; a test runs allocations and a recal
 # ruff: noqa: S608
 from __future__ import annotations
 
+from donors.choices import HLA_LOCI
 from lots.choices import RESEARCH_KINDS, LotStatus, Tier, VialStatus
 
 # The copy of a typing's searchable alleles (the catalog's ``?hla=``: loci A, B, C, DRB1, DQB1), from alias ``h``.
-HLA_FIELDS = ("a_1", "a_2", "b_1", "b_2", "c_1", "c_2", "drb1_1", "drb1_2", "dqb1_1", "dqb1_2")
+HLA_FIELDS = tuple(f"{locus.lower()}_{i}" for locus in HLA_LOCI for i in (1, 2))
 HLA_TEXT = "(' ' || " + " || ' ' || ".join(f"upper(h.{f})" for f in HLA_FIELDS) + " || ' ')"
 
 

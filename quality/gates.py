@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 
 from bank.audit import bulk_create_audited
 from bank.errors import Conflict
+from bank.parsing import whole_number
 from quality.choices import Activity, MaterialStatus
 from quality.models import (
     Cleanroom,
@@ -61,11 +62,9 @@ def versions_in_force(activity: str, day: datetime.date) -> list[SOPVersion]:
     """The SOP versions governing ``activity`` on ``day``: of every SOP, the latest version effective by then, when
     it names the activity. One query over the versions effective by that day (a bank's SOPs number in the hundreds;
     read in Python so the embedded SQLite answers the same: no JSON containment or DISTINCT ON)."""
-    latest: dict[int, SOPVersion] = {}
-    for version in (SOPVersion.objects.filter(effective_on__lte=day).select_related("sop")
-                    .order_by("sop_id", "-effective_on", "-id")):
-        latest.setdefault(version.sop_id, version)
-    return [version for version in latest.values() if activity in (version.activities or [])]
+    from quality.queries import versions_in_force_today
+
+    return [version for version in versions_in_force_today(day) if activity in (version.activities or [])]
 
 
 def missing_trainings(user, activity: str, day: datetime.date) -> list[SOPVersion]:
@@ -133,8 +132,9 @@ def cited_materials(materials: Iterable[Any] | None) -> list[Material]:
     for item in materials or []:
         value = item.pk if isinstance(item, Material) else item
         text = "" if isinstance(value, bool) else str(value).strip()
-        if text.isascii() and text.isdigit():  # "²" is a digit to Python, not to int()
-            ids.append(int(text))
+        number = whole_number(text)  # ASCII digits within a bigint ("²" or 20 digits are no id)
+        if number is not None:
+            ids.append(number)
         elif text:
             numbers.append(text)
         else:

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from bank.audit import acting, save_changed
 from bank.errors import Conflict, Forbidden
 from bank.models import SignatureMeaning
+from bank.parsing import whole_number
 from bank.roles import QA, has_role
 from bank.signatures import record_signature, verify_password
 from quality.choices import (
@@ -172,8 +173,8 @@ def _user(value: Any, errors: dict):
         return value
     text = _text(value)
     found = User.objects.filter(username=text).first() if text else None
-    if found is None and text.isascii() and text.isdigit():
-        found = User.objects.filter(pk=int(text)).first()
+    if found is None and whole_number(text) is not None:
+        found = User.objects.filter(pk=whole_number(text)).first()
     if found is None:
         errors["user"] = [_("No user “%(user)s”.") % {"user": text or "—"}]
     return found
@@ -184,8 +185,8 @@ def _sop(value: Any, errors: dict) -> SOP | None:
         return value
     text = _text(value)
     found = SOP.objects.filter(code=text).first() if text else None
-    if found is None and text.isascii() and text.isdigit():
-        found = SOP.objects.filter(pk=int(text)).first()
+    if found is None and whole_number(text) is not None:
+        found = SOP.objects.filter(pk=whole_number(text)).first()
     if found is None:
         errors["sop"] = [_("No SOP “%(sop)s”.") % {"sop": text or "—"}]
     return found
@@ -210,7 +211,11 @@ def record_training(*, actor, user, sop, version: str | None, trained_on, expire
     if the_sop is not None:
         version = _text(version)
         versions = the_sop.versions.order_by("-effective_on", "-id")
-        sop_version = versions.filter(version=version).first() if version else versions.first()
+        # No version named: the one in force on the training day (never a version not yet effective), else the
+        # first to come (a training ahead of a new SOP's effective date).
+        in_force = versions.filter(effective_on__lte=trained or timezone.localdate())
+        sop_version = (versions.filter(version=version).first() if version
+                       else in_force.first() or versions.order_by("effective_on", "id").first())
         if sop_version is None:
             errors["version"] = [_("%(code)s has no version %(version)s.") % {"code": the_sop.code,
                                                                              "version": version or "—"}]

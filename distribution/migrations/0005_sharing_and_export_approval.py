@@ -8,6 +8,14 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def requests_before_are_domestic(apps, schema_editor):
+    """Requests made before recipients had a country went to the bank's own country (``BANK_COUNTRY``), not to the
+    column's default: a bank outside China must not find its open requests suddenly needing an export approval."""
+    country = (getattr(settings, "BANK_COUNTRY", "CN") or "CN").upper()
+    if country != "CN":
+        apps.get_model("distribution", "DistributionRequest").objects.update(recipient_country=country)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -174,4 +182,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('cell_line__isnull', False), ('grade', '')), models.Q(('cell_line__isnull', True), models.Q(('grade', ''), _negated=True)), _connector='OR'), name='distribution_feerate_line_or_grade'), models.CheckConstraint(condition=models.Q(('per_vial__isnull', True), ('per_vial__gte', 0), _connector='OR'), name='distribution_feerate_not_negative'), models.UniqueConstraint(condition=models.Q(('cell_line__isnull', False)), fields=('institution_type', 'cell_line'), name='distribution_feerate_unique_line'), models.UniqueConstraint(condition=models.Q(('cell_line__isnull', True)), fields=('institution_type', 'grade'), name='distribution_feerate_unique_grade')],
             },
         ),
+        migrations.RunPython(requests_before_are_domestic, migrations.RunPython.noop),
     ]

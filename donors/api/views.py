@@ -361,7 +361,7 @@ class EthicsApprovalListView(ListAPIView):
     required_perms = {"GET": ["donors.view_ethicsapproval"], "POST": ["donors.add_ethicsapproval"]}
     serializer_class = s.EthicsApprovalSerializer
     filterset_class = EthicsApprovalFilter
-    queryset = EthicsApproval.objects.order_by("-valid_from", "-id")
+    queryset = EthicsApproval.objects.select_related("withdrawn_by").order_by("-valid_from", "-id")
 
     @extend_schema(request=s.EthicsApprovalInputSerializer, responses={201: s.EthicsApprovalSerializer, **ERRORS})
     def post(self, request):

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bank.api import fields as bank_fields
+from bank.parsing import BIGINT_MAX
 from bank.registry import ask
 from donors.models import Collection
 from lots import queries
@@ -271,7 +272,8 @@ class LotCreateSerializer(serializers.Serializer):
     # issue 16: the quality gate checks what a freeze cites (equipment_not_calibrated, material_not_released/_expired)
     instrument = serializers.CharField(max_length=40, required=False, allow_blank=True, default="",
                                        help_text="Code of the controlled-rate freezer (equipment register).")
-    materials = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+    materials = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
+                                      required=False, default=list,
                                       help_text="Ids of the material lots used (cryoprotectant, medium).")
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
@@ -307,7 +309,8 @@ class PassageCreateSerializer(serializers.Serializer):
     medium_lot = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
     reagents = ReagentSerializer(many=True, required=False, default=list)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
-    materials = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+    materials = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
+                                      required=False, default=list,
                                       help_text="Ids of the material lots used (issue 16: the quality gate).")
     room = serializers.CharField(max_length=40, required=False, allow_blank=True, default="",
                                  help_text="Code of the cleanroom the passage was done in (issue 16).")

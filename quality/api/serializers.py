@@ -116,7 +116,9 @@ class EquipmentSerializer(serializers.ModelSerializer):
     def get_state(self, equipment) -> str:
         from django.utils import timezone
 
-        return equipment.state_on(timezone.localdate())
+        from quality.queries import reminder_days
+
+        return equipment.state_on(timezone.localdate(), soon_days=reminder_days())
 
 
 class EquipmentInputSerializer(serializers.Serializer):

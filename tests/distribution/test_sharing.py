@@ -310,3 +310,21 @@ def test_the_demo_bank_shows_a_foreign_request_and_an_enterprise_quotation():
     assert enterprise.fee_amount > 0 and quotation_pdf(enterprise).startswith(b"%PDF")
     assert InstitutionProfile.objects.filter(user__username__in=["researcher", "researcher2"]).count() == 2
     assert set(DistributionRequest.objects.exclude(pk=enterprise.pk).values_list("fee_amount", flat=True)) == {0}
+
+
+def test_a_fee_past_what_a_request_carries_is_a_400_not_a_500(api, users):
+    """A line's rate may be up to 9,999,999,999.99 per vial, the request's total holds as much in all: a typo'd
+    rate times the vials is refused with a message, nothing saved."""
+    line, _lot = stocked_line(vials=6)
+    services.set_fee_rate(actor=users["qa"], institution_type="enterprise", per_vial="9999999999.00", cell_line=line)
+    response = api(users["researcher"]).post("/api/v1/requests/", _payload(line, institution_type="enterprise"),
+                                             format="json")
+    assert response.status_code == 400 and "vials" in response.json(), response.json()
+    assert not DistributionRequest.objects.filter(cell_line=line).exists()
+
+
+def test_a_catalog_search_page_past_any_offset_is_the_first_page(client, users):
+    stocked_line(vials=2)
+    client.force_login(users["researcher"])
+    response = client.get("/distribution/catalog/", {"q": "S", "page": "9" * 20})
+    assert response.status_code == 200

@@ -200,3 +200,6 @@ def test_a_passage_citing_a_unicode_digit_is_a_form_error(users):
     response = client_for(users["technician"]).post(reverse("lots:culture_detail", args=[culture.pk]), {
         "passaged_on": today().isoformat(), "materials": "²"})
     assert response.status_code == 400 and "No material lot ²" in response.content.decode()
+    huge = client_for(users["technician"]).post(reverse("lots:culture_detail", args=[culture.pk]), {
+        "passaged_on": today().isoformat(), "materials": "9" * 20})  # past a bigint: a lot number, unknown
+    assert huge.status_code == 400 and "No material lot " + "9" * 20 in huge.content.decode()

@@ -178,3 +178,16 @@ def test_the_endpoints_are_in_the_schema():
             ("get", "/api/v1/quality/materials/{id}/trace/"), ("get", "/api/v1/quality/equipment/")} <= documented
     lot = schema["components"]["schemas"]["LotCreateRequest"]["properties"]
     assert "instrument" in lot and "materials" in lot
+
+
+def test_a_training_without_a_version_is_on_the_version_in_force_not_the_next(users):
+    """"Leave empty for the version in force": a version approved for next month is not the one trained on today
+    (the gate would still find the trainee untrained)."""
+    from quality import services
+    from tests.quality.helpers import qa_user
+
+    current = approve("SOP-CUL-009", "1", ["passage"], effective_on=days(-30))
+    approve("SOP-CUL-009", "2", ["passage"], effective_on=days(30))
+    training = services.record_training(actor=qa_user(), user=users["technician"], sop="SOP-CUL-009", version="",
+                                        trained_on=today())
+    assert training.sop_version_id == current.pk
