@@ -111,3 +111,22 @@ def purge_expired_tokens() -> int:
     from bank.services import purge_expired_tokens as purge
 
     return purge()
+
+
+# --- Jobs (issue 17) ----------------------------------------------------------------------------------------
+
+
+@shared_task(name="bank.tasks.run_job")
+def run_job(job_id: int) -> str | None:
+    """Run one job (bank/jobs.py): claimed under a row lock, so a redelivered task never runs it twice at once."""
+    from bank import jobs
+
+    return jobs.run_job(job_id)
+
+
+@shared_task(name="bank.tasks.sweep_jobs")
+def sweep_jobs() -> int:
+    """Beat, every minute: hand again to the worker the jobs whose task was lost or whose worker stopped."""
+    from bank import jobs
+
+    return jobs.sweep()
