@@ -5,14 +5,17 @@
 * ``SessionLimitsMiddleware`` ends a session idle for ``SESSION_IDLE_TIMEOUT_MINUTES`` or older than
   ``SESSION_ABSOLUTE_HOURS`` (shared bench PCs: nobody finds a QA officer's session open after lunch), refuses
   every page to a session of a sensor account (sensors post readings with a token), and keeps an
-  account that needs a second factor on the second-factor page until it has given one. API token requests
-  carry no session and are not affected.
+  account that needs a second factor on the second-factor page until it has given one, then an account an
+  admin required to change its password on the password change page until it has (the API answers such a
+  session 403 ``password_change_required``). API token requests carry no session: the token authentication
+  refuses a flagged account itself (``bank.api.authentication``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -117,6 +120,30 @@ def _second_factor_paths() -> tuple[str, ...]:
             reverse("session_status"), reverse("session_timeout"))
 
 
+# Paths an account that must change its password may still open.
+def _password_change_paths() -> tuple[str, ...]:
+    return (reverse("password_change"), reverse("password_change_done"), reverse("logout"), reverse("set_language"),
+            reverse("session_status"), reverse("session_timeout"), reverse("session_keepalive"))
+
+
+def password_change_refusal(request):
+    """The answer to any other request of an account that must change its password first: the API's 403
+    ``password_change_required``; an HTMX fragment nothing (or a whole-page move to the password page); a page
+    a redirect to the password change page."""
+    from bank.api.errors import error_response
+
+    target = reverse("password_change")
+    if is_api_request(request):
+        return error_response(403, _("An administrator requires you to change your password: change it on the "
+                                     "pages (%(path)s) first.") % {"path": target}, "password_change_required")
+    if request.headers.get("HX-Request") == "true":
+        response = HttpResponse(status=204)
+        if urlsplit(request.headers.get("HX-Current-URL", "")).path != target:
+            response["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
 class SessionLimitsMiddleware:
     """Idle and absolute session limits, no sessions for sensors, the second factor before any page."""
 
@@ -133,6 +160,7 @@ class SessionLimitsMiddleware:
 
     def _enforce(self, request, user):
         from bank import second_factor
+        from bank.services import must_change_password
 
         session = request.session
         at = time.time()
@@ -160,6 +188,8 @@ class SessionLimitsMiddleware:
                 return None
             if request.path_info not in _second_factor_paths():
                 return redirect(f"{reverse('second_factor')}?{urlencode({'next': request.get_full_path()})}")
+        elif must_change_password(user) and request.path_info not in _password_change_paths():
+            return password_change_refusal(request)
         if request.path_info != reverse("session_status") and (SEEN not in session or at - seen >= TOUCH_EVERY):
             session[SEEN] = at
         return None

@@ -65,6 +65,13 @@ class BankPasswordChangeForm(PasswordChangeForm):
                   "the account for a while."))
         return old_password
 
+    def clean(self):
+        data = super().clean()
+        password = data.get("new_password2")
+        if password and "new_password2" not in self.errors and self.user.check_password(password):
+            self.add_error("new_password2", _("Choose a password different from the current one."))
+        return data
+
     def save(self, commit=True):
         services.change_password(self.user, self.cleaned_data["new_password1"], actor=self.user,
                                  reason=str(_("changed by the user")), validate=False)  # validated in clean()
@@ -102,3 +109,54 @@ class AccountForm(ReasonForm):
             return services.check_roles(self.cleaned_data["roles"])
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["role"])
+
+
+class UserCreateForm(forms.Form):
+    """A new account (``bank.services.create_user``): the initial password is typed twice, or generated and
+    shown once; either way the user chooses their own at the first login unless the admin unticks it."""
+
+    TYPED, GENERATED = "typed", "generated"
+
+    username = forms.CharField(label=_("Username"), max_length=150,
+                               widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off",
+                                                             "autocapitalize": "none", "spellcheck": "false"}),
+                               help_text=_("Letters, digits and @ . + - _ only; it is the name the user signs with."))
+    full_name = forms.CharField(label=_("Full name"), max_length=300, required=False,
+                                widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    email = forms.EmailField(label=_("E-mail"), required=False, widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    roles = forms.MultipleChoiceField(label=_("Roles"), choices=list(ROLES.items()),
+                                      widget=forms.CheckboxSelectMultiple)
+    password_mode = forms.ChoiceField(label=_("Initial password"), initial=GENERATED, widget=forms.RadioSelect,
+                                      choices=[(GENERATED, _("Generate one (shown once, on the next page)")),
+                                               (TYPED, _("Type one"))])
+    password1 = forms.CharField(label=_("Password"), required=False, strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label=_("Password again"), required=False, strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    must_change_password = forms.BooleanField(label=_("The user must change it at the first login"),
+                                              required=False, initial=True)
+    reason = forms.CharField(label=_("Reason"), max_length=300, required=False,
+                             widget=forms.TextInput(attrs={"size": 50}),
+                             help_text=_("Recorded in the account's history (e.g. a new technician, ticket 1234)."))
+
+    def clean_roles(self):
+        try:
+            return services.check_roles(self.cleaned_data["roles"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["role"])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password_mode") == self.TYPED:
+            first, second = data.get("password1") or "", data.get("password2") or ""
+            if not first:
+                self.add_error("password1", _("Type the initial password, or choose to generate one."))
+            elif first != second:
+                self.add_error("password2", _("The two passwords differ."))
+        return data
+
+    def password(self) -> str | None:
+        """The typed password, or None for a generated one."""
+        if self.cleaned_data.get("password_mode") == self.TYPED:
+            return self.cleaned_data.get("password1") or None
+        return None

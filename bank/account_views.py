@@ -1,5 +1,6 @@
 """Account pages: login, password change, the session's idle timeout, the second factor, your API tokens, and
-the admins' user pages (roles, activation, lockouts and their unlock, second-factor reset, account history)."""
+the admins' user pages (create, roles, activation, lockouts and their unlock, second-factor reset, a required
+password change, account history)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, Prefetch, Subquery
 from django.forms.utils import ErrorDict
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,9 +21,19 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bank import access, auth, second_factor, services
-from bank.account_forms import AccountForm, BankPasswordChangeForm, CodeForm, LoginForm, ReasonForm, UnlockForm
+from bank import access, account_queries, auth, second_factor, services
+from bank.account_forms import (
+    AccountForm,
+    BankPasswordChangeForm,
+    CodeForm,
+    LoginForm,
+    ReasonForm,
+    UnlockForm,
+    UserCreateForm,
+)
 from bank.api import throttling
+from bank.errors import DomainError
+from bank.exports import exportable
 from bank.models import AccountChange, AuthEvent
 from bank.roles import ROLES
 from bank.web import apply_validation_error, perms_required
@@ -79,6 +89,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "bank/password_change.html"
     form_class = BankPasswordChangeForm
     success_url = reverse_lazy("password_change_done")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["must_change_password"] = services.must_change_password(self.request.user)
+        return context
 
 
 # --- the session: keep-alive, status, timeout (bank/static/bank/idle.js) ----------------------------------------
@@ -210,17 +225,16 @@ def _role_labels(user) -> list[str]:
 
 
 @perms_required(*USERS_PERMS)
+@exportable("bank.users")  # the same filters, as CSV or XLSX (bank/list_exports.py)
 def users(request):
-    """Every account with its roles, activation, current lockouts and latest account change."""
-    User = get_user_model()
-    latest = AccountChange.objects.filter(user=OuterRef("pk")).order_by("-at", "-id")
+    """Every account with its roles, activation, current lockouts and latest account change; found by username,
+    name or e-mail and filtered by role, activation and lockout (``bank.account_queries.accounts``)."""
     query = (request.GET.get("q") or "").strip()[:150]
-    qs = (User.objects.order_by("username")
-          .prefetch_related(Prefetch("groups"))
-          .annotate(last_change_at=Subquery(latest.values("at")[:1]),
-                    last_change_kind=Subquery(latest.values("kind")[:1])))
-    if query:
-        qs = qs.filter(username__icontains=query)
+    role = request.GET.get("role") or ""
+    role = role if role in ROLES else ""
+    active = account_queries.parse_flag(request.GET.get("active"))
+    locked = account_queries.parse_flag(request.GET.get("locked"))
+    qs = account_queries.accounts(q=query, role=role, active=active, locked=locked)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     accounts = list(page.object_list)
     locks: dict[str, list] = {}
@@ -231,8 +245,47 @@ def users(request):
     enrolled = set(TOTPDevice.objects.filter(user__in=accounts, confirmed=True).values_list("user_id", flat=True))
     kinds = dict(AccountChange.Kind.choices)
     rows = [{"user": u, "roles": _role_labels(u), "locks": locks.get(u.username, []), "second_factor": u.pk in enrolled,
+             "must_change_password": services.must_change_password(u),
              "last_change": kinds.get(u.last_change_kind, ""), "last_change_at": u.last_change_at} for u in accounts]
-    return render(request, "bank/accounts/users.html", {"rows": rows, "page": page, "q": query})
+    return render(request, "bank/accounts/users.html", {
+        "rows": rows, "page": page, "q": query, "role": role, "roles": list(ROLES.items()),
+        "active": {True: "yes", False: "no"}.get(active, ""), "locked": {True: "yes", False: "no"}.get(locked, ""),
+        "filtered": bool(query or role or active is not None or locked is not None)})
+
+
+def _service_errors(form, exc: ValidationError, renames: dict[str, str]) -> None:
+    """A service's field errors onto the form, its names mapped to the form's (``role`` → ``roles``)."""
+    if hasattr(exc, "error_dict"):
+        exc = ValidationError({renames.get(field, field): errors for field, errors in exc.error_dict.items()})
+    apply_validation_error(form, exc)
+
+
+@never_cache
+@perms_required(*USERS_PERMS, "auth.add_user")
+@require_http_methods(["GET", "POST"])
+def user_create(request):
+    """A new account: username, name, e-mail, roles and an initial password (typed twice, or generated and shown
+    once on the answer to the POST, never again); the user changes it at the first login."""
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            account, generated = services.create_user(
+                data["username"], roles=data["roles"], password=form.password(), full_name=data["full_name"],
+                email=data["email"], actor=request.user, reason=data["reason"],
+                must_change_password=data["must_change_password"])
+        except ValidationError as exc:
+            _service_errors(form, exc, {"role": "roles", "password": "password1"})
+        except DomainError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            if generated is None:
+                messages.success(request, _("Account %(username)s created.") % {"username": account.username})
+                return redirect("accounts_user", username=account.username)
+            return render(request, "bank/accounts/user_created.html", {
+                "account": account, "password": generated, "roles": _role_labels(account),
+                "must_change_password": services.must_change_password(account)})
+    return render(request, "bank/accounts/user_create.html", {"form": form})
 
 
 @perms_required(*USERS_PERMS)
@@ -248,13 +301,16 @@ def user_detail(request, username: str):
         "roles": sorted(account.groups.values_list("name", flat=True)), "active": account.is_active})
     unlock_form = UnlockForm(request.POST if action == "unlock" else None, prefix="unlock")
     reset_form = ReasonForm(request.POST if action == "reset_second_factor" else None, prefix="reset")
+    force_form = ReasonForm(request.POST if action == "force_password" else None, prefix="force")
     if action == "account" and account_form.is_valid():
         data = account_form.cleaned_data
         try:
             services.save_user(account.username, roles=data["roles"], active=data["active"], actor=request.user,
                                reason=data["reason"])
         except ValidationError as exc:
-            apply_validation_error(account_form, exc)
+            _service_errors(account_form, exc, {"role": "roles"})
+        except DomainError as exc:
+            account_form.add_error(None, exc.detail)
         else:
             messages.success(request, _("Account saved. Its API tokens were revoked if its roles changed."))
             return redirect("accounts_user", username=account.username)
@@ -269,6 +325,17 @@ def user_detail(request, username: str):
             messages.success(request, _("Unlocked. The user can log in again from %(where)s.") % {
                 "where": data.get("client_ip") or _("every address")})
             return redirect("accounts_user", username=account.username)
+    elif action == "force_password" and force_form.is_valid():
+        try:
+            services.require_password_change(account, actor=request.user, reason=force_form.cleaned_data["reason"])
+        except ValidationError as exc:
+            apply_validation_error(force_form, exc)
+        except DomainError as exc:
+            force_form.add_error(None, exc.detail)
+        else:
+            messages.success(request, _("From the next page or login on, %(username)s must change the password "
+                                        "before anything else.") % {"username": account.username})
+            return redirect("accounts_user", username=account.username)
     elif action == "reset_second_factor" and reset_form.is_valid():
         second_factor.reset(account, actor=request.user, reason=reset_form.cleaned_data["reason"])
         messages.success(request, _("Second factor removed: the user sets it up again at the next login."))
@@ -282,6 +349,8 @@ def user_detail(request, username: str):
         "locks": auth.active_locks([account.username]),
         "second_factor": second_factor.enrolled(account),
         "account_form": account_form, "unlock_form": unlock_form, "reset_form": reset_form,
+        "force_form": force_form, "must_change_password": services.must_change_password(account),
+        "is_self": account.pk == request.user.pk,
         "changes": changes,
         "events": AuthEvent.objects.filter(username=account.username).select_related("actor")
         .order_by("-at", "-id")[:50],

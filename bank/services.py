@@ -7,19 +7,24 @@ transaction as the change. A password change, a role change or a deactivation re
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bank import auth
 from bank.audit import acting
-from bank.models import AccountChange, AuthEvent
+from bank.errors import Conflict
+from bank.models import AccountChange, AccountPolicy, AuthEvent
 from bank.roles import ADMIN, ROLES, SENSOR, user_roles
 
 
@@ -73,6 +78,8 @@ def save_user(username: str, *, roles: list[str], password: str | None = None, f
     with transaction.atomic(), acting(actor, reason):
         user = User.objects.select_for_update().filter(username=username).first() or User(username=username)
         before = account_state(user)
+        if before:
+            keep_an_admin(user, roles=roles, active=user.is_active if active is None else active, actor=actor)
         if password is not None:
             if validate:
                 validate_password(password, user)
@@ -94,6 +101,24 @@ def save_user(username: str, *, roles: list[str], password: str | None = None, f
         if password is not None and before:
             password_was_set(user, actor=actor, reason=reason)
     return user
+
+
+def keep_an_admin(user, *, roles, active: bool, actor) -> None:
+    """Refuse a change that would lock the admins out: an admin removing their own admin role or deactivating
+    their own account (``self_lockout``), or anyone taking the admin role or activation from the last active
+    admin (``last_admin``). Locks the admin group's row first, so two admins demoting each other at the same
+    moment cannot both succeed."""
+    was_admin = user.is_active and user.groups.filter(name=ADMIN).exists()
+    if not was_admin or (active and ADMIN in roles):
+        return
+    if getattr(actor, "pk", None) is not None and actor.pk == user.pk:
+        raise Conflict(_("You cannot remove your own admin role or deactivate your own account: ask another "
+                         "admin."), code="self_lockout")
+    list(Group.objects.select_for_update().filter(name=ADMIN))
+    others = (get_user_model().objects.filter(groups__name=ADMIN, is_active=True).exclude(pk=user.pk).exists())
+    if not others:
+        raise Conflict(_("%(username)s is the last active admin: give another account the admin role first.")
+                       % {"username": user.get_username()}, code="last_admin")
 
 
 def record_account_update(user, before: dict, *, actor, reason: str) -> list[AccountChange]:
@@ -138,9 +163,126 @@ def change_password(user, new_password: str, *, actor, reason: str = "", validat
 
 
 def password_was_set(user, *, actor, reason: str) -> None:
-    """Record a password just set (or made unusable) on ``user`` and revoke the account's API tokens."""
+    """Record a password just set (or made unusable) on ``user`` and revoke the account's API tokens. The user's
+    own new password ends a password change an admin required."""
     _record(user, AccountChange.Kind.PASSWORD, actor=actor, reason=reason)
     revoke_tokens(user, actor=actor, reason=_("password changed"))
+    if getattr(actor, "pk", None) is not None and actor.pk == user.pk and must_change_password(user):
+        policy = AccountPolicy.objects.select_for_update().get(user=user)
+        policy.must_change_password, policy.flagged_at = False, None
+        with acting(actor, reason):
+            policy.save(update_fields=["must_change_password", "flagged_at"])
+        user.account_policy = policy
+
+
+# --- creating accounts, requiring a new password -------------------------------------------------------------
+
+# No 0/O, 1/l/I: an initial password is read off a screen and typed on another keyboard.
+PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def generate_password(groups: int = 4, size: int = 5) -> str:
+    """A random initial password, e.g. ``k7Mqx-2pfRa-…`` (4 × 5 characters ≈ 115 bits), shown once."""
+    return "-".join("".join(secrets.choice(PASSWORD_ALPHABET) for _i in range(size)) for _g in range(groups))
+
+
+def check_new_account(username: str, *, email: str = "", full_name: str = "") -> str:
+    """The username of a new account, checked: Django's username rule, at most 150 characters, not taken (even
+    with other capitals: ``Mei`` and ``mei`` would be two people signing as one name); and the e-mail."""
+    username = (username or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not username:
+        errors["username"] = [_("Enter a username.")]
+    elif len(username) > 150:
+        errors["username"] = [_("150 characters at most.")]
+    else:
+        try:
+            UnicodeUsernameValidator()(username)
+        except ValidationError as exc:
+            errors["username"] = list(exc.messages)
+        else:
+            if get_user_model().objects.filter(username__iexact=username).exists():
+                errors["username"] = [_("The username %(username)s is taken.") % {"username": username}]
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [_("Enter a valid e-mail address.")]
+    if len(full_name or "") > 300:
+        errors["full_name"] = [_("300 characters at most.")]
+    if errors:
+        raise ValidationError(errors)
+    return username
+
+
+def create_user(username: str, *, roles: list[str], password: str | None = None, full_name: str = "",
+                email: str = "", actor=None, reason: str = "", must_change_password: bool = True,
+                validate: bool = True):
+    """Create an account (the users page, ``POST /api/v1/accounts/`` and ``manage.py add_user``): a new username,
+    its roles, and an initial password — the one given, checked by Django's validators against the new
+    account's name and e-mail, or a generated one when ``password`` is None. With ``must_change_password``
+    the user chooses their own at the first login. Returns ``(user, generated password or None)``; the
+    generated password is shown once and never stored in clear."""
+    username = check_new_account(username, email=email, full_name=full_name)
+    roles = check_roles(roles)
+    generated = None
+    if password is None:
+        password = generated = generate_password()
+    elif validate:
+        first, _sep, last = (full_name or "").strip().partition(" ")
+        probe = get_user_model()(username=username, email=email or "", first_name=first, last_name=last)
+        try:
+            validate_password(password, probe)
+        except ValidationError as exc:
+            raise ValidationError({"password": list(exc.messages)})
+    reason = (reason or "").strip() or _("account created")
+    try:
+        with transaction.atomic(), acting(actor, reason):
+            user = save_user(username, roles=roles, password=password, full_name=full_name, email=email,
+                             actor=actor, validate=False, reason=reason, active=True)
+            if must_change_password:
+                require_password_change(user, actor=actor, reason=reason)
+    except IntegrityError:  # created by someone else between the check and the insert
+        raise ValidationError({"username": [_("The username %(username)s is taken.") % {"username": username}]})
+    return user, generated
+
+
+def must_change_password(user) -> bool:
+    """Must ``user`` choose a new password before anything else? Read from the policy loaded with the user (no
+    query for the request's user, see ``bank.auth.LockoutModelBackend.get_user``)."""
+    if getattr(user, "pk", None) is None:
+        return False
+    try:
+        policy = user.account_policy
+    except ObjectDoesNotExist:
+        return False
+    return bool(policy and policy.must_change_password)
+
+
+def require_password_change(user, *, actor, reason: str) -> AccountPolicy:
+    """An admin requires ``user`` to choose a new password: from the next page (or login) on, the user sees only
+    the password change page, and API tokens are refused with 403 ``password_change_required``, until the
+    user has changed it. A sensor account cannot (it has no pages to change it on: ``sensor_account``)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Say why the user must change the password.")]})
+    if SENSOR in user_roles(user):
+        raise Conflict(_("A sensor account has no pages to change its password on: set a new password for it "
+                         "instead."), code="sensor_account")
+    with transaction.atomic(), acting(actor, reason):
+        policy = AccountPolicy.objects.select_for_update().filter(user=user).first()
+        if policy is None:
+            policy = AccountPolicy.objects.create(user=user, must_change_password=True, flagged_at=timezone.now())
+        elif policy.must_change_password:
+            user.account_policy = policy
+            return policy  # already required: nothing changes, nothing to record
+        else:
+            policy.must_change_password, policy.flagged_at = True, timezone.now()
+            policy.save(update_fields=["must_change_password", "flagged_at"])
+        _record(user, AccountChange.Kind.MUST_CHANGE_PASSWORD, actor=actor, reason=reason,
+                before={"must_change_password": False}, after={"must_change_password": True})
+        user.account_policy = policy
+    return policy
 
 
 # --- API tokens (django-rest-knox: only a hash is stored, every token expires) --------------------------------

@@ -9,7 +9,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from bank.demo import DEMO_USERS
+from bank.demo import DEMO_USERS, NEW_HIRE
 
 
 class Command(BaseCommand):
@@ -36,6 +36,8 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (username / password):")
         for username, role, full_name, password in DEMO_USERS:
             self.stdout.write(f"  {username:<12} {password:<18} {role} ({full_name})")
+        username, role, full_name, password = NEW_HIRE
+        self.stdout.write(f"  {username:<12} {password:<18} {role} ({full_name}; must change the password first)")
         self.stdout.write("Ctrl-C stops web, worker and beat.\n")
 
         def stop(*_args):
