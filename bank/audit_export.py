@@ -29,9 +29,9 @@ from django.utils.translation import gettext as _
 
 from bank import audit_chain
 from bank.audit import audited_models, can_read_history, history_entries
+from bank.exports import neutralise
 
 BATCH = 1000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -176,12 +176,6 @@ def _changes_text(changes: dict) -> str:
 
 
 # --- CSV ---------------------------------------------------------------------------------------------------
-
-
-def neutralise(value) -> str:
-    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def csv_header() -> list[str]:

@@ -19,7 +19,7 @@ import io
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from bank.audit_export import neutralise
+from bank.exports import neutralise
 from distribution import queries
 from donors.choices import DonorType
 from lots.choices import PLURIPOTENT_TYPES, CellType, ReprogrammingMethod
