@@ -1,42 +1,37 @@
-"""Vial labels: a Code 128 SVG per vial, a printable PDF label sheet per lot, and ZPL for Zebra printers.
+"""Vial and lot labels: a Code 128 SVG per vial, printable PDF labels (sheet or roll) and ZPL for Zebra printers.
 
-Every label carries the vial barcode (Code 128 with its text), the line name, the lot number, the
-tier, the passage and the freeze date. The label size comes from ``LABEL_WIDTH_IN`` x
-``LABEL_HEIGHT_IN`` (a common cryo label is 1.28" x 0.5"). The PDF has two layouts: ``sheet`` puts
-the labels in a grid on A4/letter label stock, ``roll`` makes one page per label for a thermal roll.
+Every vial label carries the vial barcode (Code 128 with its text), the line name, the lot number, the tier, the
+passage and the freeze date (and, for a clinical-grade lot, the ISBT 128 DIN with its check character boxed). A
+lot label (issue 17) carries the lot barcode, the lot number, the line, tier and passage, the freeze date and the
+number of vials. This module says what a label reads; ``bank.labels`` lays them out on the stock of a printer
+profile (the kind's default, or the settings ``LABEL_WIDTH_IN`` x ``LABEL_HEIGHT_IN`` when there is none). The PDF
+has two layouts: ``sheet`` puts the labels in a grid on A4/letter label stock, ``roll`` makes one page per label
+for a thermal roll.
 
-Label text is deliberately not translated: a tube must read the same whoever printed it, and the
-ASCII fonts of cryo label printers cannot print Chinese. Only the sheet's page header (on the margin,
-not on a label) follows the user's language.
+Label text is deliberately not translated: a tube must read the same whoever printed it, and the ASCII fonts of
+cryo label printers cannot print Chinese. Only the sheet's page header (on the margin, not on a label) follows the
+user's language.
 """
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.utils.html import escape
 from django.utils.translation import gettext as _
-from reportlab.lib.colors import Color, black
-from reportlab.lib.pagesizes import A4, letter
-from reportlab.lib.units import inch
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfbase.pdfmetrics import registerFont, stringWidth
-from reportlab.pdfgen import canvas
 
 from bank import coding
-from bank.barcodes import code128_modules, code128_svg
+from bank import labels as engine
+from bank.barcodes import code128_svg
+from bank.labels import FONT, FONT_BOLD, QUIET_MODULES, Stock  # noqa: F401 — re-exported for older callers
 
 LAYOUTS = ("sheet", "roll")
-QUIET_MODULES = 10  # Code 128 needs a quiet zone of ten modules on each side.
-FONT, FONT_BOLD = "Helvetica", "Helvetica-Bold"
-# The sheet header follows the user's language: a CID font that Chinese PDF readers have covers Chinese
-# (its separators are ASCII "|": some readers substitute the font and lack the middle dot).
-HEADER_FONT = "STSong-Light"
-registerFont(UnicodeCIDFont(HEADER_FONT))
+# The layout engine's pieces, under the names this module always had.
+_runs = engine.runs
+_zpl_text = engine.zpl_text
+draw_label = engine.draw_label
 
 
 @dataclass(frozen=True)
@@ -65,6 +60,41 @@ class Label:
             lines.append((FONT_BOLD, f"DIN {self.din_text}"))
         return lines
 
+    @property
+    def boxed(self) -> str:
+        return self.din_check if self.din_text else ""
+
+
+@dataclass(frozen=True)
+class LotLabel:
+    """The label of a lot itself (its binder, its canister, its paperwork): the lot barcode, what the lot is and
+    how many vials it froze."""
+
+    barcode: str
+    lot_number: str
+    line: str
+    tier: str
+    passage: int
+    frozen_on: str
+    vial_count: int
+    din_text: str = ""
+    din_check: str = ""
+
+    @property
+    def lines(self) -> list[tuple[str, str]]:
+        lines = [
+            (FONT_BOLD, f"LOT {self.lot_number}"),
+            (FONT, f"{self.line} · {self.tier} · P{self.passage}"),
+            (FONT, f"Frozen {self.frozen_on} · {self.vial_count} vials"),
+        ]
+        if self.din_text:
+            lines.append((FONT_BOLD, f"DIN {self.din_text}"))
+        return lines
+
+    @property
+    def boxed(self) -> str:
+        return self.din_check if self.din_text else ""
+
 
 def din_label_parts(lot) -> dict:
     """``din_text`` and ``din_check`` of a lot's labels (empty for a lot without a DIN)."""
@@ -72,6 +102,14 @@ def din_label_parts(lot) -> dict:
         return {}
     din = coding.din_parts(lot.din)
     return {"din_text": f"{din.eye_readable} {din.flags}", "din_check": din.check}
+
+
+def vial_label(vial, lot=None) -> Label:
+    """A vial's label; ``lot`` (with its cell line) defaults to ``vial.lot``."""
+    lot = lot if lot is not None else vial.lot
+    return Label(barcode=vial.barcode, line=lot.cell_line.name, lot_number=lot.lot_number, tier=lot.tier,
+                 passage=lot.passage, frozen_on=lot.frozen_on.isoformat(), number=vial.number,
+                 **din_label_parts(lot))
 
 
 def labels_for(lot, vials: Iterable) -> list[Label]:
@@ -83,9 +121,31 @@ def labels_for(lot, vials: Iterable) -> list[Label]:
     ]
 
 
-def label_size() -> tuple[float, float]:
-    """(width, height) of one label in points."""
-    return settings.LABEL_WIDTH_IN * inch, settings.LABEL_HEIGHT_IN * inch
+def vial_labels(vials: Iterable) -> list[Label]:
+    """The labels of vials of any lots (each vial with ``lot`` and ``lot.cell_line`` loaded), in their order."""
+    dins: dict[int, dict] = {}
+    out = []
+    for vial in vials:
+        lot = vial.lot
+        if lot.pk not in dins:
+            dins[lot.pk] = din_label_parts(lot)
+        out.append(Label(barcode=vial.barcode, line=lot.cell_line.name, lot_number=lot.lot_number, tier=lot.tier,
+                         passage=lot.passage, frozen_on=lot.frozen_on.isoformat(), number=vial.number,
+                         **dins[lot.pk]))
+    return out
+
+
+def lot_label(lot) -> LotLabel:
+    """The label of the lot itself (``lot.cell_line`` loaded)."""
+    return LotLabel(barcode=lot.barcode, lot_number=lot.lot_number, line=lot.cell_line.name, tier=lot.tier,
+                    passage=lot.passage, frozen_on=lot.frozen_on.isoformat(), vial_count=lot.vial_count,
+                    **din_label_parts(lot))
+
+
+def label_size(profile=None) -> tuple[float, float]:
+    """(width, height) of one vial label in points (the profile's, the default profile's, or the settings')."""
+    stock = engine.stock_for("vial", profile)
+    return stock.width, stock.height
 
 
 def vial_label_svg(vial, lot=None) -> str:
@@ -114,133 +174,29 @@ def vial_label_svg(vial, lot=None) -> str:
     return svg.replace("</svg>", extra + "</svg>", 1)
 
 
-# --- PDF ---------------------------------------------------------------------------------------------
+# --- a lot's vial labels: PDF and ZPL --------------------------------------------------------------------------
 
 
-def _runs(modules: str) -> list[tuple[int, int]]:
-    """(start, length) of every bar in a '1'/'0' module string."""
-    runs, start = [], None
-    for i, bit in enumerate(modules + "0"):
-        if bit == "1" and start is None:
-            start = i
-        elif bit == "0" and start is not None:
-            runs.append((start, i - start))
-            start = None
-    return runs
+def lot_sheet_header(lot, count: int) -> Callable[[int, int], str]:
+    """The page header of a lot's vial label sheet."""
+    def header(page: int, pages: int) -> str:
+        return _("%(lot)s | %(line)s | %(tier)s | P%(passage)d | %(count)d vials | page %(page)d of %(pages)d") % {
+            "lot": lot.lot_number, "line": lot.cell_line.name, "tier": lot.tier, "passage": lot.passage,
+            "count": count, "page": page, "pages": pages}
+    return header
 
 
-def _fit(text: str, font: str, size: float, width: float) -> float:
-    """The font size (at most ``size``) at which ``text`` fits in ``width``."""
-    natural = stringWidth(text, font, size)
-    return size if natural <= width else max(3.0, size * width / natural)
-
-
-def draw_label(c: canvas.Canvas, label: Label, x: float, y: float, w: float, h: float) -> None:
-    """One label with its lower-left corner at (x, y)."""
-    pad = max(1.5, min(w, h) * 0.06)
-    modules = code128_modules(label.barcode)
-    module = min(1.0, (w - 2 * pad) / (len(modules) + 2 * QUIET_MODULES))
-    bars_w = module * len(modules)
-    bar_h = (h - 2 * pad) * 0.42
-    left = x + (w - bars_w) / 2
-    top = y + h - pad
-    c.setFillColor(black)
-    for start, length in _runs(modules):
-        c.rect(left + start * module, top - bar_h, length * module, bar_h, stroke=0, fill=1)
-    lines = label.lines
-    room = top - bar_h - (y + pad)
-    size = min(7.0, room / len(lines) / 1.12)
-    baseline = top - bar_h - size * 1.05
-    for index, (font, text) in enumerate(lines):
-        boxed = label.din_check if label.din_text and index == len(lines) - 1 else ""
-        room_w = w - 2 * pad - (size * 1.2 if boxed else 0)
-        fitted = _fit(text, font, size, room_w)
-        c.setFont(font, fitted)
-        c.drawString(x + pad, baseline, text)
-        if boxed:  # ISBT 128: the keyboard check character is printed in a box after the DIN
-            left = x + pad + stringWidth(text, font, fitted) + fitted * 0.4
-            c.setLineWidth(0.4)
-            c.rect(left, baseline - fitted * 0.25, fitted * 0.95, fitted * 1.15, stroke=1, fill=0)
-            c.drawString(left + fitted * 0.15, baseline, boxed)
-        baseline -= size * 1.12
-
-
-def label_pdf(lot, vials: Iterable, *, layout: str = "sheet") -> bytes:
-    """The lot's labels as a PDF (``sheet``: a grid on A4/letter; ``roll``: one label per page)."""
+def label_pdf(lot, vials: Iterable, *, layout: str = "sheet", profile=None, stock: Stock | None = None) -> bytes:
+    """The lot's vial labels as a PDF (``sheet``: the stock's grid on A4/letter; ``roll``: one label per page)."""
     labels = labels_for(lot, vials)
-    w, h = label_size()
-    buffer = io.BytesIO()
-    title = f"Labels {lot.lot_number}"
-    if layout == "roll":
-        c = canvas.Canvas(buffer, pagesize=(w, h), pageCompression=1)
-        c.setTitle(title)
-        for label in labels:
-            draw_label(c, label, 0, 0, w, h)
-            c.showPage()
-        c.save()
-        return buffer.getvalue()
-
-    page_w, page_h = letter if settings.LABEL_SHEET_PAGE.lower() == "letter" else A4
-    margin, gap = 0.5 * inch, 0.1 * inch
-    cols = max(1, int((page_w - 2 * margin + gap) // (w + gap)))
-    rows = max(1, int((page_h - 2 * margin + gap) // (h + gap)))
-    per_page = cols * rows
-    pages = max(1, -(-len(labels) // per_page))
-    c = canvas.Canvas(buffer, pagesize=(page_w, page_h), pageCompression=1)
-    c.setTitle(title)
-    guide = Color(0.75, 0.75, 0.75)
-    for page in range(pages):
-        chunk = labels[page * per_page:(page + 1) * per_page]
-        c.setFont(HEADER_FONT, 8)
-        c.setFillColor(black)
-        c.drawString(margin, page_h - margin * 0.6, _(
-            "%(lot)s | %(line)s | %(tier)s | P%(passage)d | %(count)d vials | page %(page)d of %(pages)d") % {
-                "lot": lot.lot_number, "line": lot.cell_line.name, "tier": lot.tier, "passage": lot.passage,
-                "count": len(labels), "page": page + 1, "pages": pages})
-        for index, label in enumerate(chunk):
-            row, col = divmod(index, cols)
-            x = margin + col * (w + gap)
-            y = page_h - margin - (row + 1) * h - row * gap
-            c.setStrokeColor(guide)
-            c.setLineWidth(0.25)
-            c.rect(x, y, w, h, stroke=1, fill=0)
-            draw_label(c, label, x, y, w, h)
-        c.showPage()
-    c.save()
-    return buffer.getvalue()
+    stock = stock or engine.stock_for("vial", profile)
+    return engine.render_pdf(labels, stock, roll=layout == "roll", title=f"Labels {lot.lot_number}",
+                             header=lot_sheet_header(lot, len(labels)))
 
 
-# --- ZPL ---------------------------------------------------------------------------------------------
+def label_zpl(lot, vials: Iterable, *, profile=None, stock: Stock | None = None) -> str:
+    """One ZPL label per vial, sized for the vial stock (the profile's, else ``LABEL_WIDTH_IN`` x
+    ``LABEL_HEIGHT_IN`` at ``LABEL_PRINTER_DPI``)."""
+    stock = stock or engine.stock_for("vial", profile)
+    return engine.render_zpl(labels_for(lot, vials), stock)
 
-
-def _zpl_text(text: str) -> str:
-    """A ^FD field with ^FH escapes, so ^, ~ and _ in data cannot break the format."""
-    escaped = "".join(f"_{ord(ch):02X}" if ch in "^~_" else ch for ch in text)
-    return f"^FH_^FD{escaped}^FS"
-
-
-def label_zpl(lot, vials: Iterable) -> str:
-    """One ZPL label per vial, sized for ``LABEL_WIDTH_IN`` x ``LABEL_HEIGHT_IN`` at ``LABEL_PRINTER_DPI``."""
-    dpi = settings.LABEL_PRINTER_DPI
-    width, height = round(settings.LABEL_WIDTH_IN * dpi), round(settings.LABEL_HEIGHT_IN * dpi)
-    pad = max(4, round(height * 0.06))
-    bar_h = round((height - 2 * pad) * 0.42)
-    font = max(10, round((height - 2 * pad - bar_h) / 3 / 1.12))
-    out = []
-    for label in labels_for(lot, vials):
-        modules = len(code128_modules(label.barcode)) + 2 * QUIET_MODULES
-        module = max(1, min(3, (width - 2 * pad) // modules))
-        left = max(pad, (width - module * (modules - 2 * QUIET_MODULES)) // 2)
-        parts = ["^XA", "^CI28", f"^PW{width}", f"^LL{height}", "^LH0,0",
-                 f"^FO{left},{pad}^BY{module}^BCN,{bar_h},N,N,N,A{_zpl_text(label.barcode)}"]
-        y = pad + bar_h + round(font * 0.3)
-        for index, (_font, text) in enumerate(label.lines):
-            parts.append(f"^FO{pad},{y}^A0N,{font},{font if index else round(font * 1.05)}{_zpl_text(text)}")
-            if label.din_text and index == len(label.lines) - 1:  # the DIN's check character, boxed
-                left = pad + round(len(text) * font * 0.55) + round(font * 0.4)
-                parts.append(f"^FO{left - 2},{y - 2}^GB{round(font * 0.8)},{font + 4},2^FS")
-                parts.append(f"^FO{left + 2},{y}^A0N,{font},{font}{_zpl_text(label.din_check)}")
-            y += round(font * 1.12)
-        parts += ["^PQ1", "^XZ"]
-        out.append("\n".join(parts))
-    return "\n".join(out) + "\n"
