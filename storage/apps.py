@@ -19,6 +19,10 @@ class StorageConfig(AppConfig):
 
         register_hook("vials_consumed", services.remove_from_storage)
 
+        from bank.jobs import register_job
+
+        register_job("storage.evacuate", "storage.jobs.run_evacuation", label=_("Evacuation of a storage unit"))
+
         register_nav("storage", _("Storage"), "storage:index", roles=(TECHNICIAN, QA, ADMIN),
                      perms=("storage.view_storageunit",), order=30)
         register_scanner(panels.resolve_box_scan, order=30)

@@ -24,6 +24,7 @@ class MoveKind(models.TextChoices):
     PLACED = "placed", _("Placed into storage")
     MOVED = "moved", _("Moved")
     BOX_MOVED = "box_moved", _("Box moved to another rack")
+    RACK_MOVED = "rack_moved", _("Rack moved to another unit")
     EVACUATED = "evacuated", _("Emergency evacuation")
     REMOVED = "removed", _("Removed from storage")
 

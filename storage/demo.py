@@ -66,6 +66,23 @@ def _readings(unit, *, start, end, every: datetime.timedelta, base: float, sprea
     return values
 
 
+RACK_SCAN_BOX = "LN2-01-TR1"
+
+
+def _rack_scan_demo(unit, *, admin, technician, boxes: dict) -> None:
+    """A 96-tube rack (8 × 12) in LN2-01 holding twelve vials of a released master bank, racked there with one batch
+    move: ``storage/samples/rackscan_demo_fluidx.csv`` is a scan of it to upload on the rack-scan page (two tubes
+    swapped, one missing, one unreadable, one tube of another box and one the bank does not know)."""
+    rack = unit.racks.order_by("position", "name").first()
+    box = services.create_box(rack, actor=admin, name=RACK_SCAN_BOX, preset="custom", rows=8, cols=12,
+                              reason="demo bank: a 2D-barcoded tube rack")
+    boxes[box.name] = box
+    vials = list(Vial.objects.filter(box__rack__unit=unit, status__in=STORABLE_VIAL_STATUSES)
+                 .exclude(box=box).order_by("lot_id", "number")[:12])
+    if vials:
+        services.batch_move(vials, box, actor=technician, reason="demo bank: racked for the 2D rack scanner")
+
+
 def load(ctx: dict) -> None:
     users = ctx["users"]
     admin, technician, sensor = users["admin"], users["technician"], users["sensor-tank"]
@@ -122,6 +139,8 @@ def load(ctx: dict) -> None:
         home, row, col = Box.objects.get(pk=vial.box_id), vial.row, vial.col
         services.move_vial(vial, last_box, *free[-1], actor=users["technician2"], reason="Consolidating boxes")
         services.move_vial(vial, home, row, col, actor=technician, reason="Wrong position corrected")
+
+    _rack_scan_demo(units["LN2-01"], admin=admin, technician=technician, boxes=boxes)
 
     # The tank gateway's account posts for the four monitored units, and only for them (sensor_not_bound).
     monitored = [units["LN2-01"], units["LN2-02"], q_unit, units["FRZ-80-01"]]

@@ -140,3 +140,50 @@ class AcknowledgeForm(forms.Form):
 
 def acknowledge_signature_form(data=None) -> SignatureForm:
     return SignatureForm(data, meanings=[SignatureMeaning.ACKNOWLEDGEMENT, SignatureMeaning.REVIEW])
+
+
+# --- rack scans, batch moves, rack moves (issue 17) -------------------------------------------------------------
+
+
+class RackScanForm(forms.Form):
+    file = forms.FileField(label=_("Rack scanner file (CSV)"),
+                           help_text=_("Ziath DataPaq or Azenta / FluidX export; the format is recognised."))
+    box = forms.CharField(label=_("Box barcode"), max_length=100, required=False,
+                          help_text=_("Only when the file names no rack: scan the box label."))
+
+
+class RackScanStoreForm(forms.Form):
+    """The second step: the scan checked on the page, sent back with a reason to store or move the tubes."""
+
+    scan = forms.CharField(widget=forms.HiddenInput, max_length=600_000)
+    box = forms.CharField(widget=forms.HiddenInput, required=False, max_length=100)
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+
+class BatchMoveForm(forms.Form):
+    codes = forms.CharField(widget=forms.HiddenInput, required=False)
+    box = forms.CharField(label=_("Destination box barcode"), max_length=100)
+    start = forms.CharField(label=_("Start at position"), max_length=8, required=False,
+                            help_text=_("e.g. B3; empty: the first free position"))
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+    def clean_start(self):
+        value = (self.cleaned_data.get("start") or "").strip()
+        if not value:
+            return None
+        parsed = parse_position(value)
+        if parsed is None:
+            raise forms.ValidationError(_("Give a position such as B3."))
+        return parsed
+
+
+class RackMoveForm(forms.Form):
+    unit = forms.ModelChoiceField(label=_("Move the rack into"), queryset=StorageUnit.objects.none())
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+    def __init__(self, *args, rack=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        qs = StorageUnit.objects.filter(active=True).order_by("name")
+        if rack is not None:
+            qs = qs.exclude(pk=rack.unit_id)
+        self.fields["unit"].queryset = qs

@@ -10,6 +10,7 @@ from collections import Counter
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,6 +19,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from bank.exports import exportable
 from bank.identifiers import normalise
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
@@ -27,19 +29,25 @@ from lots.queries import lot_for_scan
 from storage import queries, services
 from storage.charts import temperature_chart
 from storage.choices import AlarmStatus, lot_needs_quarantine
+from storage.exports import alarm_filter, alarm_queryset, units_queryset
 from storage.forms import (
     COMMON_MOVE_REASONS,
     AcknowledgeForm,
+    BatchMoveForm,
     BoxForm,
     BoxMoveForm,
     EvacuateForm,
     MoveVialForm,
     RackForm,
+    RackMoveForm,
+    RackScanForm,
+    RackScanStoreForm,
     RelocateForm,
     StoreForm,
     UnitForm,
     acknowledge_signature_form,
 )
+from storage.jobs import evacuation_needs_job, start_evacuation
 from storage.models import Alarm, Box, Rack, StorageUnit
 
 VIEW = "storage.view_storageunit"
@@ -55,10 +63,10 @@ def _box_url(box: Box, vial_code: str = "") -> str:
 
 
 @perms_required(VIEW)
+@exportable("storage.units")
 def index(request):
     # Units a page at a time (a national bank runs hundreds of tanks and freezers): their boxes, readings only.
-    page = Paginator(StorageUnit.objects.order_by("-active", "quarantine", "name", "id"), 50).get_page(
-        request.GET.get("page"))
+    page = Paginator(units_queryset(), 50).get_page(request.GET.get("page"))
     units = list(page.object_list)
     occupancy = queries.occupancy_by_unit(units)
     latest = queries.latest_readings(units)
@@ -117,6 +125,7 @@ def rack_detail(request, pk: int):
 
 
 @perms_required(VIEW)
+@exportable("storage.box")
 def box_detail(request, pk: int):
     """The freezer map of one box. A scanned vial is highlighted here, or the page says where it belongs."""
     box = get_object_or_404(Box.objects.select_related("rack__unit"), pk=pk)
@@ -222,6 +231,11 @@ def box_move(request, pk: int):
 def evacuate(request, pk: int):
     unit = get_object_or_404(StorageUnit, pk=pk)
     form = EvacuateForm(request.POST or None, unit=unit)
+    if request.method == "POST" and form.is_valid() and evacuation_needs_job(unit):
+        # A full tank: the worker moves it, this page's job shows the progress (storage/jobs.py).
+        job = start_evacuation(unit, form.cleaned_data["target"], actor=request.user,
+                               reason=form.cleaned_data["reason"])
+        return redirect("job", job.pk)
     if request.method == "POST" and form.is_valid():
         result, ok = call_service(request, form, services.evacuate_unit, unit, form.cleaned_data["target"],
                                   actor=request.user, reason=form.cleaned_data["reason"])
@@ -233,10 +247,17 @@ def evacuate(request, pk: int):
                 messages.warning(request, _("These master cell banks are now in one unit only; split them again: "
                                             "%(lots)s") % {"lots": ", ".join(result.mirror_broken)})
             return redirect("storage:unit", pk=form.cleaned_data["target"].pk)
+    box_count = Box.objects.filter(rack__unit=unit).count()
     return render(request, "storage/evacuate.html", {
-        "unit": unit, "form": form, "occ": queries.unit_occupancy(unit),
-        "box_count": Box.objects.filter(rack__unit=unit).count(),
+        "unit": unit, "form": form, "occ": queries.unit_occupancy(unit), "box_count": box_count,
+        "as_job": box_count >= _evacuate_job_boxes(),
     })
+
+
+def _evacuate_job_boxes() -> int:
+    from django.conf import settings
+
+    return settings.STORAGE_EVACUATE_JOB_BOXES
 
 
 # --- placement ------------------------------------------------------------------------------------------
@@ -420,9 +441,10 @@ def box_create(request, pk: int):
 
 
 @perms_required("storage.view_alarm")
+@exportable("storage.alarms")
 def alarm_list(request):
     show = request.GET.get("show", "active")
-    qs = queries.alarms(active=True if show == "active" else None)
+    qs = alarm_queryset(alarm_filter(request.GET))
 
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "storage/alarms.html", {"page": page, "show": show})
@@ -450,4 +472,186 @@ def alarm_detail(request, pk: int):
     return render(request, "storage/alarm.html", {
         "alarm": alarm, "form": form, "sign_form": sign_form, "lots": queries.alarm_vials_by_lot(alarm),
         "vial_count": alarm.alarmvial_set.count(),
+    })
+
+
+# --- rack scans, batch moves, rack moves (issue 17) -------------------------------------------------------------
+
+
+def _compare_upload(data: bytes | str, box_code: str):
+    """Parse a rack-scanner file and compare it with the database (the box named by the file, or by ``box_code``
+    when the file names none). ValidationErrors name the form's ``file`` or ``box`` field."""
+    from django.core.exceptions import ValidationError
+
+    from storage.rackscan import parse_rack_scan
+
+    scan = parse_rack_scan(data)
+    box = None
+    if box_code:
+        box = queries.box_by_barcode(box_code)
+        if box is None:
+            raise ValidationError({"box": [_("No box has the barcode “%(code)s”. Scan the box label again.")
+                                           % {"code": box_code}]})
+    return services.compare_scan(scan, box)
+
+
+def _render_scan(request, form, comparison, store_form):
+    return render(request, "storage/rack_scan.html", {
+        "form": form, "comparison": comparison, "store_form": store_form,
+        "may_store": request.user.has_perm(PLACE),
+        "col_numbers": range(1, comparison.box.cols + 1) if comparison else [],
+    })
+
+
+@perms_required(VIEW, "lots.view_vial")
+@require_http_methods(["GET", "POST"])
+def rack_scan(request):
+    """Check a box with a 2D rack-scanner file: the box grid coloured by outcome, what disagrees in a table, and
+    (for technicians) one step to store or move the scanned tubes into the positions read."""
+    from storage.rackscan import MAX_FILE_BYTES
+
+    form = RackScanForm(request.POST or None, request.FILES or None,
+                        initial={"box": request.GET.get("box", "")})
+    comparison = store_form = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > MAX_FILE_BYTES:
+            form.add_error("file", _("The file is larger than a rack scan can be (%(kb)d KB at most).")
+                           % {"kb": MAX_FILE_BYTES // 1024})
+        else:
+            raw = upload.read()
+            comparison, ok = call_service(request, form, _compare_upload, raw, form.cleaned_data["box"].strip())
+            if ok:
+                store_form = RackScanStoreForm(initial={
+                    "scan": _scan_text(raw), "box": "" if comparison.scan.rack_barcode else comparison.box.barcode})
+    return _render_scan(request, form, comparison, store_form)
+
+
+def _scan_text(raw: bytes) -> str:
+    from storage.rackscan import decode_file
+
+    return decode_file(raw)
+
+
+@perms_required(PLACE, "lots.view_vial")
+@require_http_methods(["POST"])
+def rack_scan_store(request):
+    """Store or move the scanned tubes into the positions the scanner read (one transaction, one reason)."""
+    from storage.rackscan import parse_rack_scan
+
+    store_form = RackScanStoreForm(request.POST)
+    comparison = None
+    if store_form.is_valid():
+        text, box_code = store_form.cleaned_data["scan"], store_form.cleaned_data["box"]
+        comparison, ok = call_service(request, store_form, _compare_upload, text, box_code)
+        if ok:
+            result, ok = call_service(request, store_form, services.apply_scan, parse_rack_scan(text),
+                                      comparison.box, actor=request.user, reason=store_form.cleaned_data["reason"])
+            if ok:
+                messages.success(request, _("Box %(box)s: %(moved)d vials moved, %(placed)d placed into the "
+                                            "positions the scanner read.") % {
+                    "box": result.box.name, "moved": len(result.moved), "placed": len(result.placed)})
+                still = services.compare_scan(parse_rack_scan(text), result.box).missing
+                if still:
+                    messages.warning(request, _("The scanner did not see these vials the database places in the "
+                                                "box; find them: %(vials)s") % {"vials": ", ".join(
+                                                    f"{m['barcode']} ({m['label']})" for m in still[:20])})
+                return redirect(_box_url(result.box))
+    return _render_scan(request, RackScanForm(), comparison, store_form)
+
+
+def _batch_codes(raw: str) -> list[str]:
+    codes: list[str] = []
+    for token in (raw or "").replace("\n", ",").split(","):
+        code = normalise(token)
+        if code and code not in codes:
+            codes.append(code)
+    return codes
+
+
+@perms_required(PLACE)
+@require_http_methods(["GET", "POST"])
+def batch_move(request):
+    """Scan many vials (or a box label: every vial of that box), then move them together into one box's free
+    positions with one reason. Enter in the scan field adds the scan; each vial has a remove button."""
+    from lots.models import Vial
+
+    data = request.POST if request.method == "POST" else request.GET
+    codes = _batch_codes(data.get("codes", ""))
+    errors: list[str] = []
+    rack_id = whole_number(request.GET.get("rack", "")) if request.method == "GET" else None
+    if rack_id:
+        codes += [c for c in Vial.objects.filter(box__rack_id=rack_id)
+                  .order_by("box__position", "box_id", "row", "col").values_list("barcode", flat=True)
+                  if c not in codes]
+    remove = normalise(request.POST.get("remove", ""))
+    if remove:
+        codes = [c for c in codes if c != remove]
+    scan = normalise(request.POST.get("scan", ""))
+    if scan:
+        box = queries.box_by_barcode(scan)
+        if box is not None:
+            added = [c for c in box.vials.order_by("row", "col").values_list("barcode", flat=True) if c not in codes]
+            if not added:
+                errors.append(_("Box %(box)s holds no vial that is not in the list already.") % {"box": box.name})
+            codes += added
+        elif scan not in codes:
+            codes.append(scan)
+    if len(codes) > services.BATCH_MOVE_MAX:
+        errors.append(_("A batch holds at most %(n)d vials: the rest were left out (move whole boxes or racks "
+                        "instead).") % {"n": services.BATCH_MOVE_MAX})
+        codes = codes[:services.BATCH_MOVE_MAX]
+    found = {v.barcode: v for v in Vial.objects.filter(barcode__in=codes)
+             .select_related("lot", "box__rack__unit")} if codes else {}
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        errors.append(_("No vial has the barcode %(codes)s. Check the label and scan again.")
+                      % {"codes": ", ".join(unknown)})
+        codes = [c for c in codes if c in found]
+    vials = [found[c] for c in codes]
+    moving = request.method == "POST" and request.POST.get("action") == "move"
+    form = BatchMoveForm(request.POST if moving else None, initial={"codes": ",".join(codes)})
+    if moving and form.is_valid():
+        dest = queries.box_by_barcode(form.cleaned_data["box"])
+        if dest is None:
+            form.add_error("box", _("No box has the barcode “%(code)s”. Scan the box label again.")
+                           % {"code": form.cleaned_data["box"]})
+        elif not vials:
+            form.add_error(None, _("Scan at least one vial."))
+        else:
+            moved, ok = call_service(request, form, services.batch_move, vials, dest,
+                                     start=form.cleaned_data["start"], actor=request.user,
+                                     reason=form.cleaned_data["reason"])
+            if ok:
+                messages.success(request, _("%(n)d vials moved into box %(box)s.") % {"n": len(moved),
+                                                                                     "box": dest.name})
+                return redirect(_box_url(dest))
+    form.initial["codes"] = ",".join(codes)
+    if form.is_bound:
+        form.data = form.data.copy()
+        form.data["codes"] = ",".join(codes)
+    # Enter on an empty scan field: the vials are all in, the focus goes to the destination box.
+    next_step = bool(vials) and (moving or ("scan" in request.POST and not scan and not remove))
+    return render(request, "storage/batch_move.html", {
+        "vials": [(v, queries.position_of(v)) for v in vials], "codes": ",".join(codes), "form": form,
+        "errors": errors, "reasons": COMMON_MOVE_REASONS, "next_step": next_step,
+    })
+
+
+@perms_required(PLACE)
+@require_http_methods(["GET", "POST"])
+def rack_move(request, pk: int):
+    """Move a rack (canister) with its boxes into another unit."""
+    rack = get_object_or_404(Rack.objects.select_related("unit"), pk=pk)
+    form = RackMoveForm(request.POST or None, rack=rack)
+    if request.method == "POST" and form.is_valid():
+        moved, ok = call_service(request, form, services.move_rack, rack, form.cleaned_data["unit"],
+                                 actor=request.user, reason=form.cleaned_data["reason"])
+        if ok:
+            messages.success(request, _("Rack %(rack)s is now in %(unit)s.") % {"rack": moved.name,
+                                                                               "unit": moved.unit.name})
+            return redirect("storage:rack", pk=moved.pk)
+    return render(request, "storage/rack_move.html", {
+        "rack": rack, "form": form, "boxes": rack.boxes.count(),
+        "vials": rack.boxes.aggregate(n=Sum("occupied"))["n"] or 0,
     })

@@ -171,6 +171,8 @@ class MoveBoxRequestSerializer(serializers.Serializer):
 class EvacuateRequestSerializer(serializers.Serializer):
     unit = serializers.IntegerField(min_value=1, help_text="the unit whose racks take the boxes")
     reason = serializers.CharField(max_length=300)
+    background = serializers.BooleanField(required=False, default=False,
+                                          help_text="run as a job in the worker: 202 with the job to poll")
 
 
 class EvacuateResultSerializer(serializers.Serializer):
@@ -270,3 +272,118 @@ class UnitSensorsSerializer(serializers.Serializer):
 
     sensors = serializers.ListField(child=serializers.CharField(max_length=150), max_length=100, allow_empty=True)
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, write_only=True)
+
+
+# --- rack scans and batch moves (issue 17) ----------------------------------------------------------------------
+
+
+class RackScanRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="the rack scanner's CSV export (Ziath DataPaq or Azenta/FluidX; detected)")
+    box = serializers.IntegerField(min_value=1, required=False,
+                                   help_text="the box scanned, when the file names no rack (else the rack barcode "
+                                             "read by the scanner is the box barcode)")
+
+
+class RackScanStoreRequestSerializer(RackScanRequestSerializer):
+    reason = serializers.CharField(max_length=300)
+
+
+class ScanVialSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    barcode = serializers.CharField()
+    status = serializers.CharField()
+    lot = serializers.IntegerField()
+    lot_number = serializers.CharField()
+    lot_status = serializers.CharField()
+
+
+class ScanStoredAtSerializer(serializers.Serializer):
+    box = serializers.IntegerField()
+    box_name = serializers.CharField()
+    box_barcode = serializers.CharField()
+    label = serializers.CharField()
+
+
+class RackScanCellSerializer(serializers.Serializer):
+    row = serializers.IntegerField()
+    col = serializers.IntegerField()
+    label = serializers.CharField()
+    state = serializers.ChoiceField(choices=["tube", "empty", "no_read"], help_text="what the scanner saw")
+    tube = serializers.CharField(allow_null=True, help_text="the barcode read")
+    line = serializers.IntegerField(allow_null=True, help_text="the file's line for this position")
+    outcome = serializers.ChoiceField(choices=["match", "misplaced", "unplaced", "unknown", "missing", "no_read",
+                                               "empty"])
+    expected = ScanVialSerializer(allow_null=True, help_text="the vial the database places here")
+    vial = ScanVialSerializer(allow_null=True, help_text="the bank's vial with the barcode read")
+    stored_at = ScanStoredAtSerializer(allow_null=True, help_text="where the database places a misplaced vial")
+
+
+class ScanMissingSerializer(ScanVialSerializer):
+    label = serializers.CharField(help_text="where the database places it")
+    found = serializers.CharField(allow_null=True, help_text="the tube the scanner read there instead, if any")
+
+
+class ScanBoxSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    barcode = serializers.CharField()
+    name = serializers.CharField()
+    rows = serializers.IntegerField()
+    cols = serializers.IntegerField()
+    rack = serializers.IntegerField()
+    unit = serializers.IntegerField()
+
+
+class RackScanResultSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["ziath_datapaq", "ziath_datapaq_grid", "fluidx"])
+    rack_barcode = serializers.CharField(allow_blank=True)
+    box = ScanBoxSerializer()
+    consistent = serializers.BooleanField(help_text="nothing misplaced, unplaced, unknown or missing")
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="positions per outcome")
+    cells = RackScanCellSerializer(many=True)
+    missing = ScanMissingSerializer(many=True)
+
+
+class RackScanStoreResultSerializer(RackScanResultSerializer):
+    moved = serializers.ListField(child=serializers.CharField(), help_text="barcodes moved into the box")
+    placed = serializers.ListField(child=serializers.CharField(), help_text="barcodes placed (had no position)")
+
+
+class BatchMoveRequestSerializer(serializers.Serializer):
+    vials = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000,
+                                  help_text="vial ids, in filling order")
+    barcodes = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=1000,
+                                     help_text="vial barcodes as scanned, in filling order")
+    boxes = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=50,
+                                  help_text="move every vial of these boxes")
+    racks = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10,
+                                  help_text="move every vial of these racks")
+    box = serializers.IntegerField(min_value=1, help_text="the box the vials go into")
+    start = serializers.CharField(max_length=8, required=False, allow_blank=True,
+                                  help_text="first position to fill, e.g. B3 (default: the first free one)")
+    reason = serializers.CharField(max_length=300)
+
+    def validate_start(self, value):
+        from storage.forms import parse_position
+
+        if not value:
+            return None
+        parsed = parse_position(value)
+        if parsed is None:
+            raise serializers.ValidationError(_("Give a position such as B3."))
+        return parsed
+
+    def validate(self, attrs):
+        if not any(attrs.get(k) for k in ("vials", "barcodes", "boxes", "racks")):
+            raise serializers.ValidationError({"vials": [_("Name the vials to move (ids, barcodes, boxes or racks).")]})
+        return attrs
+
+
+class BatchMoveResultSerializer(serializers.Serializer):
+    box = serializers.IntegerField()
+    moved = serializers.IntegerField()
+    vials = StoredVialSerializer(many=True)
+
+
+class MoveRackRequestSerializer(serializers.Serializer):
+    unit = serializers.IntegerField(min_value=1, help_text="the unit the rack goes into")
+    reason = serializers.CharField(max_length=300)

@@ -13,6 +13,9 @@ urlpatterns = [
     path("storage/units/<int:pk>/sensors/", views.UnitSensorsView.as_view(), name="api-storage-unit-sensors"),
     path("storage/racks/", views.RackListView.as_view(), name="api-storage-racks"),
     path("storage/racks/<int:pk>/", views.RackDetailView.as_view(), name="api-storage-rack"),
+    path("storage/racks/<int:pk>/move/", views.RackMoveView.as_view(), name="api-storage-rack-move"),
+    path("storage/rack-scans/", views.RackScanView.as_view(), name="api-storage-rack-scans"),
+    path("storage/rack-scans/store/", views.RackScanStoreView.as_view(), name="api-storage-rack-scans-store"),
     path("storage/racks/<int:pk>/boxes/", views.RackBoxesView.as_view(), name="api-storage-rack-boxes"),
     path("storage/boxes/", views.BoxListView.as_view(), name="api-storage-boxes"),
     path("storage/boxes/<int:pk>/", views.BoxDetailView.as_view(), name="api-storage-box"),
@@ -26,4 +29,5 @@ urlpatterns = [
          name="api-storage-alarm-acknowledge"),
     path("lots/<int:pk>/store/", views.LotStoreView.as_view(), name="api-lot-store"),
     path("vials/<int:pk>/move/", views.VialMoveView.as_view(), name="api-vial-move"),
+    path("vials/batch-move/", views.BatchMoveView.as_view(), name="api-vials-batch-move"),
 ]

@@ -9,14 +9,14 @@ from __future__ import annotations
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.response import Response
 
 from bank.api.mixins import PageContextMixin
 from bank.api.pagination import Pagination
 from bank.api.permissions import HasPerms
-from bank.api.serializers import DomainErrorSerializer
+from bank.api.serializers import DomainErrorSerializer, JobSerializer
 from bank.api.throttling import SIGNATURE
 from lots.models import Lot, Vial
 from storage import queries, services
@@ -32,6 +32,10 @@ ERRORS = {
     404: OpenApiResponse(description="not found"),
 }
 CONFLICT = {409: OpenApiResponse(DomainErrorSerializer, description="refused by a rule; see code")}
+
+
+class JobAcceptedSerializer(serializers.Serializer):
+    job = JobSerializer()
 
 
 def _int_param(value: str | None, name: str) -> int | None:
@@ -173,8 +177,9 @@ class UnitEvacuateView(StorageView):
     serializer_class = s.EvacuateResultSerializer
     required_perms = {"POST": ["storage.add_vialmove"]}
 
-    @extend_schema(request=s.EvacuateRequestSerializer, responses={200: s.EvacuateResultSerializer, **ERRORS,
-                                                                   **CONFLICT})
+    @extend_schema(request=s.EvacuateRequestSerializer, responses={
+        200: s.EvacuateResultSerializer,
+        202: OpenApiResponse(JobAcceptedSerializer, description="background: the job to poll"), **ERRORS, **CONFLICT})
     def post(self, request, pk: int):
         unit = get_object_or_404(StorageUnit, pk=pk)
         data = s.EvacuateRequestSerializer(data=request.data)
@@ -182,6 +187,12 @@ class UnitEvacuateView(StorageView):
         target = StorageUnit.objects.filter(pk=data.validated_data["unit"]).first()
         if target is None:
             raise exceptions.ValidationError({"unit": ["No such storage unit."]})
+        if data.validated_data.get("background"):
+            from bank.jobs import accepted_response
+            from storage.jobs import start_evacuation
+
+            job = start_evacuation(unit, target, actor=request.user, reason=data.validated_data["reason"])
+            return accepted_response(job, request)
         result = services.evacuate_unit(unit, target, actor=request.user, reason=data.validated_data["reason"])
         return Response({"boxes": [b.pk for b in result.boxes], "vials": result.vials,
                          "mirror_broken": result.mirror_broken})
@@ -455,3 +466,106 @@ class AlarmAcknowledgeView(StorageView):
         services.acknowledge_alarm(alarm, actor=request.user, password=data.validated_data["password"],
                                    reason=data.validated_data["reason"], meaning=data.validated_data["meaning"])
         return Response(s.AlarmDetailSerializer(get_object_or_404(_alarm_qs(), pk=pk)).data)
+
+
+# --- rack scans, batch moves, rack moves (issue 17) -----------------------------------------------------------------
+
+
+def _read_scan(data) -> tuple:
+    """The parsed scan and the chosen box (if any) of a rack-scan request; 400 ``{"file"|"box": [...]}``."""
+    from storage.rackscan import MAX_FILE_BYTES, parse_rack_scan
+
+    upload = data.validated_data["file"]
+    if upload.size is not None and upload.size > MAX_FILE_BYTES:
+        raise exceptions.ValidationError({"file": ["The file is larger than a rack scan can be."]})
+    scan = parse_rack_scan(upload.read(MAX_FILE_BYTES + 1))
+    box = None
+    if data.validated_data.get("box"):
+        box = Box.objects.filter(pk=data.validated_data["box"]).first()
+        if box is None:
+            raise exceptions.ValidationError({"box": ["No such box."]})
+    return scan, box
+
+
+class RackScanView(StorageView):
+    """Check a box against the database with a 2D rack-scanner file (multipart ``file``; Ziath DataPaq or
+    Azenta/FluidX CSV, detected): every position with its outcome (``match``, ``misplaced``, ``unplaced``,
+    ``unknown``, ``missing``, ``no_read``, ``empty``) and the vials missing from the box. Nothing is written.
+    400 ``{"file": ["Line n: …"]}`` for a file that cannot be read."""
+
+    serializer_class = s.RackScanResultSerializer
+    required_perms = {"POST": ["storage.view_box", "lots.view_vial"]}
+
+    @extend_schema(request={"multipart/form-data": s.RackScanRequestSerializer},
+                   responses={200: s.RackScanResultSerializer, **ERRORS})
+    def post(self, request):
+        data = s.RackScanRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        scan, box = _read_scan(data)
+        return Response(services.compare_scan(scan, box).as_dict())
+
+
+class RackScanStoreView(StorageView):
+    """Store or move every scanned tube into the position the scanner read it at (one transaction, one reason,
+    each step in the chain of custody); answers the comparison after the move. 409 ``unknown_vials``,
+    ``vial_unavailable``, ``position_occupied``, ``quarantine_segregation``, ``unit_out_of_service``,
+    ``mirror_storage``, ``nothing_to_store``."""
+
+    serializer_class = s.RackScanStoreResultSerializer
+    required_perms = {"POST": ["storage.add_vialmove", "lots.view_vial"]}
+
+    @extend_schema(request={"multipart/form-data": s.RackScanStoreRequestSerializer},
+                   responses={200: s.RackScanStoreResultSerializer, **ERRORS, **CONFLICT})
+    def post(self, request):
+        data = s.RackScanStoreRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        scan, box = _read_scan(data)
+        result = services.apply_scan(scan, box, actor=request.user, reason=data.validated_data["reason"])
+        body = services.compare_scan(scan, result.box).as_dict()
+        body.update(moved=[v.barcode for v in result.moved], placed=[v.barcode for v in result.placed])
+        return Response(body)
+
+
+class BatchMoveView(StorageView):
+    """Move many vials at once (ids, scanned barcodes, or every vial of boxes or racks) into the free positions of
+    one box, row by row from ``start``, with one reason, in one transaction: all or nothing. 409
+    ``insufficient_space``, ``vial_unavailable``, ``quarantine_segregation``, ``unit_out_of_service``,
+    ``mirror_storage``, ``nothing_to_store``."""
+
+    serializer_class = s.BatchMoveResultSerializer
+    required_perms = {"POST": ["storage.add_vialmove"]}
+
+    @extend_schema(request=s.BatchMoveRequestSerializer, responses={200: s.BatchMoveResultSerializer, **ERRORS,
+                                                                    **CONFLICT})
+    def post(self, request):
+        data = s.BatchMoveRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        box = Box.objects.filter(pk=values["box"]).first()
+        if box is None:
+            raise exceptions.ValidationError({"box": ["No such box."]})
+        ids = services.batch_vials(barcodes=values.get("barcodes", ()), vial_ids=values.get("vials", ()),
+                                   boxes=values.get("boxes", ()), racks=values.get("racks", ()))
+        moved = services.batch_move(ids, box, start=values.get("start"), actor=request.user, reason=values["reason"])
+        return Response({"box": box.pk, "moved": len(moved), "vials": _stored(moved)})
+
+
+class RackMoveView(StorageView):
+    """Move a rack (canister) with its boxes into another unit; boxes and vials keep their places in it, each vial
+    gets a ``rack_moved`` custody step. 409 ``quarantine_segregation`` (any lot in the rack),
+    ``unit_out_of_service``, ``rack_name_taken``, ``mirror_storage``."""
+
+    serializer_class = s.RackSerializer
+    required_perms = {"POST": ["storage.add_vialmove"]}
+
+    @extend_schema(request=s.MoveRackRequestSerializer, responses={200: s.RackSerializer, **ERRORS, **CONFLICT})
+    def post(self, request, pk: int):
+        rack = get_object_or_404(Rack, pk=pk)
+        data = s.MoveRackRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        unit = StorageUnit.objects.filter(pk=data.validated_data["unit"]).first()
+        if unit is None:
+            raise exceptions.ValidationError({"unit": ["No such storage unit."]})
+        rack = services.move_rack(rack, unit, actor=request.user, reason=data.validated_data["reason"])
+        rack = Rack.objects.annotate(box_count=Count("boxes")).get(pk=rack.pk)
+        return Response(s.RackSerializer(rack).data)

@@ -27,16 +27,22 @@ which re-exports every public name:
   ``unit_sensors``).
 - ``alarms.py``: excursions, silent sensors, acknowledgement and notifications (``silent_units``,
   ``raise_silent_sensor_alarms``, ``acknowledge_alarm``, ``send_alarm_notifications``).
+- ``rackscan.py``: 2D rack scans against the database (``compare_scan``, ``ScanComparison``) and storing or
+  moving the scanned tubes into the scanned positions (``apply_scan``); the file formats are ``storage.rackscan``.
+- ``batch.py``: many vials into one box at once (``batch_vials``, ``batch_move``) and a rack into another unit
+  (``move_rack``).
 - ``_common.py``: the required reason and the ``VialMove`` record (``_move_record``) that placement
   and box moves share.
 """
 
 from ._common import _move_record
 from .alarms import acknowledge_alarm, raise_silent_sensor_alarms, send_alarm_notifications, silent_units
+from .batch import BATCH_MOVE_MAX, batch_move, batch_vials, move_rack
 from .boxes import EvacuationResult, evacuate_unit, move_box
 from .layout import PRESETS, UNIT_FIELDS, create_box, create_rack, create_unit, update_unit
 from .placement import _lock_boxes, move_vial, relocate_lot, remove_from_storage, store_lot
 from .placement_rules import check_segregation
+from .rackscan import ScanComparison, ScanStoreResult, apply_scan, compare_scan
 from .readings import MAX_TEMPERATURE_C, MIN_TEMPERATURE_C, READING_CLOCK_SKEW, record_reading, record_readings
 from .retention import purge_expired_readings, purge_unit_readings
 from .rollups import add_to_rollups, rebuild_rollups
@@ -50,6 +56,11 @@ __all__ = [
     "raise_silent_sensor_alarms",
     "send_alarm_notifications",
     "silent_units",
+    # batch.py
+    "BATCH_MOVE_MAX",
+    "batch_move",
+    "batch_vials",
+    "move_rack",
     # boxes.py
     "EvacuationResult",
     "evacuate_unit",
@@ -69,6 +80,11 @@ __all__ = [
     "_lock_boxes",
     # placement_rules.py
     "check_segregation",
+    # rackscan.py
+    "ScanComparison",
+    "ScanStoreResult",
+    "apply_scan",
+    "compare_scan",
     # readings.py
     "MAX_TEMPERATURE_C",
     "MIN_TEMPERATURE_C",

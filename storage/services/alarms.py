@@ -115,7 +115,12 @@ def record_alarm_vials(alarm_id: int) -> int | None:
                     UNION ALL
                     SELECT l.vial_id, l.from_box_id, l.from_row, l.from_col
                     FROM later l JOIN {Rack._meta.db_table} r ON r.id = l.from_rack_id
-                    WHERE r.unit_id = %(unit)s AND l.from_box_id IS NOT NULL
+                    WHERE l.from_box_id IS NOT NULL AND COALESCE((
+                        -- the rack's unit then: a rack moved to another unit since (move_rack) keeps its id
+                        SELECT h.unit_id FROM {Rack.history.model._meta.db_table} h
+                        WHERE h.id = l.from_rack_id AND h.history_date <= %(as_of)s
+                        ORDER BY h.history_date DESC, h.history_id DESC LIMIT 1
+                    ), r.unit_id) = %(unit)s
                 ), recorded AS (
                     INSERT INTO {AlarmVial._meta.db_table} (alarm_id, vial_id, box_id, "row", col)
                     SELECT %(alarm)s, vial_id, box_id, "row", col FROM then_ ORDER BY vial_id
@@ -140,8 +145,13 @@ def _vials_in_unit_at(unit_id: int, as_of) -> list[tuple[int, int, int, int]]:
         first_move_after.setdefault(move.vial_id, move)
     rows = [(pk, box, row, col) for pk, box, row, col in Vial.objects.filter(box__rack__unit_id=unit_id)
             .values_list("pk", "box_id", "row", "col") if pk not in first_move_after]
+    racks = {m.from_rack_id for m in first_move_after.values() if m.from_rack_id}
+    unit_then = {}
+    for rack_id, rack_unit in (Rack.history.filter(id__in=racks, history_date__lte=as_of)
+                               .order_by("id", "history_date", "history_id").values_list("id", "unit_id")):
+        unit_then[rack_id] = rack_unit  # the last one before the alarm wins
     rows += [(m.vial_id, m.from_box_id, m.from_row, m.from_col) for m in first_move_after.values()
-             if m.from_box_id and m.from_rack and m.from_rack.unit_id == unit_id]
+             if m.from_box_id and m.from_rack and unit_then.get(m.from_rack_id, m.from_rack.unit_id) == unit_id]
     return sorted(rows)
 
 

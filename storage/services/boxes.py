@@ -69,15 +69,19 @@ class EvacuationResult:
     mirror_broken: list[str] = field(default_factory=list)
 
 
-def evacuate_unit(unit: StorageUnit, target: StorageUnit, *, actor, reason: str) -> EvacuationResult:
+def evacuate_unit(unit: StorageUnit, target: StorageUnit, *, actor, reason: str, progress=None) -> EvacuationResult:
     """Emergency: move every box of ``unit`` into racks of ``target``, vials keeping their positions.
 
     Boxes go to the target's racks in order, as far as each rack's capacity and box names allow.
     Segregation still holds (409 ``quarantine_segregation``); 409 ``insufficient_space`` when the
     target's racks cannot take every box. The mirror rule does not block an emergency: the MCB lots
     it affects are returned so QA can split them again.
+
+    ``progress(done, total, message)`` (optional) hears how far it got: a full tank (thousands of boxes, 100,000
+    vials) runs as a job in the worker (``storage.jobs.run_evacuation``) and the page shows it moving.
     """
     reason = _require_reason(reason)
+    report = progress or (lambda done, total, message="": None)
     if unit.pk == target.pk:
         raise ValidationError({"unit": [_("Choose another unit to move the boxes into.")]})
     with transaction.atomic(), acting(actor, reason):
@@ -122,20 +126,28 @@ def evacuate_unit(unit: StorageUnit, target: StorageUnit, *, actor, reason: str)
                       "Add racks to %(unit)s first.") % {"unit": target_unit.name, "n": len(boxes)},
                     code="insufficient_space", needed=len(boxes), free=len(plan),
                 )
+        total = len(plan) + len(vials)
+        report(0, total, _("Moving %(n)d boxes") % {"n": len(plan)})
         for box, rack, position in plan:
             box.rack, box.position = rack, position
         bulk_update_with_history(
             [b for b, _r, _p in plan], Box, ["rack", "position"], batch_size=500,
             default_user=actor, default_change_reason=reason[:100],
         )
+        report(len(plan), total, _("Recording the chain of custody of %(n)d vials") % {"n": len(vials)})
         now = timezone.now()
         by_box = {b.pk: b for b in boxes}
-        bulk_create_audited(VialMove, [
-            _move_record(v, MoveKind.EVACUATED, src_box=by_box[v.box_id], src_row=v.row, src_col=v.col,
-                         src_rack=source_rack[v.box_id], dst_box=by_box[v.box_id], dst_row=v.row, dst_col=v.col,
-                         dst_rack=by_box[v.box_id].rack, actor=actor, reason=reason, at=now)
-            for v in vials
-        ])
+        chunk = 5000
+        for start in range(0, len(vials), chunk):
+            bulk_create_audited(VialMove, [
+                _move_record(v, MoveKind.EVACUATED, src_box=by_box[v.box_id], src_row=v.row, src_col=v.col,
+                             src_rack=source_rack[v.box_id], dst_box=by_box[v.box_id], dst_row=v.row, dst_col=v.col,
+                             dst_rack=by_box[v.box_id].rack, actor=actor, reason=reason, at=now)
+                for v in vials[start:start + chunk]
+            ])
+            report(len(plan) + min(start + chunk, len(vials)), total)
+        report(total, total, _("%(boxes)d boxes (%(vials)d vials) moved into %(unit)s.")
+               % {"boxes": len(plan), "vials": len(vials), "unit": target_unit.name})
         broken = []
         if _mirror_lots(lots):
             after = _units_per_lot([lot.pk for lot in lots])
