@@ -71,3 +71,10 @@ class BankConfig(AppConfig):
 
         register_panel("audit", "bank/partials/audit_panel.html", audit_panel_context,
                        perms=("bank.view_audit_trail",), order=940)
+        from bank.jobs import dashboard_context as jobs_panel_context
+
+        register_panel("jobs", "bank/partials/jobs_panel.html", jobs_panel_context, order=5)  # issue 17
+        from bank.jobs import register_job
+
+        # Issue 17: a list page's big XLSX export runs in the worker (bank/exports.py).
+        register_job("bank.export", "bank.exports.run_export_job", label=_("List export (XLSX)"))

@@ -21,7 +21,7 @@ from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
 PROJECT_APPS = ("bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "haplobank",
-                "quality")
+                "quality", "imports", "labels")
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ class AccountChange(models.Model):
         PERMISSIONS = "permissions", _("Per-user permissions removed")
         SECOND_FACTOR = "second_factor", _("Second factor changed")
         SENSORS = "sensors", _("Sensor bound to units")
+        MUST_CHANGE_PASSWORD = "must_change_password", _("Password change required")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="account_changes",
                              verbose_name=_("account"))
@@ -326,3 +327,156 @@ class Tally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} = {self.n}"
+
+
+class Job(models.Model):
+    """A long piece of work (an import, an export, a label sheet, a tank evacuation) run by the Celery worker
+    for one user, with its progress, its result or the reason it failed (bank/jobs.py). The page that started
+    it polls the job's row, so a reload, a closed tab or a restarted worker loses nothing. Operational rows:
+    the work a job does is audited where it writes; the job itself keeps no history."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting for the worker")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=60)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs",
+                             verbose_name=_("user"))
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.BigIntegerField(_("done"), default=0)
+    total = models.BigIntegerField(_("total"), null=True, blank=True)
+    message = models.CharField(_("message"), max_length=300, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    input_file = models.FileField(_("input file"), upload_to="jobs/in/%Y/%m/", blank=True)
+    result_file = models.FileField(_("result file"), upload_to="jobs/out/%Y/%m/", blank=True)
+    result_name = models.CharField(_("result file name"), max_length=200, blank=True)
+    result_type = models.CharField(_("result content type"), max_length=100, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="bank_job_user_idx"),
+            models.Index(fields=["status", "id"], condition=models.Q(status__in=["queued", "running"]),
+                         name="bank_job_open_idx"),
+        ]
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int | None:
+        """Whole percent done, or None while the total is unknown."""
+        if not self.total:
+            return 100 if self.status == self.Status.DONE else None
+        return max(0, min(100, int(self.done * 100 // self.total)))
+
+
+class AccountPolicy(models.Model):
+    """What an admin asked of one account beyond its roles: that the user choose a new password before doing
+    anything else (an account created with an initial password, or an admin's "force a password change").
+    Set by ``bank.services``; cleared when the user changes the password. One row per account, made on first
+    need; the login loads it with the user (``bank.auth.LockoutModelBackend.get_user``), so no page pays a query."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="account_policy",
+                                verbose_name=_("account"))
+    must_change_password = models.BooleanField(_("must change the password"), default=False)
+    flagged_at = models.DateTimeField(_("password change required since"), null=True, blank=True)
+
+    history = audit_history()
+
+    class Meta:
+        verbose_name = _("account policy")
+        verbose_name_plural = _("account policies")
+
+    def __str__(self) -> str:
+        return f"{self.user} must_change_password={self.must_change_password}"
+
+
+class PrinterProfile(models.Model):
+    """A label stock and how it is printed (issue 17): the size of one label, what it is for (vial, box or lot
+    labels), and the output — a PDF sheet (a grid on A4/letter label stock), a PDF roll (one label per page, for a
+    thermal roll printer) or ZPL for a Zebra printer at its resolution. Admins keep them (``/labels/printers/``);
+    each kind has at most one default, used when the person printing chooses none. With no profile at all the
+    settings ``LABEL_WIDTH_IN`` × ``LABEL_HEIGHT_IN`` (vials) still apply (bank/labels.py)."""
+
+    class Kind(models.TextChoices):
+        VIAL = "vial", _("Vial labels")
+        BOX = "box", _("Box labels")
+        LOT = "lot", _("Lot labels")
+
+    class Output(models.TextChoices):
+        PDF_SHEET = "pdf_sheet", _("PDF sheet (a grid of labels on a page)")
+        PDF_ROLL = "pdf_roll", _("PDF roll (one label per page)")
+        ZPL = "zpl", _("ZPL (Zebra printer)")
+
+    class Page(models.TextChoices):
+        A4 = "A4", "A4"
+        LETTER = "letter", _("US letter")
+
+    class Dpi(models.IntegerChoices):
+        DPI_203 = 203, _("203 dpi (8 dots/mm)")
+        DPI_300 = 300, _("300 dpi (12 dots/mm)")
+        DPI_600 = 600, _("600 dpi (24 dots/mm)")
+
+    name = models.CharField(_("name"), max_length=80, unique=True)
+    kind = models.CharField(_("labels for"), max_length=10, choices=Kind.choices)
+    output = models.CharField(_("output"), max_length=10, choices=Output.choices, default=Output.PDF_SHEET)
+    width_in = models.DecimalField(_("label width (inches)"), max_digits=6, decimal_places=4)
+    height_in = models.DecimalField(_("label height (inches)"), max_digits=6, decimal_places=4)
+    page_size = models.CharField(_("sheet page size"), max_length=10, choices=Page.choices, default=Page.A4)
+    columns = models.PositiveSmallIntegerField(
+        _("columns on a sheet"), null=True, blank=True, help_text=_("Empty: as many as fit between the margins."))
+    rows = models.PositiveSmallIntegerField(
+        _("rows on a sheet"), null=True, blank=True, help_text=_("Empty: as many as fit between the margins."))
+    margin_left_in = models.DecimalField(_("left margin (inches)"), max_digits=6, decimal_places=4, default="0.5")
+    margin_top_in = models.DecimalField(_("top margin (inches)"), max_digits=6, decimal_places=4, default="0.5")
+    gap_x_in = models.DecimalField(_("gap between columns (inches)"), max_digits=6, decimal_places=4, default="0.1")
+    gap_y_in = models.DecimalField(_("gap between rows (inches)"), max_digits=6, decimal_places=4, default="0.1")
+    dpi = models.PositiveSmallIntegerField(_("printer resolution (ZPL)"), choices=Dpi.choices, default=Dpi.DPI_300)
+    is_default = models.BooleanField(_("default for its kind"), default=False)
+    active = models.BooleanField(_("in use"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    history = audit_history()
+
+    class Meta:
+        ordering = ["kind", "name"]
+        indexes = [models.Index(fields=["kind", "name"], name="bank_printerprofile_kind_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["kind"], condition=models.Q(is_default=True),
+                                    name="bank_printerprofile_one_default_per_kind"),
+            models.CheckConstraint(condition=models.Q(width_in__gt=0, height_in__gt=0),
+                                   name="bank_printerprofile_size_positive"),
+            models.CheckConstraint(condition=models.Q(is_default=False) | models.Q(active=True),
+                                   name="bank_printerprofile_default_is_active"),
+        ]
+        verbose_name = _("printer profile")
+        verbose_name_plural = _("printer profiles")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from bank.labels import profile_errors
+
+        errors = profile_errors(self)
+        if errors:
+            raise ValidationError(errors)

@@ -39,6 +39,7 @@ STAFF_ROLES = (COORDINATOR, TECHNICIAN, QA, ADMIN)
 _STAFF_READ = [
     "bank.view_audit_trail",
     "bank.view_signature",
+    "bank.view_printerprofile",  # issue 17: who prints labels chooses a printer profile (admins keep them)
 ]
 
 
@@ -78,6 +79,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # issue 12 cord blood: mothers and infants, sites and collectors, family contracts
         *_CORDBLOOD_READ, *_perms("cordblood", "add change", "collectionsite collector infantdonation familycontract"),
         "cordblood.add_contractpayment",
+        "imports.import_cordblood", "imports.view_importrun",  # issue 17: cord blood units from a legacy system
     ],
     TECHNICIAN: [
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
@@ -90,6 +92,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_CORDBLOOD_READ, "cordblood.process_cordbloodunit",  # issue 12: accept, process, freeze
         *_TRANSPLANT_READ, "transplant.ship_order", "transplant.complete_typingrequest",  # issue 12: ship, type CT
         *_QUALITY_READ,  # issue 16: technicians read the quality records (QA keeps them)
+        "imports.import_inventory", "imports.view_importrun",  # issue 17: lines, lots and vials from a legacy system
     ],
     QA: [
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "transplant",  # issue 12: transplant centres, patients, search, reservation, release, follow-up
     "haplobank",  # issue 14: population HLA tables, coverage, planning, match search
     "quality",  # issue 16: SOPs, training, equipment, materials; gates on bench work
+    "imports",  # issue 17: migration imports of an existing inventory (CSV/XLSX)
+    "labels",  # issue 17: labels for vial selections, boxes and lots; printer profiles (pages, API, jobs)
 ]
 
 MIDDLEWARE = [
@@ -168,6 +170,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "bank-worker-heartbeat": {"task": "bank.tasks.worker_heartbeat", "schedule": 30.0, "options": {"expires": 25}},
     "bank-sweep-outbox": {"task": "bank.tasks.sweep_outbox", "schedule": 30.0, "options": {"expires": 25}},
     "bank-prune-outbox": {"task": "bank.tasks.prune_outbox", "schedule": crontab(minute=30, hour=19)},
+    "bank-sweep-jobs": {"task": "bank.tasks.sweep_jobs", "schedule": 60.0, "options": {"expires": 55}},
     "bank-seal-audit-chain": {"task": "bank.tasks.seal_audit_chain", "schedule": 60.0, "options": {"expires": 55}},
     "bank-audit-checkpoint": {"task": "bank.tasks.audit_checkpoint", "schedule": crontab(minute=15, hour=16)},
     "bank-purge-expired-tokens": {"task": "bank.tasks.purge_expired_tokens", "schedule": crontab(minute=45, hour=18)},
@@ -343,6 +346,11 @@ SPECTACULAR_SETTINGS = {
         # A line's grade (research, clinical) and a cleanroom's GMP grade (A-D) are both "grade".
         "GradeEnum": "lots.choices.Grade",
         "CleanroomGradeEnum": "quality.choices.GMPGrade",
+        # issue 17: a label file's format (pdf, zpl) beside the rack scanner's file formats
+        "LabelFileFormatEnum": "bank.labels.FORMAT_CHOICES",
+        "RackScanFormatEnum": "storage.rackscan.FORMATS",
+        "ImportKindEnum": "imports.choices.ImportKind",
+        "ImportRunStatusEnum": "imports.choices.RunStatus",
     },
 }
 
@@ -364,6 +372,10 @@ LABEL_HEIGHT_IN = env_float("LABEL_HEIGHT_IN", 0.5)
 LOT_MAX_VIALS = env_int("LOT_MAX_VIALS", 5000, minimum=1)
 LABEL_SHEET_PAGE = env_str("LABEL_SHEET_PAGE", "A4")
 LABEL_PRINTER_DPI = env_int("LABEL_PRINTER_DPI", 300, minimum=100)
+# issue 17: more labels than this in one print go to a job (progress bar, the file downloaded from the job page);
+# one selection or sheet holds at most LABEL_SELECTION_MAX labels.
+LABEL_JOB_THRESHOLD = env_int("LABEL_JOB_THRESHOLD", 300, minimum=1)
+LABEL_SELECTION_MAX = env_int("LABEL_SELECTION_MAX", 100000, minimum=1)
 # Donor collections received later than this after collection are flagged.
 COLLECTION_TRANSPORT_LIMIT_HOURS = env_int("COLLECTION_TRANSPORT_LIMIT_HOURS", 48, minimum=1)
 # Issue 16, quality gates (quality/gates.py). Adoption step by step: a gate applies where its record exists (an SOP
@@ -410,6 +422,8 @@ if os.environ.get("COLLECTION_TRANSPORT_LIMITS", "").strip():
 # Storage
 MIRROR_STORAGE_MCB = env_bool("MIRROR_STORAGE_MCB", False)
 STORAGE_CAPACITY_WARNING_PCT = env_int("STORAGE_CAPACITY_WARNING_PCT", 90, minimum=1)
+# Evacuating a unit with this many boxes or more runs as a job in the worker, with a progress bar (issue 17).
+STORAGE_EVACUATE_JOB_BOXES = env_int("STORAGE_EVACUATE_JOB_BOXES", 20, minimum=1)
 SENSOR_SILENT_MINUTES = env_int("SENSOR_SILENT_MINUTES", 30, minimum=1)
 # Temperature readings (docs/scaling.md, "Temperature readings"). Raw readings are records: they are kept this
 # many days (default ten years: the longest common minimum for quality records of cells and tissues for human use;
@@ -576,6 +590,15 @@ OUTBOX_BATCH_SIZE = 50
 OUTBOX_SWEEP_LIMIT = env_int("OUTBOX_SWEEP_LIMIT", 500, minimum=1)
 OUTBOX_STALE_MINUTES = env_int("OUTBOX_STALE_MINUTES", 10, minimum=1)
 OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 30, minimum=1)
+# Jobs (issue 17, bank/jobs.py): long work in the worker, with progress the page polls.
+JOB_PROGRESS_INTERVAL = env_float("JOB_PROGRESS_INTERVAL", 0.5)  # seconds between two progress writes
+JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 900, minimum=30)  # no progress this long: the worker died
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+JOB_POLL_SECONDS = env_int("JOB_POLL_SECONDS", 1, minimum=1)  # how often the job page asks for progress
+# Migration imports (issue 17, imports/): files up to this size are imported in the request (the report at once);
+# bigger ones run as a job. Rows are validated and written in batches of IMPORTS_BATCH_SIZE.
+IMPORTS_SYNC_MAX_BYTES = env_int("IMPORTS_SYNC_MAX_BYTES", 512 * 1024, minimum=0)
+IMPORTS_BATCH_SIZE = env_int("IMPORTS_BATCH_SIZE", 2000, minimum=10)
 
 # Heartbeats of the worker and beat (bank.health): older than this, readiness answers 503 and admins and QA
 # see a banner saying alarms are not being raised.
@@ -631,3 +654,5 @@ AUDIT_SEAL_BATCH = env_int("AUDIT_SEAL_BATCH", 5000, minimum=100)
 AUDIT_VERIFY_BATCH = env_int("AUDIT_VERIFY_BATCH", 10000, minimum=100)
 # An audit export as PDF holds at most this many entries (CSV streams any number).
 AUDIT_EXPORT_PDF_MAX_ENTRIES = env_int("AUDIT_EXPORT_PDF_MAX_ENTRIES", 5000, minimum=10)
+# A list page's XLSX export of more rows than this is made by a job in the worker (CSV always streams).
+EXPORT_XLSX_SYNC_MAX_ROWS = env_int("EXPORT_XLSX_SYNC_MAX_ROWS", 5000, minimum=1)

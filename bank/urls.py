@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from bank import account_views, health_views, integrity_views, views
+from bank import account_views, health_views, integrity_views, job_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/second-factor/setup/", account_views.second_factor_setup, name="second_factor_setup"),
     path("accounts/tokens/", account_views.tokens, name="tokens"),
     path("accounts/users/", account_views.users, name="accounts_users"),
+    path("accounts/new-user/", account_views.user_create, name="accounts_user_create"),
     path("accounts/users/<str:username>/", account_views.user_detail, name="accounts_user"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
@@ -38,6 +39,9 @@ urlpatterns = [
     path("audit/<str:object_type>/<int:object_id>/export.pdf", integrity_views.audit_record_export,
          {"fmt": "pdf"}, name="audit-export-pdf"),
     path("notifications/", views.notifications, name="notifications"),
+    path("jobs/", job_views.job_list, name="jobs"),
+    path("jobs/<int:pk>/", job_views.job_detail, name="job"),
+    path("jobs/<int:pk>/result", job_views.job_result, name="job-result"),
     path("barcodes/<str:code>.svg", views.barcode_svg, name="barcode-svg"),
     path("donors/", include("donors.urls")),
     path("lots/", include("lots.urls")),
@@ -48,6 +52,8 @@ urlpatterns = [
     path("transplant/", include("transplant.urls")),
     path("haplobank/", include("haplobank.urls")),
     path("quality/", include("quality.urls")),
+    path("imports/", include("imports.urls")),
+    path("labels/", include("labels.urls")),
     path("api/v1/", include("bank.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -18,6 +18,7 @@ from bank import notifications as notes
 from bank.api.errors import error_response, is_api_request
 from bank.audit import audited_models, can_read_history, history_entries, object_history
 from bank.barcodes import code128_svg
+from bank.exports import exportable
 from bank.models import Notification
 from bank.registry import panels_for, resolve_scan
 from bank.roles import ROLES, user_roles
@@ -82,6 +83,7 @@ def audit_page(request, object_type: str, object_id: int):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@exportable("bank.notifications")
 def notifications(request):
     if request.method == "POST":
         notes.mark_read(request.user)

@@ -12,10 +12,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bank import coding, tally
+from bank.exports import exportable
 from bank.roles import has_role
 from bank.web import call_service, perms_required
 from cordblood import forms, queries, services
 from cordblood.choices import Acceptance, Ownership
+from cordblood.exports import unit_queryset
 from cordblood.models import CollectionSite, CordBloodUnit, FamilyContract
 from donors.models import Donor
 from donors.queries import eligibility_for
@@ -29,10 +31,11 @@ LIST = "cordblood.list_cordbloodunit"
 
 
 @perms_required(VIEW_UNIT)
+@exportable("cordblood.units")
 def unit_list(request):
     form = forms.UnitFilterForm(request.GET or None)
     params = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    qs = queries.filter_units(queries.units_visible_to(request.user), params, user=request.user)
+    qs = unit_queryset(request.user, params)  # the page and its export list the same rows (cordblood/exports.py)
     page = tally.page_with_count(qs, 50, request.GET.get("page"),
                                  count=queries.unit_count(request.user, params) if not form.errors else None)
     query = request.GET.copy()
@@ -208,6 +211,7 @@ def unit_report(request, pk: int):
 
 
 @perms_required(VIEW_UNIT)
+@exportable("cordblood.discards")
 def discards(request):
     return render(request, "cordblood/discards.html", {
         "rows": queries.discards_by_reason(), "acceptance": queries.acceptance_counts()})
@@ -217,6 +221,7 @@ def discards(request):
 
 
 @perms_required("cordblood.view_infantdonation")
+@exportable("cordblood.donations")
 def donation_list(request):
     page = tally.page_with_count(queries.donations_list(), 50, request.GET.get("page"),
                                  count=tally.total("cordblood.donation"))
@@ -277,6 +282,7 @@ def donation_new(request, pk: int):
 
 @perms_required("cordblood.view_collectionsite")
 @require_http_methods(["GET", "POST"])
+@exportable("cordblood.sites")
 def site_list(request):
     form = forms.SiteForm(request.POST or None)
     if request.method == "POST":

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,12 +21,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bank import tally
+from bank.exports import exportable
 from bank.signatures import signatures_for
 from bank.web import call_service, perms_required
 from distribution import forms, panels, queries, services
 from distribution.choices import InstitutionType, RequestStatus
 from distribution.countries import ISO_3166_ALPHA2
-from distribution.models import ExportApproval, InstitutionProfile, MaterialTransferAgreement, Recall
+from distribution.exports import mta_queryset, recall_queryset, request_queryset, request_status
+from distribution.models import ExportApproval, InstitutionProfile, Recall
 from distribution.quotation import has_quotation, quotation_pdf
 from donors.models import Donor
 from lots.choices import Grade, LotStatus, lot_can_become
@@ -44,6 +45,7 @@ TRACE = "distribution.view_trace"
 
 
 @perms_required("distribution.view_catalog")
+@exportable("distribution.catalog")
 def catalog(request):
     form = forms.CatalogFilterForm(request.GET or None)
     filters = form.filters if form.is_bound and form.is_valid() else queries.CatalogFilters()
@@ -152,6 +154,7 @@ def institution_profile(request):
 
 @perms_required("distribution.view_materialtransferagreement")
 @require_http_methods(["GET", "POST"])
+@exportable("distribution.mta")
 def mta_list(request):
     """MTA versions, newest first; QA publishes a new one (the same service as ``manage.py publish_mta``)."""
     can_publish = request.user.has_perm("distribution.add_materialtransferagreement")
@@ -165,8 +168,7 @@ def mta_list(request):
                 messages.success(request, _("MTA %(version)s is in force from %(date)s; new requests accept it.") % {
                     "version": mta.version, "date": mta.effective_from})
                 return redirect("distribution:mta")
-    versions = list(MaterialTransferAgreement.objects.annotate(n_requests=Count("requests"))
-                    .order_by("-effective_from", "-id"))
+    versions = list(mta_queryset())
     return render(request, "distribution/mta.html", {
         "versions": versions, "form": form, "can_publish": can_publish,
     }, status=400 if request.method == "POST" else 200)
@@ -174,6 +176,7 @@ def mta_list(request):
 
 @perms_required("distribution.view_feerate")
 @require_http_methods(["GET", "POST"])
+@exportable("distribution.fees")
 def fees(request):
     """The fee rules: the bank's defaults per institution type, then QA's per-grade and per-line rates."""
     can_set = request.user.has_perm("distribution.change_feerate")
@@ -204,13 +207,10 @@ def fees(request):
 
 
 @perms_required(VIEW_REQUEST)
+@exportable("distribution.requests")
 def request_list(request):
-    status = request.GET.get("status", "")
-    if status and status not in RequestStatus.values:
-        status = ""
-    qs = queries.requests_visible_to(request.user)
-    if status:
-        qs = qs.filter(status=status)
+    status = request_status(request.GET)
+    qs = request_queryset(request.user, status)  # the page and its export list the same rows
     sees_all = queries.sees_all_requests(request.user)
     counts = queries.open_request_counts() if sees_all else {}
     known = (counts.get(status, 0) if status else sum(counts.values())) if sees_all else None
@@ -464,8 +464,9 @@ def trace_lot(request, pk: int):
 
 
 @perms_required("distribution.view_recall")
+@exportable("distribution.recalls")
 def recall_list(request):
-    qs = Recall.objects.select_related("lot__cell_line", "donor", "initiated_by").order_by("-initiated_at", "-id")
+    qs = recall_queryset()
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "distribution/recall_list.html", {"page": page})
 

@@ -19,10 +19,12 @@ from django.views.decorators.http import require_http_methods
 
 from bank import tally
 from bank.errors import DomainError
+from bank.exports import exportable
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from donors import services
 from donors.choices import ALL_HLA_LOCI, MATERNAL_TISSUES, ConsentScope, ScreeningOutcome, Tissue
+from donors.exports import collection_queryset, donor_search
 from donors.forms import (
     CollectionForm,
     ConsentForm,
@@ -83,9 +85,10 @@ def _hla_or_none(donor: Donor) -> HLATyping | None:
 
 
 @perms_required("donors.view_donor")
+@exportable("donors")
 def donor_list_page(request):
     """Donors by code with type, eligibility and consent state. Constant queries whatever the page size."""
-    q = (request.GET.get("q") or "").strip()
+    q = donor_search(request.GET)
     page = tally.page_with_count(donor_list(q), 50, request.GET.get("page"),
                                  count=None if q else tally.total("donors.donor"))
     panel = PanelConfig.load()
@@ -393,11 +396,10 @@ def hla_edit(request, pk: int):
 
 
 @perms_required("donors.view_collection")
+@exportable("donors.collections")
 def collection_list(request):
     q = (request.GET.get("q") or "").strip()
-    qs = Collection.objects.select_related("donor", "ethics_approval").order_by("-collected_at", "-id")
-    if q:
-        qs = qs.filter(code__icontains=q) | qs.filter(donor__code__icontains=q)
+    qs = collection_queryset(request.GET)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "donors/collection_list.html", {"page": page, "q": q,
                                                            "limit_hours": services.transport_limit_hours()})
@@ -491,6 +493,7 @@ def handover_create(request, pk: int):
 
 
 @perms_required("donors.view_ethicsapproval")
+@exportable("donors.ethics")
 def ethics_list(request):
     today = timezone.localdate()
     approvals = list(EthicsApproval.objects.order_by("-valid_from", "-id"))

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bank.errors import DomainError
+from bank.exports import exportable
 from bank.web import apply_validation_error, call_service
 from donors.choices import DonorType
 from haplobank import charts, forms, matching, queries, services
@@ -75,6 +76,7 @@ def _definition_label(definition: str) -> str:
 
 
 @role_required(queries.may_manage)
+@exportable("haplobank.coverage")
 def coverage(request):
     population_list = list(queries.populations())
     form = forms.CoverageForm(request.GET or None, populations=population_list)
@@ -110,6 +112,7 @@ def coverage(request):
 
 @role_required(queries.may_manage)
 @require_http_methods(["GET", "POST"])
+@exportable("haplobank.populations")
 def populations(request):
     form = forms.PopulationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -228,6 +231,7 @@ def planning(request):
 
 
 @role_required(queries.may_see_recruitment)
+@exportable("haplobank.recruitment")
 def recruitment(request):
     form = forms.RecruitmentForm(request.GET)
     if not form.is_valid():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -12,10 +10,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bank import coding, tally
+from bank.exports import exportable
 from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from lots import labels, queries, services
 from lots.choices import PLURIPOTENT_TYPES, CellType, Grade, LotStatus, Tier
+from lots.exports import line_filters, line_queryset, lot_filters, lot_queryset
 from lots.forms import CellLineForm, CultureForm, LotForm, PassageForm, SubcloneForm
 from lots.models import CellLine, Culture, Lot, Vial
 
@@ -65,20 +65,14 @@ def donor_panel(request, donor) -> dict | None:
 
 
 @perms_required(*VIEW_LOTS)
+@exportable("lots")
 def lot_list(request):
     q = (request.GET.get("q") or "").strip()
     status = request.GET.get("status") or ""
     tier = request.GET.get("tier") or ""
-    qs = Lot.objects.select_related("cell_line", "parent_lot").order_by("-frozen_on", "-id")
-    if q:
-        qs = qs.filter(Q(lot_number__icontains=q) | Q(cell_line__name__icontains=q) | queries.lots_matching_barcode(q))
-    if status in LotStatus.values:
-        qs = qs.filter(status=status)
-    if tier in Tier.values:
-        qs = qs.filter(tier=tier)
-    line = whole_number(request.GET.get("line"))
-    if line is not None:
-        qs = qs.filter(cell_line_id=line)
+    filters = lot_filters(request.GET)  # the page and its export filter alike (lots/exports.py)
+    qs = lot_queryset(filters)
+    line = filters["line"]
     known = None
     if not q and tier not in Tier.values and line is None:  # by status only: the kept count (bank/tally.py)
         by_status = tally.counts("lots.status")
@@ -93,17 +87,12 @@ def lot_list(request):
 
 
 @perms_required(*VIEW_LOTS)
+@exportable("lots.lines")
 def cellline_list(request):
     q = (request.GET.get("q") or "").strip()
     cell_type = request.GET.get("cell_type") or ""
     grade = request.GET.get("grade") or ""
-    qs = CellLine.objects.select_related("donor", "collection").order_by("name")
-    if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(donor__code=q) | Q(collection__code=q))
-    if cell_type in CellType.values:
-        qs = qs.filter(cell_type=cell_type)
-    if grade in Grade.values:
-        qs = qs.filter(grade=grade)
+    qs = line_queryset(line_filters(request.GET))  # the page and its export filter alike (lots/exports.py)
     # The total from the kept counts (bank/tally.py) unless searched: a million cord blood lines are never counted.
     known = None if q else queries.line_count(cell_type if cell_type in CellType.values else "",
                                               grade if grade in Grade.values else "")
@@ -280,6 +269,7 @@ VIAL_PAGE_SIZE = 50
 
 
 @perms_required(*VIEW_LOTS)
+@exportable("lots.vials")
 def lot_detail(request, pk: int):
     lot = get_object_or_404(queries.lot_queryset(), pk=pk)
     # The vials a page at a time (a unit or a WCB may hold hundreds; the API pages them too); the figures of the
@@ -306,7 +296,6 @@ def lot_detail(request, pk: int):
         "show_kind": summary.other_kinds > 0,
         "can_make_wcb": lot.tier == Tier.MCB and lot.status == LotStatus.RELEASED,
         "coding": queries.lot_coding(lot),  # ISBT 128 DIN and EU SEC (issue 15)
-        "LABEL_WIDTH": settings.LABEL_WIDTH_IN, "LABEL_HEIGHT": settings.LABEL_HEIGHT_IN,
     })
 
 

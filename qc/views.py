@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bank import tally
 from bank.audit import history_entries
 from bank.errors import DomainError
+from bank.exports import exportable
 from bank.roles import QA, has_role
 from bank.web import call_service, perms_required
 from lots.choices import LotStatus
@@ -35,6 +36,7 @@ from qc.choices import (
     DeviationStatus,
     RecheckStatus,
 )
+from qc.exports import deviation_queryset, deviation_state, recheck_state
 from qc.forms import (
     CloseDeviationForm,
     CriterionFormSet,
@@ -125,6 +127,7 @@ def _result_rows(readiness, bound: dict | None = None):
 
 @perms_required("qc.add_qcresult")
 @require_http_methods(["GET", "POST"])
+@exportable("qc.results")
 def lot_results(request, pk: int):
     lot = _lot(pk)
     bound = {}
@@ -291,11 +294,10 @@ def certificate(request, pk: int):
 
 
 @perms_required("qc.view_deviation")
+@exportable("qc.deviations")
 def deviations(request):
-    state = request.GET.get("status", "open")
-    qs = Deviation.objects.select_related("lot", "collection", "opened_by", "closed_by").order_by("-opened_at", "-id")
-    if state in (DeviationStatus.OPEN, DeviationStatus.CLOSED):
-        qs = qs.filter(status=state)
+    state = deviation_state(request.GET)
+    qs = deviation_queryset(state)  # the page and its export (qc/exports.py) list the same rows
     return render(request, "qc/deviations.html", {"deviations": list(qs[:200]), "state": state})
 
 
@@ -353,7 +355,7 @@ def close_deviation(request, pk: int):
 
 def _recheck_page(request, bound: dict | None = None, status: int = 200):
     state = request.GET.get("status", "open")
-    rechecks = list(recheck_list(state if state in (*RecheckStatus.values, "open") else "open")[:200])
+    rechecks = list(recheck_list(recheck_state(request.GET))[:200])
     rows = [{"recheck": r, "form": (bound or {}).get(r.pk) or RecheckResultForm(recheck=r)} for r in rechecks]
     return render(request, "qc/rechecks.html", {"rows": rows, "state": state,
                                                 "can_enter": request.user.has_perm("qc.change_recheck")},
@@ -361,6 +363,7 @@ def _recheck_page(request, bound: dict | None = None, status: int = 200):
 
 
 @perms_required("qc.view_recheck")
+@exportable("qc.rechecks")
 def rechecks(request):
     return _recheck_page(request)
 
@@ -391,6 +394,7 @@ def recheck_result(request, pk: int):
 
 
 @perms_required("qc.view_specification")
+@exportable("qc.specifications")
 def specifications(request):
     specs = specs_in_force()
     versions = defaultdict(int)
@@ -403,6 +407,7 @@ def specifications(request):
 
 @perms_required("qc.view_qctest")
 @require_http_methods(["GET", "POST"])
+@exportable("qc.tests")
 def catalog_tests(request):
     """The test catalog, and the form QA uses to add a test (a new assay, a bank's own test)."""
     can_add = request.user.has_perm("qc.add_specification")

@@ -14,11 +14,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from bank.exports import exportable
 from bank.signatures import manifestation, signatures_for
 from bank.web import call_service, perms_required
 from quality import forms, queries, services
 from quality.choices import TrainingState
-from quality.models import SOP, Cleanroom, EnvironmentResult, Equipment, Material
+from quality.exports import environment_queryset, material_search
+from quality.models import SOP, Cleanroom, Equipment, Material
 
 PER_PAGE = 50
 MATRIX_USERS = 40
@@ -29,6 +31,7 @@ def _tabs(request, tab: str) -> dict:
 
 
 @perms_required("quality.view_training")
+@exportable("quality.matrix")
 def matrix(request):
     """Users × SOPs in force: current, due, expired, retraining needed, not trained (users paginated)."""
     form = forms.TrainingForm(request.POST or None, initial={"trained_on": timezone.localdate()})
@@ -54,6 +57,7 @@ def matrix(request):
 
 
 @perms_required("quality.view_sopversion")
+@exportable("quality.sops")
 def sops(request):
     form = forms.SOPVersionForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
@@ -88,6 +92,7 @@ def sop(request, pk: int):
 
 
 @perms_required("quality.view_equipment")
+@exportable("quality.equipment")
 def equipment(request):
     """The due list (most urgent first) and the register; QA adds instruments."""
     form = forms.EquipmentForm(request.POST or None)
@@ -132,6 +137,7 @@ def equipment_detail(request, pk: int):
 
 
 @perms_required("quality.view_material")
+@exportable("quality.materials")
 def materials(request):
     form = forms.MaterialForm(request.POST or None, initial={"received_on": timezone.localdate()})
     if request.method == "POST":
@@ -145,9 +151,7 @@ def materials(request):
                     "name": material.name, "lot": material.lot_number})
                 return redirect("quality:material", material.pk)
     search = forms.MaterialSearchForm(request.GET or None)
-    q, status = "", ""
-    if search.is_valid():
-        q, status = search.cleaned_data["q"], search.cleaned_data["status"]
+    q, status = material_search(request.GET)  # the page and its export search alike (quality/exports.py)
     page = Paginator(queries.material_list(status, q), PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "quality/materials.html", {
         **_tabs(request, "materials"), "page": page, "form": form, "search": search, "today": timezone.localdate()},
@@ -183,6 +187,7 @@ def material(request, pk: int):
 
 
 @perms_required("quality.view_cleanroom")
+@exportable("quality.environment")
 def environment(request):
     """Cleanrooms with their grades and the latest monitoring results (excursions first); QA adds rooms and results."""
     rooms = list(Cleanroom.objects.order_by("code"))
@@ -216,8 +221,7 @@ def environment(request):
                 alarm = not is_room and result.level == "action"
                 (messages.warning if alarm else messages.success)(request, message)
                 return redirect("quality:environment")
-    page = Paginator(EnvironmentResult.objects.select_related("room").order_by("-sampled_on", "-id"),
-                     PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(environment_queryset(), PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "quality/environment.html", {
         **_tabs(request, "environment"), "rooms": rooms, "page": page, "room_form": room_form,
         "result_form": result_form}, status=400 if room_form.errors or result_form.errors else 200)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,6 +18,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bank.exports import exportable
 from bank.notifications import users_with_role
 from bank.roles import CLINICIAN
 from bank.signatures import manifestation, signatures_for
@@ -35,6 +35,14 @@ from transplant.choices import (
     ReleaseException,
     ReservationStatus,
     TypingRequestStatus,
+)
+from transplant.exports import (
+    centre_queryset,
+    follow_up_queryset,
+    order_queryset,
+    patient_queryset,
+    typing_queryset,
+    typing_status,
 )
 from transplant.models import CentreClinician, DryShipper, TemperatureLog, TransplantCentre
 from transplant.services import safety
@@ -82,8 +90,9 @@ def index(request):
 
 
 @perms_required("transplant.view_patient")
+@exportable("transplant.patients")
 def patients(request):
-    qs = queries.patients_visible_to(request.user).order_by("centre_id", "code")
+    qs = patient_queryset(request.user)
     return render(request, "transplant/patient_list.html", {"page": _page(request, qs)})
 
 
@@ -138,6 +147,7 @@ def _patient_context(request, patient, **forms_in) -> dict:
 
 
 @perms_required("transplant.view_patient")
+@exportable("transplant.search")
 def patient(request, pk: int):
     obj = _get(queries.patients_visible_to(request.user), pk)
     return render(request, "transplant/patient_detail.html", _patient_context(request, obj))
@@ -225,12 +235,10 @@ def reservation_cancel(request, pk: int):
 
 
 @perms_required("transplant.view_typingrequest")
+@exportable("transplant.typing")
 def typing_list(request):
-    status = request.GET.get("status", TypingRequestStatus.REQUESTED)
-    qs = queries.typing_requests_visible_to(request.user)
-    if status in TypingRequestStatus.values:
-        qs = qs.filter(status=status)
-    qs = qs.order_by("due_on", "pk") if status == TypingRequestStatus.REQUESTED else qs.order_by("-requested_at", "-pk")
+    status = typing_status(request.GET)
+    qs = typing_queryset(request.user, status)  # the page and its export list the same rows
     return render(request, "transplant/typing_list.html", {
         "page": _page(request, qs), "status": status, "tabs": [("requested", _("Open")), ("completed", _("Completed")),
                                                                ("", _("All"))]})
@@ -296,13 +304,12 @@ def typing_cancel(request, pk: int):
 
 
 @perms_required("transplant.view_order")
+@exportable("transplant.orders")
 def orders(request):
     status = request.GET.get("status", "")
-    qs = queries.orders_visible_to(request.user)
-    if status in OrderStatus.values:
-        qs = qs.filter(status=status)
+    qs = order_queryset(request.user, status)
     return render(request, "transplant/order_list.html", {
-        "page": _page(request, qs.order_by("-ordered_at", "-pk")), "status": status,
+        "page": _page(request, qs), "status": status,
         "tabs": [("", _("All")), *OrderStatus.choices]})
 
 
@@ -476,10 +483,9 @@ def adverse_event_link(request, pk: int, event_pk: int):
 
 
 @perms_required("transplant.view_followup")
+@exportable("transplant.follow_ups")
 def follow_ups(request):
-    qs = queries.follow_ups_visible_to(request.user).order_by("due_on", "pk")
-    if request.GET.get("status", "due") == "due":
-        qs = qs.filter(status="due")
+    qs = follow_up_queryset(request.user, request.GET.get("status", "due"))
     return render(request, "transplant/follow_up_list.html", {"page": _page(request, qs),
                                                               "status": request.GET.get("status", "due")})
 
@@ -507,9 +513,9 @@ def follow_up(request, pk: int):
 
 
 @perms_required("transplant.view_transplantcentre", "transplant.change_transplantcentre")
+@exportable("transplant.centres")
 def centres(request):
-    qs = TransplantCentre.objects.annotate(
-        clinician_count=Count("clinicians", filter=Q(clinicians__active=True))).order_by("code")
+    qs = centre_queryset()
     return render(request, "transplant/centre_list.html", {"page": _page(request, qs), "today": timezone.localdate()})
 
 
@@ -587,6 +593,7 @@ def centre_unlink(request, pk: int, link_pk: int):
 
 
 @perms_required("transplant.view_dryshipper", "transplant.change_dryshipper")
+@exportable("transplant.shippers")
 def shippers(request):
     return render(request, "transplant/shipper_list.html", {
         "page": _page(request, DryShipper.objects.order_by("code")), "today": timezone.localdate()})

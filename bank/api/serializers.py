@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bank.models import Job
 from bank.signatures import manifestation, record_key, signable_manifest, signatures_for
 
 
@@ -78,3 +79,45 @@ class AuditEntrySerializer(serializers.Serializer):
 class DomainErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """A job (bank/jobs.py): its progress, its result or the reason it failed, and where to fetch its file."""
+
+    user = serializers.CharField(source="user.username", read_only=True)
+    kind_label = serializers.SerializerMethodField()
+    percent = serializers.IntegerField(read_only=True, allow_null=True)
+    url = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField()
+    result_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = ["id", "kind", "kind_label", "title", "user", "status", "done", "total", "percent", "message",
+                  "result", "error", "result_name", "created_at", "started_at", "finished_at", "url", "page_url",
+                  "result_url"]
+        read_only_fields = fields
+
+    def get_kind_label(self, job) -> str:
+        from bank.jobs import kind_label
+
+        return kind_label(job.kind)
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_url(self, job) -> str:
+        from django.urls import reverse
+
+        return self._absolute(reverse("api-job", args=[job.pk]))
+
+    def get_page_url(self, job) -> str:
+        from django.urls import reverse
+
+        return self._absolute(reverse("job", args=[job.pk]))
+
+    def get_result_url(self, job) -> str | None:
+        from django.urls import reverse
+
+        return self._absolute(reverse("api-job-result", args=[job.pk])) if job.result_file else None

@@ -277,9 +277,20 @@ def build_context() -> dict:
         "equipment": Equipment.objects.order_by("pk").first().pk,
         "material": Material.objects.order_by("pk").first().pk,
         "cleanroom": Cleanroom.objects.order_by("pk").first().pk,
+        **issue17_ids(users["admin"]),
         **cordblood_ids(),
         **transplant_ids(),
     }
+
+
+def issue17_ids(admin) -> dict:
+    """Issue 17: the demo's import run and printer profile, the import kinds, and a job of the admin's."""
+    from bank.models import Job, PrinterProfile
+    from imports.models import ImportRun
+
+    return {"import_run": ImportRun.objects.order_by("pk").first().pk, "import_kind": "inventory",
+            "printer_profile": PrinterProfile.objects.order_by("pk").first().pk,
+            "job": Job.objects.create(kind="bank.export", user=admin, title="fuzz").pk}
 
 
 def transplant_ids() -> dict:
@@ -466,6 +477,9 @@ PATH_IDS = [
     ("/api/v1/vials/", "placed_vial"), ("/api/v1/hla/populations/", "hla_population"),
     ("/api/v1/quality/equipment/", "equipment"), ("/api/v1/quality/materials/", "material"),
     ("/api/v1/quality/cleanrooms/", "cleanroom"),
+    ("/api/v1/imports/runs/", "import_run"), ("/api/v1/imports/", "import_kind"),
+    ("/api/v1/printer-profiles/", "printer_profile"), ("/api/v1/jobs/", "job"),
+    ("/api/v1/storage/racks/", "rack_with_room"),
 ]
 
 

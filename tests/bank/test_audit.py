@@ -16,10 +16,12 @@ pytestmark = pytest.mark.django_db
 # links; a history of it would chain itself) and operational rows of the outbox and the heartbeats; derived data
 # kept like an index (issue 13): a line's stock counter and the kept counts (database triggers), and the readings'
 # hourly and daily summaries (rebuilt from the audited readings at will); the HLA lookup keys of the match
-# search (issue 14, derived from the audited typings).
+# search (issue 14, derived from the audited typings); issue 17: jobs (operational rows like the outbox's: what a job
+# writes is audited where it writes) and an import's external-ID map (an index of the audited records it maps,
+# written with them in the same transaction).
 WITHOUT_HISTORY = {"bank.AuditLink", "bank.AuditCheckpoint", "bank.OutboxMessage", "bank.Heartbeat",
                    "lots.LineStock", "bank.Tally", "storage.ReadingRollup", "donors.HLAKey",
-                   "storage.UnitOccupancy", "distribution.KeptCatalogEntry"}
+                   "storage.UnitOccupancy", "distribution.KeptCatalogEntry", "bank.Job", "imports.ExternalRef"}
 
 
 def test_every_project_model_keeps_history():

@@ -153,6 +153,7 @@ def test_every_scheduled_task_is_registered_and_safe_to_run_twice():
         "storage.tasks.purge_expired_readings",  # per unit: row lock, then only what is past its last purge
         "bank.tasks.worker_heartbeat",  # stamps a row
         "bank.tasks.sweep_outbox",  # leases rows FOR UPDATE SKIP LOCKED
+        "bank.tasks.sweep_jobs",  # re-sends only; bank.jobs.run_job claims each job under a row lock
         "bank.tasks.prune_outbox",  # deletes delivered rows past a cutoff
         "bank.tasks.seal_audit_chain",  # pg_try_advisory_lock: one sealer at a time
         "bank.tasks.audit_checkpoint",  # seals under the lock; a second checkpoint of the same head is harmless

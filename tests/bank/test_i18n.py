@@ -11,7 +11,8 @@ from bank import pofile
 ROOT = Path(__file__).resolve().parents[2]
 PO = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
-APPS = ["bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "haplobank", "quality"]
+APPS = ["bank", "donors", "lots", "storage", "qc", "distribution", "cordblood", "transplant", "haplobank", "quality",
+        "imports", "labels"]
 SOURCES = [*APPS, "templates", "locale", "manage.py"]
 
 

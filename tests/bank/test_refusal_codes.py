@@ -320,6 +320,27 @@ def nothing_to_evacuate(ctx: Ctx):
                                       {"unit": target.pk, "reason": "LN2 leak"}, format="json")
 
 
+def unknown_vials(ctx: Ctx):  # issue 17: storing from a rack scan that read a tube the bank does not know
+    box = storage(rows=8, cols=12)
+    scan = SimpleUploadedFile("scan.csv", f"{box.barcode},A01,SBV-NOT-OURS\n".encode(), content_type="text/csv")
+    return ctx.api("technician").post("/api/v1/storage/rack-scans/store/", {"file": scan, "reason": "re-scan"},
+                                      format="multipart")
+
+
+def rack_name_taken(ctx: Ctx):  # issue 17: a rack moved into a unit that has a rack of that name
+    rack, other = RackFactory(name="R1"), RackFactory(name="R1")
+    return ctx.api("technician").post(f"/api/v1/storage/racks/{rack.pk}/move/",
+                                      {"unit": other.unit_id, "reason": "reorganised"}, format="json")
+
+
+def import_not_allowed(ctx: Ctx):  # issue 17: a coordinator (cord blood imports only) sends a lots-and-vials file
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("inventory.csv", b"lot_external_id\n", content_type="text/csv")
+    return ctx.api("coordinator").post("/api/v1/imports/inventory/", {"file": upload, "source": "old-lims"},
+                                       format="multipart")
+
+
 def alarm_not_active(ctx: Ctx):
     from storage.models import Alarm
 
@@ -595,6 +616,33 @@ def account_locked(ctx: Ctx):
     for _ in range(3):
         assert client.post(TOKEN_URL, {"username": "qa", "password": "wrong"}, format="json").status_code in (401, 403)
     return client.post(TOKEN_URL, {"username": "qa", "password": ctx.password}, format="json")
+
+
+def password_change_required(ctx: Ctx):
+    # An admin required a new password: the user's API token is refused until it is changed (issue 17).
+    from bank.services import issue_token, require_password_change
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(ctx.users['qa'])[1]}")
+    require_password_change(ctx.users["qa"], actor=ctx.users["admin"], reason="password shared")
+    return client.get("/api/v1/me/")
+
+
+def self_lockout(ctx: Ctx):
+    return ctx.api("admin").patch("/api/v1/accounts/admin/", {"roles": ["qa"], "reason": "oops"}, format="json")
+
+
+def last_admin(ctx: Ctx):
+    # A superuser outside the admin role (an emergency account) may not take the only admin's role.
+    from tests.factories import UserFactory
+
+    client = APIClient()
+    client.force_authenticate(UserFactory(username="root", is_superuser=True))
+    return client.patch("/api/v1/accounts/admin/", {"roles": ["qa"], "reason": "moved to QA"}, format="json")
+
+
+def sensor_account(ctx: Ctx):
+    return ctx.api("admin").post("/api/v1/accounts/sensor/force-password-change/", {"reason": "x"}, format="json")
 
 
 def sensor_not_bound(ctx: Ctx):
@@ -1004,6 +1052,11 @@ TABLE = [
     Refusal("rack_full", 409, "POST /storage/racks/{id}/boxes/", rack_full),
     Refusal("box_name_taken", 409, "POST /storage/boxes/{id}/move/", box_name_taken),
     Refusal("nothing_to_evacuate", 409, "POST /storage/units/{id}/evacuate/", nothing_to_evacuate),
+    Refusal("unknown_vials", 409, "POST /storage/rack-scans/store/ (a tube no vial has)", unknown_vials),
+    Refusal("import_not_allowed", 403, "POST /imports/inventory/ (a coordinator: cord blood imports only)",
+            import_not_allowed),
+    Refusal("rack_name_taken", 409, "POST /storage/racks/{id}/move/ (the unit has a rack of that name)",
+            rack_name_taken),
     Refusal("alarm_not_active", 409, "POST /storage/alarms/{id}/acknowledge/", alarm_not_active),
     # QC and release (API.md's order: role, signature_invalid, segregation_of_duties, qc_incomplete, ...)
     Refusal("signature_invalid", 403, "POST /lots/{id}/release/", signature_invalid),
@@ -1103,6 +1156,13 @@ TABLE = [
             account_locked),
     Refusal("sensor_not_bound", 403, "POST /storage/units/{id}/readings/ (a sensor bound to another unit)",
             sensor_not_bound),
+    # user management (issue 17)
+    Refusal("password_change_required", 403, "GET /me/ (token of a user an admin required to change the password)",
+            password_change_required),
+    Refusal("self_lockout", 409, "PATCH /accounts/{username}/ (an admin removing their own admin role)",
+            self_lockout),
+    Refusal("last_admin", 409, "PATCH /accounts/{username}/ (the last active admin's role)", last_admin),
+    Refusal("sensor_account", 409, "POST /accounts/{username}/force-password-change/ (a sensor)", sensor_account),
     Refusal("throttled", 429, "POST /auth/token/ (over API_THROTTLE_RATES['token'])", throttled),
     # the API itself
     Refusal("not_authenticated", 401, "GET /lots/ (no credentials)", not_authenticated),

@@ -10,16 +10,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # role -> the navigation entries (data-nav keys) it must see, in order. One table for every app.
 EXPECTED_NAV = {
     "coordinator": ["dashboard", "donors", "lots", "quality", "trace", "cordblood", "cordblood-sites", "haplobank",
-                    "api"],
-    "technician": ["dashboard", "donors", "lots", "storage", "qc-results", "quality", "requests", "trace",
-                   "cordblood", "transplant", "api"],
-    "qa": ["dashboard", "donors", "lots", "storage", "qc", "qc-results", "quality", "requests", "trace", "cordblood",
-           "transplant", "haplobank", "api"],
+                    "imports", "api"],
+    "technician": ["dashboard", "donors", "lots", "storage", "labels", "qc-results", "quality", "requests", "trace",
+                   "cordblood", "transplant", "imports", "api"],
+    "qa": ["dashboard", "donors", "lots", "storage", "labels", "qc", "qc-results", "quality", "requests", "trace",
+           "cordblood", "transplant", "haplobank", "api"],
     "researcher": ["dashboard", "catalog", "requests", "hla-match", "api"],
     "clinician": ["dashboard", "transplant", "transplant-patients"],
     "medical_director": ["dashboard", "transplant"],
-    "admin": ["dashboard", "donors", "lots", "storage", "qc", "quality", "requests", "trace", "cordblood",
-              "cordblood-sites", "transplant", "transplant-patients", "haplobank", "api", "users"],
+    "admin": ["dashboard", "donors", "lots", "storage", "labels", "qc", "quality", "requests", "trace", "cordblood",
+              "cordblood-sites", "transplant", "transplant-patients", "haplobank", "imports", "api", "users"],
 }
 
 

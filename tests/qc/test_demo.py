@@ -16,12 +16,16 @@ pytestmark = pytest.mark.django_db
 
 def test_demo_lots_are_in_every_qc_state():
     call_command("load_demo", stdout=io.StringIO())
+    # The cordblood and transplant steps add their own units (tests/cordblood, tests/transplant check them), the
+    # haplobank step a released HLA-homozygous line (tests/haplobank checks it), the imports step two legacy lots in
+    # quarantine (tests/imports checks them).
+    from imports.models import ExternalRef
     from lots.models import Lot
 
-    # The cordblood and transplant steps add their own units (tests/cordblood, tests/transplant check them), the
-    # haplobank step a released HLA-homozygous line (tests/haplobank checks it).
+    imported = ExternalRef.objects.filter(kind="lot").values_list("object_id", flat=True)
     by_number = {lot.lot_number: lot for lot in Lot.objects.filter(cord_blood_unit__isnull=True)
-                 .exclude(cell_line__description__contains="(haplobank line)").select_related("cell_line")}
+                 .exclude(cell_line__description__contains="(haplobank line)").exclude(pk__in=imported)
+                 .select_related("cell_line")}
     statuses = sorted(lot.status for lot in by_number.values())
     # four released by QA; the distribution step then recalls the UC-MSC working bank
     assert statuses.count("released") == 3 and statuses.count("recalled") == 1
@@ -36,7 +40,8 @@ def test_demo_lots_are_in_every_qc_state():
     held = Lot.objects.get(status="on_hold", cord_blood_unit__isnull=True)
     assert held.rechecks.get(status="done").result.passed is False
     assert set(Recheck.objects.values_list("status", flat=True)) == {"due", "overdue", "done"}
-    waiting = list(Lot.objects.filter(status="quarantine", cord_blood_unit__isnull=True).select_related("cell_line"))
+    waiting = list(Lot.objects.filter(status="quarantine", cord_blood_unit__isnull=True).exclude(pk__in=imported)
+                   .select_related("cell_line"))
     states = sorted((r.first_blocker or {}).get("code", "ready to sign") for r in readiness_for(waiting).values())
     assert states == ["qc_incomplete", "ready to sign"]
 

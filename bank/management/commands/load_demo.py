@@ -9,8 +9,9 @@ from django.db import transaction
 from bank.audit import acting
 
 # Each app contributes one step, in lifecycle order; a step gets the shared context of the earlier ones.
-STEPS = ["bank.demo", "donors.demo", "lots.demo", "storage.demo", "qc.demo", "distribution.demo", "cordblood.demo",
-         "transplant.demo", "haplobank.demo", "quality.demo"]
+STEPS = ["bank.demo", "labels.demo", "donors.demo", "lots.demo", "storage.demo", "qc.demo", "distribution.demo",
+         "cordblood.demo", "transplant.demo", "haplobank.demo", "quality.demo",
+         "imports.demo"]
 
 
 class Command(BaseCommand):
