@@ -10,11 +10,12 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
+from bank.exports import exportable
 from bank.web import call_service, perms_required
 from imports import services
 from imports.choices import ImportKind
 from imports.forms import ImportForm
-from imports.models import ImportRun
+from imports.queries import visible_runs
 from imports.services.templates import template_csv, template_xlsx
 
 VIEW = "imports.view_importrun"
@@ -26,16 +27,9 @@ CREATED_LABELS = {"cell_lines": _("Cell lines"), "lots": _("Lots"), "vials": _("
                   "cord_blood_units": _("Cord blood units"), "hla_typings": _("HLA typings"), "mothers": _("Mothers")}
 
 
-def _runs(user):
-    """Imports the user may see: their own, or everyone's for those who may import every kind (admins)."""
-    qs = ImportRun.objects.select_related("user", "released_signed_by").order_by("-created_at", "-id")
-    if not (user.has_perm("imports.import_inventory") and user.has_perm("imports.import_cordblood")):
-        qs = qs.filter(user=user)
-    return qs
-
-
 @perms_required(VIEW)
 @require_http_methods(["GET", "POST"])
+@exportable("imports.runs")
 def index(request):
     kinds = services.kinds_for(request.user)
     form = ImportForm(request.POST or None, request.FILES or None, kinds=kinds,
@@ -51,7 +45,7 @@ def index(request):
             if report is None:
                 return redirect(reverse("job", args=[run.job_id]))
             return redirect("imports:run", pk=run.pk)
-    page = Paginator(_runs(request.user), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(visible_runs(request.user), RUNS_PER_PAGE).get_page(request.GET.get("page"))
     specs = [(kind, services.SPECS[kind]) for kind in kinds]
     return render(request, "imports/index.html", {"form": form, "page": page, "specs": specs,
                                                   "kind_labels": dict(ImportKind.choices)})
@@ -59,7 +53,7 @@ def index(request):
 
 @perms_required(VIEW)
 def run_detail(request, pk: int):
-    run = get_object_or_404(_runs(request.user), pk=pk)
+    run = get_object_or_404(visible_runs(request.user), pk=pk)
     errors = (run.report or {}).get("errors", [])
     page = Paginator(errors, ERRORS_PER_PAGE).get_page(request.GET.get("page"))
     created = [] if run.status == "rejected" else [
@@ -70,7 +64,7 @@ def run_detail(request, pk: int):
 
 @perms_required(VIEW)
 def run_errors(request, pk: int):
-    run = get_object_or_404(_runs(request.user), pk=pk)
+    run = get_object_or_404(visible_runs(request.user), pk=pk)
     if not run.errors_file:
         raise Http404
     return FileResponse(run.errors_file.open("rb"), as_attachment=True, filename=f"import-{run.pk}-errors.csv",

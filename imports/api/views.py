@@ -17,8 +17,9 @@ from bank.jobs import accepted_response
 from imports import services
 from imports.api import serializers as s
 from imports.models import ImportRun
+from imports.queries import visible_runs
 from imports.services.templates import template_csv, template_xlsx
-from imports.views import XLSX, _runs
+from imports.views import XLSX
 
 KIND_PARAM = OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(services.SPECS),
                               description="cell_lines, inventory or cord_blood")
@@ -86,7 +87,7 @@ class RunListView(ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return ImportRun.objects.none()
-        return _runs(self.request.user)
+        return visible_runs(self.request.user)
 
 
 class RunDetailView(RetrieveAPIView):
@@ -99,4 +100,4 @@ class RunDetailView(RetrieveAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return ImportRun.objects.none()
-        return _runs(self.request.user)
+        return visible_runs(self.request.user)
