@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from bank.models import PrinterProfile
 from labels import services
@@ -70,15 +69,10 @@ class VialSelectionForm(PrintForm):
                 if lot is None:
                     self.add_error("lot", _("No lot %(code)s.") % {"code": lot_code})
                     return data
-                numbers = services.parse_numbers(data.get("numbers", ""))
-                data["ids"] = services.vials_of_lot(lot, numbers)
-                data["title"] = _("Vial labels of lot %(lot)s") % {"lot": lot.lot_number}
-                data["name"] = f"vial-labels-{lot.lot_number}"
+                selection = services.lot_vial_selection(lot, services.parse_numbers(data.get("numbers", "")))
             else:
-                data["ids"] = services.resolve_vials(codes, field="codes")
-                data["title"] = ngettext("Labels of %(n)d vial", "Labels of %(n)d vials", len(data["ids"])) % {
-                    "n": len(data["ids"])}
-                data["name"] = f"vial-labels-{len(data['ids'])}"
+                selection = services.vial_selection(codes, field="codes")
+            data.update(ids=selection.ids, title=selection.title, name=selection.name)
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 for error in errors:

@@ -192,6 +192,50 @@ def box_ids(*, box=None, rack=None, unit=None) -> list[int]:
     return ids
 
 
+# --- a selection: its ids, the job's title and the file's name (pages and API alike) ---------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    ids: list[int]
+    title: str
+    name: str
+
+
+def vial_selection(items: Sequence, field: str = "vials") -> Selection:
+    """Vials scanned or pasted (barcodes or ids, in that order)."""
+    ids = resolve_vials(items, field=field)
+    return Selection(ids, ngettext("Labels of %(n)d vial", "Labels of %(n)d vials", len(ids)) % {"n": len(ids)},
+                     f"vial-labels-{len(ids)}")
+
+
+def lot_vial_selection(lot: Lot, numbers: Iterable[int] | None = None) -> Selection:
+    """Every vial of a lot, or the vials of some numbers."""
+    return Selection(vials_of_lot(lot, numbers), _("Vial labels of lot %(lot)s") % {"lot": lot.lot_number},
+                     f"vial-labels-{lot.lot_number}")
+
+
+def lot_selection(items: Sequence, field: str = "lots") -> Selection:
+    """Lots named by number, barcode or id."""
+    ids = resolve_lots(items, field=field)
+    return Selection(ids, _("Lot labels (%(n)d)") % {"n": len(ids)}, f"lot-labels-{len(ids)}")
+
+
+def box_selection(*, boxes: Sequence | None = None, box=None, rack=None, unit=None) -> Selection:
+    """Boxes named by barcode or id (``boxes``), one ``box``, a ``rack``'s or a ``unit``'s boxes."""
+    if boxes is not None:
+        ids = resolve_boxes(boxes)
+        return Selection(ids, _("Box labels (%(n)d)") % {"n": len(ids)}, f"box-labels-{len(ids)}")
+    ids = box_ids(box=box, rack=rack, unit=unit)
+    if box is not None:
+        return Selection(ids, _("Box label %(box)s") % {"box": box.name}, f"box-label-{box.name}")
+    if rack is not None:
+        return Selection(ids, _("Box labels of rack %(unit)s / %(rack)s") % {"unit": rack.unit.name,
+                                                                               "rack": rack.name},
+                         f"box-labels-{rack.unit.name}-{rack.name}")
+    return Selection(ids, _("Box labels of unit %(unit)s") % {"unit": unit.name}, f"box-labels-{unit.name}")
+
+
 # --- which stock ---------------------------------------------------------------------------------------------
 
 

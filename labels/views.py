@@ -104,16 +104,10 @@ def boxes(request):
         messages.error(request, _("Open a box, a rack or a unit and print its labels from there."))
         return redirect("storage:index")
     try:
-        ids = services.box_ids(**{key: target})
-    except ValidationError:
-        ids = []
-    if key == "box":
-        title, name = _("Box label %(box)s") % {"box": target.name}, f"box-label-{target.name}"
-    elif key == "rack":
-        title = _("Box labels of rack %(unit)s / %(rack)s") % {"unit": target.unit.name, "rack": target.name}
-        name = f"box-labels-{target.unit.name}-{target.name}"
-    else:
-        title, name = _("Box labels of unit %(unit)s") % {"unit": target.name}, f"box-labels-{target.name}"
+        selection = services.box_selection(**{key: target})
+        ids, title, name = selection.ids, selection.title, selection.name
+    except ValidationError:  # more boxes than one sheet may hold: the page says there is nothing to print
+        ids, title, name = [], str(target), ""
     status = 200
     if request.method == "POST":
         form = PrintForm(request.POST, kind="box")

@@ -5,8 +5,6 @@ file (200) or, for more than ``LABEL_JOB_THRESHOLD`` labels, 202 with the job to
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -52,17 +50,15 @@ class _PrintView(generics.GenericAPIView):
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)
 
-    def ids(self, data) -> tuple[list[int], str, str]:
-        raise NotImplementedError
-
-    def post(self, request):
+    def print_selection(self, request, select):
+        """Validate the body, ``select(data)`` → a ``labels.services.Selection``, print it (or hand it to a job)."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        ids, title, name = self.ids(data)
+        selection = select(data)
         profile = services.profile_for(self.kind, data.get("profile"))
-        result = services.print_labels(actor=request.user, kind=self.kind, ids=ids, profile=profile,
-                                       fmt=data.get("format") or None, title=title, name=name,
+        result = services.print_labels(actor=request.user, kind=self.kind, ids=selection.ids, profile=profile,
+                                       fmt=data.get("format") or None, title=selection.title, name=selection.name,
                                        copies=data.get("copies") or 1)
         if isinstance(result, Job):
             return jobs.accepted_response(result, request)
@@ -77,14 +73,9 @@ class VialLabelsView(_PrintView):
     serializer_class = s.VialLabelsSerializer
     kind = "vial"
 
-    def ids(self, data):
-        ids = services.resolve_vials(data["vials"])
-        title = ngettext("Labels of %(n)d vial", "Labels of %(n)d vials", len(ids)) % {"n": len(ids)}
-        return ids, title, f"vial-labels-{len(ids)}"
-
     @extend_schema(request=s.VialLabelsSerializer, responses=FILE_RESPONSES)
     def post(self, request):
-        return super().post(request)
+        return self.print_selection(request, lambda data: services.vial_selection(data["vials"]))
 
 
 class BoxLabelsView(_PrintView):
@@ -94,24 +85,21 @@ class BoxLabelsView(_PrintView):
     serializer_class = s.BoxLabelsSerializer
     kind = "box"
 
-    def ids(self, data):
+    @staticmethod
+    def select(data):
         from storage.models import Rack, StorageUnit
 
         if data.get("boxes") is not None:
-            ids = services.resolve_boxes(data["boxes"])
-            return ids, _("Box labels (%(n)d)") % {"n": len(ids)}, f"box-labels-{len(ids)}"
+            return services.box_selection(boxes=data["boxes"])
         if data.get("rack") is not None:
-            rack = get_object_or_404(Rack.objects.select_related("unit"), pk=data["rack"])
-            title = _("Box labels of rack %(unit)s / %(rack)s") % {"unit": rack.unit.name, "rack": rack.name}
-            return services.box_ids(rack=rack), title, f"box-labels-{rack.unit.name}-{rack.name}"
-        unit = get_object_or_404(StorageUnit, pk=data["unit"])
-        title = _("Box labels of unit %(unit)s") % {"unit": unit.name}
-        return services.box_ids(unit=unit), title, f"box-labels-{unit.name}"
+            return services.box_selection(rack=get_object_or_404(Rack.objects.select_related("unit"),
+                                                                 pk=data["rack"]))
+        return services.box_selection(unit=get_object_or_404(StorageUnit, pk=data["unit"]))
 
     @extend_schema(request=s.BoxLabelsSerializer, responses={**FILE_RESPONSES, 404: OpenApiResponse(
         description="no such rack or unit")})
     def post(self, request):
-        return super().post(request)
+        return self.print_selection(request, self.select)
 
 
 class LotLabelsView(_PrintView):
@@ -121,13 +109,9 @@ class LotLabelsView(_PrintView):
     serializer_class = s.LotLabelsSerializer
     kind = "lot"
 
-    def ids(self, data):
-        ids = services.resolve_lots(data["lots"])
-        return ids, _("Lot labels (%(n)d)") % {"n": len(ids)}, f"lot-labels-{len(ids)}"
-
     @extend_schema(request=s.LotLabelsSerializer, responses=FILE_RESPONSES)
     def post(self, request):
-        return super().post(request)
+        return self.print_selection(request, lambda data: services.lot_selection(data["lots"]))
 
 
 # --- printer profiles ----------------------------------------------------------------------------------------
