@@ -167,6 +167,9 @@ def page(browser, live_server, request):
     """A fresh browser page; a screenshot is kept under test-artifacts/ when the test fails."""
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
     context.set_default_timeout(10_000)
+    # A navigation waits for a whole page from the live server, which shares CI's two cores with the other
+    # xdist process (a Celery worker, gunicorn, a migration test): give it room, keep 10 s for the rest.
+    context.set_default_navigation_timeout(30_000)
     pg = context.new_page()
     pg.base_url = live_server.url
     yield pg
