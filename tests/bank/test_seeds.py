@@ -14,6 +14,11 @@ def test_flush_reloads_reference_data():
     assert ScreeningMarker.objects.filter(required=True).count() == 9
     assert QCTest.objects.filter(code="viability").exists()
     assert Specification.objects.filter(cell_type="iPSC", tier="MCB", version=1).exists()
+    # the whole catalog, as migrated: the cord blood tests and the unit's version 2 (issue 12), the potency
+    # assay (issue 16); before, a flush left 16 of the 25 tests and a test that ran after one failed
+    assert QCTest.objects.count() == 25
+    assert Specification.objects.filter(cell_type="CB-HSC", tier="unit", version=2).exists()
+    assert QCTest.objects.filter(code="potency_immunomodulation").exists()
     assert MaterialTransferAgreement.objects.filter(active=True).exists()
 
 

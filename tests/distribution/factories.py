@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import importlib
 from decimal import Decimal
 
 from django.utils import timezone
@@ -97,19 +96,13 @@ def shipped_request(researcher, qa, technician, line: CellLine, vials: int = 1):
                                  shipped_on=timezone.localdate(), require_all_picked=True)
 
 
-SEED_MIGRATIONS = ("donors.migrations.0002_screening_panel", "qc.migrations.0002_catalog_v1",
-                   "qc.migrations.0005_cord_blood_catalog", "qc.migrations.0008_potency_assay",
-                   "distribution.migrations.0003_default_mta")
-
-
 def reseed_reference_data() -> None:
-    """Put back what the data migrations seed (screening panel, QC catalog, the default MTA).
+    """Put back what the data migrations seed (screening panel, QC catalog, the default MTA: ``bank.seeds``).
 
     A transactional test (real threads, a live server) starts from a database another transactional
     test may have flushed; serialized rollback cannot help once Playwright runs in the main thread
     (Django's connection objects are then per-context), so the seeds are re-applied (idempotent).
     """
-    from django.apps import apps
+    from bank.seeds import reseed_all
 
-    for module in SEED_MIGRATIONS:
-        importlib.import_module(module).seed(apps, None)
+    reseed_all()
