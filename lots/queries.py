@@ -289,7 +289,14 @@ def lots_matching_barcode(code: str) -> Q:
 
 
 def lot_queryset():
-    return Lot.objects.select_related("cell_line__donor", "parent_lot", "operator", "culture")
+    """Lots as the API shows them: with the line (name; type for the QC verdict and the SEC), the parent (a WCB's
+    lineage) and the operator. Not the donor nor the culture: every join is paid on each row of a list."""
+    return Lot.objects.select_related("cell_line", "parent_lot", "operator")
+
+
+def lot_page_queryset():
+    """A lot as its page shows it: ``lot_queryset`` and the donor's code (the culture has its own read)."""
+    return lot_queryset().select_related("cell_line__donor")
 
 
 def status_timeline(lot: Lot) -> list[dict]:

@@ -271,7 +271,7 @@ VIAL_PAGE_SIZE = 50
 @perms_required(*VIEW_LOTS)
 @exportable("lots.vials")
 def lot_detail(request, pk: int):
-    lot = get_object_or_404(queries.lot_queryset(), pk=pk)
+    lot = get_object_or_404(queries.lot_page_queryset(), pk=pk)
     # The vials a page at a time (a unit or a WCB may hold hundreds; the API pages them too); the figures of the
     # whole lot from one aggregate. A scanned vial (``?vial=``) opens the page that holds it.
     summary = queries.lot_vial_summary(lot.pk)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -144,15 +145,21 @@ def lot_specification(lot: Lot) -> tuple[Specification | None, bool]:
     return spec_in_force(lot.cell_line.cell_type, lot.tier), False
 
 
-def counted_results(lot_ids: Iterable[int]) -> dict[int, dict[int, list[QCResult]]]:
+RESULT_RELATED = ("test", "entered_by", "vial", "criterion")
+
+
+def counted_results(lot_ids: Iterable[int], related: Iterable[str] = RESULT_RELATED,
+                    ) -> dict[int, dict[int, list[QCResult]]]:
     """The results that count, ``{lot id: {test id: [result, ...]}}`` newest first (the first one counts).
 
     Every result entered on the lot counts except stability re-check results: a re-check proves the stored
     lot still works (a failure puts it on hold); it is not part of the release panel. The one rule for
-    "which results count" — the release, the review page, the lot API, the CoA and the catalog read it. One query.
+    "which results count" — the release, the review page, the lot API, the CoA and the catalog read it. One query,
+    with ``related`` loaded (a reader that shows only the test and the figures asks for ``("test",)``: the joins of
+    who entered it and on which vial are most of the query's cost).
     """
     found: dict[int, dict[int, list[QCResult]]] = defaultdict(lambda: defaultdict(list))
-    for result in _counted(lot_ids).select_related("test", "entered_by", "vial", "criterion"):
+    for result in _counted(lot_ids).select_related(*related):
         found[result.lot_id][result.test_id].append(result)
     return found
 
@@ -275,15 +282,21 @@ class QCPanel:
         return [row.latest for row in self.rows if row.latest is not None]
 
 
-def qc_panels(lots: list[Lot]) -> dict[int, QCPanel]:
-    """The QC panel of every lot given (each with ``cell_line`` loaded), in a constant number of queries.
+def qc_panels(lots: list[Lot], related: Iterable[str] = RESULT_RELATED) -> dict[int, QCPanel]:
+    """The QC panel of every lot given (each with ``cell_line`` loaded), in a constant number of queries;
+    the results with ``related`` loaded (see ``counted_results``).
 
     Queries: assigned specifications (1) + their criteria (1); versions in force for the others (2)
-    + criteria (1); counted results (1).
+    + criteria (1); counted results (1). One lot: its specification with the criteria (1) + results (1).
     """
     if not lots:
         return {}
     lot_ids = [lot.pk for lot in lots]
+    single = _one_lot_specification(lots[0]) if len(lots) == 1 else None
+    if single is not None:  # one lot (its page, its API detail): one query for the specification and criteria
+        spec, is_assigned = single
+        return _panels(lots, {lots[0].pk: spec} if is_assigned else {},
+                       {} if is_assigned else {(lots[0].cell_line.cell_type, lots[0].tier): spec}, related)
     assigned = {
         ls.lot_id: ls.specification
         for ls in LotSpecification.objects.filter(lot_id__in=lot_ids).select_related("specification")
@@ -299,7 +312,35 @@ def qc_panels(lots: list[Lot]) -> dict[int, QCPanel]:
         latest = _latest_versions(Specification.objects.filter(condition))
         for spec in Specification.objects.filter(pk__in=latest).prefetch_related(criteria_prefetch()):
             in_force[(spec.cell_type, spec.tier)] = spec
-    results = counted_results(lot_ids)
+    return _panels(lots, assigned, in_force, related)
+
+
+def _one_lot_specification(lot: Lot) -> tuple[Specification, bool] | None:
+    """``(specification, assigned)`` of one lot with its criteria (and their tests) loaded, in one query: the
+    version assigned to the lot, else the highest version for its line's type and tier (``qc_panels``' rule for
+    one lot). ``None`` when that version has no criterion, or there is none: the caller reads it the long way."""
+    assignment = LotSpecification.objects.filter(lot_id=lot.pk)
+    newest = (Specification.objects.filter(cell_type=lot.cell_line.cell_type, tier=lot.tier)
+              .order_by("-version").values("pk")[:1])
+    criteria = list(
+        Criterion.objects.filter(specification_id=Coalesce(Subquery(assignment.values("specification_id")[:1]),
+                                                           Subquery(newest)))
+        .annotate(lot_assigned=Exists(assignment))
+        .select_related("specification", "test").order_by("test__order", "id"))
+    if not criteria:
+        return None
+    spec = criteria[0].specification
+    for criterion in criteria:  # one specification instance, its criteria as if prefetched
+        criterion.specification = spec
+    cached = spec.criteria.all()
+    cached._result_cache, cached._prefetch_done = criteria, True
+    spec._prefetched_objects_cache = {"criteria": cached}
+    return spec, criteria[0].lot_assigned
+
+
+def _panels(lots: list[Lot], assigned: dict[int, Specification], in_force: dict[tuple[str, str], Specification],
+            related: Iterable[str]) -> dict[int, QCPanel]:
+    results = counted_results([lot.pk for lot in lots], related)
     out: dict[int, QCPanel] = {}
     for lot in lots:
         line = lot.cell_line
@@ -329,7 +370,7 @@ def qc_summary(lot: Lot) -> dict:
     """``GET /lots/{id}/``'s ``qc_summary``: per test of the lot's specification the counted result and whether
     it passed, then results of tests outside it; ``missing``, ``failed`` and ``complete`` are the panel's
     verdict (the one the release applies). Four or five queries (``lot.cell_line`` loaded)."""
-    panel = qc_panels([lot])[lot.pk]
+    panel = qc_panels([lot], related=("test",))[lot.pk]  # the summary shows the test and the figures only
     tests = []
     for row in panel.rows:
         criterion, result = row.criterion, row.latest

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import copy
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bank.models import Job
 from bank.signatures import manifestation, record_key, signable_manifest, signatures_for
+
+
+class BuiltOnceMixin:
+    """For a ``ModelSerializer`` on a hot path: its fields are built from the model once per class, and each
+    instance gets a deep copy of them, as DRF does with declared fields.
+
+    DRF builds a model serializer's fields on every instance (model introspection, labels, validators): most of
+    the time of serializing one lot. Only for a class whose fields depend on nothing but the class (no
+    ``get_fields`` that looks at the request or the context)."""
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            cls._built_fields = built  # a race builds it twice, the same
+        return copy.deepcopy(built)
 
 
 class ManifestDifferenceSerializer(serializers.Serializer):

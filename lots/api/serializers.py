@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bank.api import fields as bank_fields
+from bank.api.serializers import BuiltOnceMixin
 from bank.parsing import BIGINT_MAX
 from bank.registry import ask
 from donors.models import Collection
@@ -92,7 +93,7 @@ class PositionSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="the position on the box grid, e.g. C4")
 
 
-class VialSerializer(serializers.ModelSerializer):
+class VialSerializer(BuiltOnceMixin, serializers.ModelSerializer):
     """A vial: ``id, barcode, lot, status, position`` (``{unit, rack, box, row, col}`` or null)."""
 
     lot_number = serializers.CharField(source="lot.lot_number", read_only=True)
@@ -155,7 +156,7 @@ class QCSummarySerializer(serializers.Serializer):
     complete = serializers.BooleanField()
 
 
-class LotSerializer(serializers.ModelSerializer):
+class LotSerializer(BuiltOnceMixin, serializers.ModelSerializer):
     """A lot as lists show it. ``lineage`` lists the ancestor lot numbers, nearest first."""
 
     cell_line_name = serializers.CharField(source="cell_line.name", read_only=True)

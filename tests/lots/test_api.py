@@ -351,3 +351,15 @@ def test_api_lists_run_a_constant_number_of_queries(tech, line, released_mcb, ma
     # 1 token, 2-3 permissions, 4 the vial with its lot and position (the scan: one row, so no count)
     with django_assert_num_queries(4):
         assert client.get(f"{API}/vials/", {"barcode": barcode}).json()["count"] == 1
+
+
+def test_lot_and_vial_serializers_build_their_fields_once_and_give_each_instance_its_own():
+    from lots.api.serializers import LotDetailSerializer, LotSerializer, VialSerializer
+
+    for cls in (LotSerializer, LotDetailSerializer, VialSerializer):
+        first, second = cls().fields, cls().fields
+        assert list(first) == list(second) == cls.Meta.fields
+        assert all(first[name] is not second[name] for name in first)  # bound to their own serializer
+        assert first["id"].parent is not second["id"].parent
+    # each class keeps its own fields: the detail's extra fields never leak into the list's
+    assert "qc_summary" in LotDetailSerializer().fields and "qc_summary" not in LotSerializer().fields
