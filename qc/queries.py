@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Exists, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -287,16 +286,11 @@ def qc_panels(lots: list[Lot], related: Iterable[str] = RESULT_RELATED) -> dict[
     the results with ``related`` loaded (see ``counted_results``).
 
     Queries: assigned specifications (1) + their criteria (1); versions in force for the others (2)
-    + criteria (1); counted results (1). One lot: its specification with the criteria (1) + results (1).
+    + criteria (1); counted results (1).
     """
     if not lots:
         return {}
     lot_ids = [lot.pk for lot in lots]
-    single = _one_lot_specification(lots[0]) if len(lots) == 1 else None
-    if single is not None:  # one lot (its page, its API detail): one query for the specification and criteria
-        spec, is_assigned = single
-        return _panels(lots, {lots[0].pk: spec} if is_assigned else {},
-                       {} if is_assigned else {(lots[0].cell_line.cell_type, lots[0].tier): spec}, related)
     assigned = {
         ls.lot_id: ls.specification
         for ls in LotSpecification.objects.filter(lot_id__in=lot_ids).select_related("specification")
@@ -312,35 +306,7 @@ def qc_panels(lots: list[Lot], related: Iterable[str] = RESULT_RELATED) -> dict[
         latest = _latest_versions(Specification.objects.filter(condition))
         for spec in Specification.objects.filter(pk__in=latest).prefetch_related(criteria_prefetch()):
             in_force[(spec.cell_type, spec.tier)] = spec
-    return _panels(lots, assigned, in_force, related)
-
-
-def _one_lot_specification(lot: Lot) -> tuple[Specification, bool] | None:
-    """``(specification, assigned)`` of one lot with its criteria (and their tests) loaded, in one query: the
-    version assigned to the lot, else the highest version for its line's type and tier (``qc_panels``' rule for
-    one lot). ``None`` when that version has no criterion, or there is none: the caller reads it the long way."""
-    assignment = LotSpecification.objects.filter(lot_id=lot.pk)
-    newest = (Specification.objects.filter(cell_type=lot.cell_line.cell_type, tier=lot.tier)
-              .order_by("-version").values("pk")[:1])
-    criteria = list(
-        Criterion.objects.filter(specification_id=Coalesce(Subquery(assignment.values("specification_id")[:1]),
-                                                           Subquery(newest)))
-        .annotate(lot_assigned=Exists(assignment))
-        .select_related("specification", "test").order_by("test__order", "id"))
-    if not criteria:
-        return None
-    spec = criteria[0].specification
-    for criterion in criteria:  # one specification instance, its criteria as if prefetched
-        criterion.specification = spec
-    cached = spec.criteria.all()
-    cached._result_cache, cached._prefetch_done = criteria, True
-    spec._prefetched_objects_cache = {"criteria": cached}
-    return spec, criteria[0].lot_assigned
-
-
-def _panels(lots: list[Lot], assigned: dict[int, Specification], in_force: dict[tuple[str, str], Specification],
-            related: Iterable[str]) -> dict[int, QCPanel]:
-    results = counted_results([lot.pk for lot in lots], related)
+    results = counted_results(lot_ids, related)
     out: dict[int, QCPanel] = {}
     for lot in lots:
         line = lot.cell_line

@@ -274,12 +274,11 @@ def test_lot_page_with_every_section_asks_each_question_once(client, users, pass
     # The page (an MCB without a culture: no lineage or passages): 1 session, 2 user, 3 roles, 4-5 permissions,
     # 6 the lot, 7 its vials counted by status and place, 8 a page of vials, 9 child lots, 10 status timeline,
     # 11 unread notifications. Storage: 12 positions, 13 their boxes (what waits for a place: from 7), 14
-    # excursions. QC (the lot of the page, not fetched again): 15 its specification with the criteria (one lot:
-    # assigned, else in force), 16 counted results, 17 every deviation, 18-19 screening panel and windows, 20-23
-    # the donor's standing (collection with donor, screenings, results, consents), 24 latest decision;
-    # distribution: 25 allocations; 26 the decision's signatures, its manifest rebuilt from the readiness of 15-23
-    # (no query).
-    with django_assert_num_queries(26):
+    # excursions. QC (the lot of the page, not fetched again): 15 assigned specification, 16 its criteria, 17
+    # counted results, 18 every deviation, 19-20 screening panel and windows, 21-24 the donor's standing (collection
+    # with donor, screenings, results, consents), 25 latest decision; distribution: 26 allocations; 27 the
+    # decision's signatures, its manifest rebuilt from the readiness of 15-24 (no query).
+    with django_assert_num_queries(27):
         response = client.get(f"/lots/{lot.pk}/")
     html = response.content.decode()
     assert response.status_code == 200 and "QC and release" in html
