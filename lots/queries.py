@@ -194,7 +194,12 @@ def status_count_list(counts: dict[str, int]) -> list[tuple[str, str, int]]:
 
 
 def vials_with_position():
-    return Vial.objects.select_related("lot", "box__rack__unit")
+    """Vials with what the API shows of them (``VialSerializer``: the lot's number, ``position_of``'s names): narrow
+    rows, not every column of the lot, box, rack and unit for each vial."""
+    return (Vial.objects.select_related("lot", "box__rack__unit")
+            .only("id", "lot_id", "number", "barcode", "kind", "status", "status_changed_at", "box_id", "row", "col",
+                  "lot__lot_number", "box__name", "box__barcode", "box__rack_id", "box__rack__name",
+                  "box__rack__unit_id", "box__rack__unit__name"))
 
 
 def lot_page_vials(lot: Lot):
