@@ -226,14 +226,18 @@ def box_selection(*, boxes: Sequence | None = None, box=None, rack=None, unit=No
     if boxes is not None:
         ids = resolve_boxes(boxes)
         return Selection(ids, _("Box labels (%(n)d)") % {"n": len(ids)}, f"box-labels-{len(ids)}")
-    ids = box_ids(box=box, rack=rack, unit=unit)
+    title, name = box_place_title(box=box, rack=rack, unit=unit)
+    return Selection(box_ids(box=box, rack=rack, unit=unit), title, name)
+
+
+def box_place_title(*, box=None, rack=None, unit=None) -> tuple[str, str]:
+    """The job's title and the file's name for the labels of one box, a rack's or a unit's boxes."""
     if box is not None:
-        return Selection(ids, _("Box label %(box)s") % {"box": box.name}, f"box-label-{box.name}")
+        return _("Box label %(box)s") % {"box": box.name}, f"box-label-{box.name}"
     if rack is not None:
-        return Selection(ids, _("Box labels of rack %(unit)s / %(rack)s") % {"unit": rack.unit.name,
-                                                                               "rack": rack.name},
-                         f"box-labels-{rack.unit.name}-{rack.name}")
-    return Selection(ids, _("Box labels of unit %(unit)s") % {"unit": unit.name}, f"box-labels-{unit.name}")
+        return (_("Box labels of rack %(unit)s / %(rack)s") % {"unit": rack.unit.name, "rack": rack.name},
+                f"box-labels-{rack.unit.name}-{rack.name}")
+    return _("Box labels of unit %(unit)s") % {"unit": unit.name}, f"box-labels-{unit.name}"
 
 
 # --- which stock ---------------------------------------------------------------------------------------------

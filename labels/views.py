@@ -103,17 +103,18 @@ def boxes(request):
     if target is None:
         messages.error(request, _("Open a box, a rack or a unit and print its labels from there."))
         return redirect("storage:index")
+    refusal = ""
     try:
         selection = services.box_selection(**{key: target})
         ids, title, name = selection.ids, selection.title, selection.name
-    except ValidationError:  # more boxes than one sheet may hold: the page says there is nothing to print
-        ids, title, name = [], str(target), ""
+    except ValidationError as exc:  # no box here, or more than one selection may hold: the form says which
+        ids, (title, name), refusal = [], services.box_place_title(**{key: target}), " ".join(exc.messages)
     status = 200
     if request.method == "POST":
         form = PrintForm(request.POST, kind="box")
         if form.is_valid():
             if not ids:
-                form.add_error(None, _("There are no boxes here to label."))
+                form.add_error(None, refusal or _("There are no boxes here to label."))
             else:
                 response = _print(request, form, kind="box", ids=ids, title=title, name=name)
                 if response is not None:

@@ -138,3 +138,13 @@ def test_an_admin_seeds_creates_edits_and_retires_profiles(users, django_assert_
     new.refresh_from_db()
     assert not new.active and not new.is_default
     assert new.history.latest().history_change_reason == "Printer profile retired"
+
+
+def test_a_unit_with_more_boxes_than_one_selection_says_so_and_keeps_its_title(users, place, settings):
+    settings.LABEL_SELECTION_MAX = 2
+    client = client_for(users["technician"])
+    page = client.get(f"/labels/boxes/?unit={place.unit.pk}").content.decode()
+    assert "Box labels of unit LN2-LBL" in page
+    response = client.post("/labels/boxes/", {"unit": place.unit.pk, "format": "pdf", "copies": 1})
+    assert response.status_code == 400
+    assert "At most 2 labels at a time; this asks for 3." in response.content.decode()
