@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from bank.api import fields as bank_fields
-from bank.api.serializers import SignaturesField
+from bank.api.serializers import PlainRowsListSerializer, SignaturesField
 from distribution.choices import ArrivalCondition, InstitutionType, IntendedUse, ShipperType
 from distribution.models import (
     DistributionRequest,
@@ -386,6 +386,9 @@ class ForwardVialSerializer(serializers.Serializer):
     status = serializers.CharField()
     position = TracePositionSerializer(allow_null=True)
     request = serializers.CharField(allow_null=True)
+
+    class Meta:
+        list_serializer_class = PlainRowsListSerializer  # a donor's vials, by the thousand
 
 
 class ForwardLotSerializer(LotBriefSerializer):
