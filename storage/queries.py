@@ -330,7 +330,7 @@ def unit_racks(unit: StorageUnit) -> list[tuple[Rack, Occupancy, int]]:
 
 
 def lot_storage(lot: Lot) -> dict:
-    """Where a lot's vials are: per box (with unit and rack) the count and positions. Three queries: the
+    """Where a lot's vials are: per box (with unit and rack) the count and positions ("A1 A2 B1"). Three queries: the
     positions as plain values (hundreds of vials, no model instances), their boxes, what waits for a place (the
     lot's vial summary, which the lot page has read already)."""
     rows = list(
@@ -346,6 +346,8 @@ def lot_storage(lot: Lot) -> dict:
     for box_id, row, col in rows:
         entry = boxes.setdefault(box_id, {"box": box_of[box_id], "positions": []})
         entry["positions"].append(Box.position_label(row, col))
+    for entry in boxes.values():  # as the page prints them: one string, escaped once rather than label by label
+        entry["positions"] = " ".join(entry["positions"])
     # The lot page has counted its vials by status and place already (one answer per request).
     unplaced = lots_queries.lot_vial_summary(lot.pk).unstored(STORABLE_VIAL_STATUSES)
     units = {box.rack.unit_id: box.rack.unit for box in box_of.values()}
