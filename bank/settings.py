@@ -595,6 +595,9 @@ JOB_PROGRESS_INTERVAL = env_float("JOB_PROGRESS_INTERVAL", 0.5)  # seconds betwe
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 900, minimum=30)  # no progress this long: the worker died
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 JOB_POLL_SECONDS = env_int("JOB_POLL_SECONDS", 1, minimum=1)  # how often the job page asks for progress
+# Haplobank: the homozygous lines and coverage figures are kept per process while the records they follow from are
+# unchanged (haplobank.queries.kept), and at most this long in any case.
+HAPLOBANK_KEEP_SECONDS = env_int("HAPLOBANK_KEEP_SECONDS", 300, minimum=0)
 # Migration imports (issue 17, imports/): files up to this size are imported in the request (the report at once);
 # bigger ones run as a job. Rows are validated and written in batches of IMPORTS_BATCH_SIZE.
 IMPORTS_SYNC_MAX_BYTES = env_int("IMPORTS_SYNC_MAX_BYTES", 512 * 1024, minimum=0)

@@ -21,24 +21,31 @@ Definitions (API.md "Haplobank"):
 from __future__ import annotations
 
 import heapq
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from itertools import product
 from operator import or_
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from bank.errors import Conflict
+from bank.memo import memoized
 from bank.roles import ADMIN, COORDINATOR, QA, RESEARCHER, STAFF_ROLES, has_role
 from cordblood.choices import Ownership
+from cordblood.models import CordBloodUnit
 from distribution.queries import distributable_lots_q
 from donors.choices import ConsentScope, ConsentState
-from donors.models import Consent, Donor
+from donors.models import Consent, Donor, HLATyping
 from donors.queries import (
     PanelConfig,
     consent_scope_q,
@@ -119,13 +126,81 @@ class LineHaplotype:
     haplotype: str
 
 
-def homozygous_lines(population: Population) -> list[LineHaplotype]:
+def homozygous_lines(population: Population) -> tuple[LineHaplotype, ...]:
     """The lines that count whose donor is homozygous at A, B and DRB1 at the population's resolution, by name
-    (one query: the partial index of homozygous donors, then their lines)."""
-    column = haplotype_field(population.resolution)
-    rows = (bank_lines().filter(**{f"{column}__gt": ""}).order_by("name", "pk")
-            .values_list("pk", "name", "cell_type", column))
-    return [LineHaplotype(pk, name, cell_type, haplotype) for pk, name, cell_type, haplotype in rows]
+    (one query: the partial index of homozygous donors, then their lines), kept while the bank's records say the
+    same (``kept``)."""
+    resolution = population.resolution
+
+    def read() -> tuple[LineHaplotype, ...]:
+        column = haplotype_field(resolution)
+        rows = (bank_lines().filter(**{f"{column}__gt": ""}).order_by("name", "pk")
+                .values_list("pk", "name", "cell_type", column))
+        return tuple(LineHaplotype(pk, name, cell_type, haplotype) for pk, name, cell_type, haplotype in rows)
+
+    return kept(("lines", resolution), read)
+
+
+# --- kept figures -----------------------------------------------------------------------------------------------
+
+# A national cord blood bank has tens of thousands of homozygous units: reading them (and ordering them for the
+# coverage curve) takes most of a second, on every view of the coverage or planning page. What they are follows
+# from five kinds of records — lots (status, consent flag), lines, donors (consent withdrawn), typings (the HLA
+# keys) and cord blood units (family or public) — and every change to one of them writes a history row (Part 11:
+# nothing changes unrecorded; a bulk load writes the history the app would). So the newest history row of each
+# (``inputs_stamp``: five index reads in one query) tells whether a kept answer still stands. A transaction that
+# took its history id before another's but commits after it leaves the newest id unchanged, so nothing is kept
+# longer than ``HAPLOBANK_KEEP_SECONDS`` (a change then shows within that time at worst; at once otherwise).
+# Kept in the process (each web process reads once per change): only figures, never anything translated.
+KEPT_ENTRIES = 16
+_kept: dict[tuple, tuple[float, object]] = {}
+_kept_lock = threading.Lock()
+_stamp_in_use: ContextVar[tuple | None] = ContextVar("haplobank_stamp_in_use", default=None)
+
+
+def _stamp_sources() -> list[str]:
+    return [model.history.model._meta.db_table for model in (Lot, CellLine, Donor, HLATyping, CordBloodUnit)]
+
+
+def inputs_stamp() -> tuple:
+    """The newest history id of each kind of record the lines that count and their haplotypes follow from (one
+    query, once per safe request)."""
+    def read() -> tuple:
+        # Table names from the models, no input.
+        columns = ", ".join(f'(SELECT max(history_id) FROM "{table}")' for table in _stamp_sources())  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns}")
+            return tuple(cursor.fetchone())
+
+    return memoized(("haplobank.inputs_stamp",), read)
+
+
+def kept(key: tuple, compute):
+    """``compute()``, kept under ``key`` while ``inputs_stamp`` is unchanged and for at most
+    ``HAPLOBANK_KEEP_SECONDS`` (see above). What is kept is shared: callers never change it. A ``kept`` read inside
+    ``compute`` (coverage reads the homozygous lines) goes by the same stamp."""
+    stamp = _stamp_in_use.get() or inputs_stamp()
+    full = (*key, stamp)
+    now = time.monotonic()
+    found = _kept.get(full)
+    if found is not None and now - found[0] < settings.HAPLOBANK_KEEP_SECONDS:
+        return found[1]
+    token = _stamp_in_use.set(stamp)
+    try:
+        value = compute()
+    finally:
+        _stamp_in_use.reset(token)
+    with _kept_lock:
+        _kept[full] = (now, value)
+        while len(_kept) > KEPT_ENTRIES:  # the oldest first (insertion order)
+            _kept.pop(next(iter(_kept)))
+    return value
+
+
+def forget_kept() -> None:
+    """Drop every kept figure (tests; an operator after editing the database by hand)."""
+    with _kept_lock:
+        _kept.clear()
 
 
 # --- population tables ------------------------------------------------------------------------------------------
@@ -215,7 +290,7 @@ def explanations(population: Population, definition: str, *, cohort_size: int | 
     return {"definition_text": text, "resolution_text": resolution, "lines_text": lines}
 
 
-@dataclass
+@dataclass(frozen=True)
 class LineGain:
     cell_line: int
     name: str
@@ -232,8 +307,8 @@ class Coverage:
     definition: str
     lines: int
     coverage_pct: float
-    per_line: list[LineGain]
-    curve: list[dict]
+    per_line: Sequence[LineGain]
+    curve: Sequence[dict]
     texts: dict[str, str] = field(default_factory=dict)
 
 
@@ -334,23 +409,41 @@ def _genotype_order(lines: list[LineHaplotype], index: _CohortIndex) -> list[tup
 def coverage(population: Population, definition: str = CoverageDefinition.HAPLOTYPE) -> Coverage:
     """The bank's coverage of ``population``: lines that count and are homozygous, each line's gain in greedy
     order, the cumulative curve. 409 ``no_haplotype_table`` / ``no_cohort`` when the table the definition needs is
-    missing. Queries: the table or cohort (1), the homozygous lines (1)."""
+    missing. Queries: the history stamp (1), then, unless kept (``kept``) for this population's table in force and
+    the same stamp, the table or cohort (1) and the homozygous lines (1)."""
+    if definition == CoverageDefinition.GENOTYPE:
+        version, missing = population.genotype_version, not population.genotype_version
+    else:
+        version, missing = population.haplotype_version, not population.haplotype_version
+    if missing:
+        raise _no_table(population, definition)
+    figures = kept(("coverage", population.pk, population.resolution, str(definition), version),
+                   lambda: _coverage_figures(population, definition))
+    if figures is None:  # the table in force holds no rows (never kept by an upload; a hand-edited database)
+        raise _no_table(population, definition)
+    lines, total, per_line, curve, size = figures
+    return Coverage(population=population, definition=str(definition), lines=lines, coverage_pct=pct(total),
+                    per_line=per_line, curve=curve, texts=explanations(population, definition, cohort_size=size))
+
+
+def _coverage_figures(population: Population, definition: str) -> tuple | None:
+    """``(lines, total, per_line, curve, cohort size)`` — the language-free part of ``coverage`` — or None without
+    a table."""
     if definition == CoverageDefinition.GENOTYPE:
         persons = cohort(population)
         if not persons:
-            raise _no_table(population, definition)
-        order = _genotype_order(homozygous_lines(population), _CohortIndex(persons))
+            return None
+        order = _genotype_order(list(homozygous_lines(population)), _CohortIndex(persons))
         size = len(persons)
     else:
         table = haplotype_table(population)
         if not table:
-            raise _no_table(population, definition)
-        order = _haplotype_order(homozygous_lines(population), table)
+            return None
+        order = _haplotype_order(list(homozygous_lines(population)), table)
         size = None
     total = order[-1][1] if order else Decimal(0)
     per_line, curve = _curve(order)
-    return Coverage(population=population, definition=str(definition), lines=len(order), coverage_pct=pct(total),
-                    per_line=per_line, curve=curve, texts=explanations(population, definition, cohort_size=size))
+    return len(order), total, tuple(per_line), tuple(curve), size
 
 
 # --- planning ---------------------------------------------------------------------------------------------------

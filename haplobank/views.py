@@ -96,10 +96,12 @@ def coverage(request):
                "definition": definition, "definition_label": _definition_label(definition), "result": result,
                "refusal": refusal}
     if result is not None:
-        rows = [{"line": line, "cumulative": point["coverage_pct"], "rank": point["lines"],
-                 "type_label": CELL_TYPES.get(line.cell_type, line.cell_type)}
-                for line, point in zip(result.per_line, result.curve, strict=True)]
-        page = Paginator(rows, PER_LINE_PAGE).get_page(request.GET.get("page"))
+        # The page's rows only (a national bank has tens of thousands of homozygous units).
+        page = Paginator(range(len(result.per_line)), PER_LINE_PAGE).get_page(request.GET.get("page"))
+        page.object_list = [
+            {"line": line, "cumulative": point["coverage_pct"], "rank": point["lines"],
+             "type_label": CELL_TYPES.get(line.cell_type, line.cell_type)}
+            for line, point in ((result.per_line[i], result.curve[i]) for i in page.object_list)]
         query = request.GET.copy()
         query.pop("page", None)
         context.update(page=page, query=query.urlencode(), chart=charts.coverage_curve(

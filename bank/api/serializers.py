@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.utils import extend_schema_field
@@ -30,14 +31,16 @@ class BuiltOnceMixin:
 
 
 # The fields whose representation of a value of their own type is that value (``str`` for a CharField, ``int`` for
-# an IntegerField, ``bool`` for a BooleanField): a row of such values is its own representation.
-_PLAIN_FIELDS = {serializers.CharField: str, serializers.IntegerField: int, serializers.BooleanField: bool}
+# an IntegerField, ``float`` for a FloatField, ``bool`` for a BooleanField): a row of such values is its own
+# representation.
+_PLAIN_FIELDS = {serializers.CharField: str, serializers.IntegerField: int, serializers.FloatField: float,
+                 serializers.BooleanField: bool}
 
 
 def _plain_projection(serializer: serializers.Serializer):
-    """``row -> representation`` for rows (dicts) of JSON primitives shaped as ``serializer`` declares them: the
-    declared fields read by name, nested serializers likewise. Any other kind of field is refused when the class is
-    used, so a date or a decimal never bypasses its field's format."""
+    """``row -> representation`` for rows of JSON primitives shaped as ``serializer`` declares them (dicts, or
+    objects with those attributes): the declared fields read by name, nested serializers likewise. Any other kind
+    of field is refused when the class is used, so a date or a decimal never bypasses its field's format."""
     steps = []
     for name, field in serializer.fields.items():
         if isinstance(field, serializers.Serializer):
@@ -54,8 +57,9 @@ def _plain_projection(serializer: serializers.Serializer):
         if row is None:
             return None
         out = {}
+        mapping = isinstance(row, Mapping)
         for name, nested, kind in steps:
-            value = row[name]
+            value = row[name] if mapping else getattr(row, name)
             if value is None or nested is None and type(value) is kind:
                 out[name] = value
             elif nested is not None:
@@ -68,8 +72,8 @@ def _plain_projection(serializer: serializers.Serializer):
 
 
 class PlainRowsListSerializer(serializers.ListSerializer):
-    """The ``many=True`` form of a serializer of plain rows (``Meta.list_serializer_class``): dicts of strings,
-    integers, booleans and None, as a trace builds them for each of a donor's thousands of vials. Each row is
+    """The ``many=True`` form of a serializer of plain rows (``Meta.list_serializer_class``): dicts (or objects) of
+    strings, numbers, booleans and None, as a trace builds them for each of a donor's thousands of vials. Each row is
     projected on the declared fields in one pass instead of a field object's call per value (DRF's way, most of
     the time of a donor's forward trace); the schema is the child's, unchanged."""
 

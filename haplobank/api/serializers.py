@@ -8,6 +8,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bank.api.serializers import PlainRowsListSerializer
 from haplobank.choices import CoverageDefinition, HLAResolution
 from haplobank.models import Population
 from haplobank.queries import TableSummary
@@ -82,10 +83,16 @@ class LineGainSerializer(serializers.Serializer):
     haplotype = serializers.CharField()
     gain_pct = serializers.FloatField()
 
+    class Meta:
+        list_serializer_class = PlainRowsListSerializer  # every homozygous line: tens of thousands in a national bank
+
 
 class CurvePointSerializer(serializers.Serializer):
     lines = serializers.IntegerField()
     coverage_pct = serializers.FloatField()
+
+    class Meta:
+        list_serializer_class = PlainRowsListSerializer
 
 
 class _TextsMixin(serializers.Serializer):

@@ -1,5 +1,7 @@
 """PlainRowsListSerializer: a list of plain rows gives exactly what DRF's own fields give, faster."""
 
+import dataclasses
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import serializers
@@ -17,6 +19,7 @@ class Row(serializers.Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField(allow_null=True)
     ok = serializers.BooleanField()
+    score = serializers.FloatField(allow_null=True)
     position = Position(allow_null=True)
 
 
@@ -26,18 +29,41 @@ class PlainRow(Row):
 
 
 ROWS = [
-    {"id": 1, "code": "V-1", "ok": True, "position": {"box": "B1", "row": 3}, "extra": "not declared"},
-    {"id": 2, "code": None, "ok": False, "position": None, "extra": 1},
+    {"id": 1, "code": "V-1", "ok": True, "score": 1.5, "position": {"box": "B1", "row": 3}, "extra": "not declared"},
+    {"id": 2, "code": None, "ok": False, "score": None, "position": None, "extra": 1},
     # values that are not yet their field's representation: the field converts them, as DRF would
-    {"id": "3", "code": 42, "ok": 1, "position": {"box": 7, "row": True}, "extra": None},
+    {"id": "3", "code": 42, "ok": 1, "score": 2, "position": {"box": 7, "row": True}, "extra": None},
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    box: str
+    row: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    id: int
+    code: str
+    ok: bool
+    score: float
+    position: Point | None
 
 
 def test_plain_rows_give_what_drf_fields_give():
     assert Row(ROWS, many=True).data == PlainRow(ROWS, many=True).data
     plain = PlainRow(ROWS, many=True).data
-    assert plain[2] == {"id": 3, "code": "42", "ok": True, "position": {"box": "7", "row": 1}}
+    assert plain[2] == {"id": 3, "code": "42", "ok": True, "score": 2.0, "position": {"box": "7", "row": 1}}
+    assert type(plain[2]["score"]) is float
     assert "extra" not in plain[0] and plain[1]["position"] is None
+
+
+def test_objects_are_read_by_attribute():
+    items = [Item(1, "V-1", True, 0.25, Point("B1", 3)), Item(2, "V-2", False, 1.0, None)]
+    assert PlainRow(items, many=True).data == Row(items, many=True).data == [
+        {"id": 1, "code": "V-1", "ok": True, "score": 0.25, "position": {"box": "B1", "row": 3}},
+        {"id": 2, "code": "V-2", "ok": False, "score": 1.0, "position": None}]
 
 
 def test_the_forward_trace_vials_are_plain_rows():

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from distribution import services as distribution_services
 from donors.services import withdraw_consent
+from donors.services.hla import set_hla
 from haplobank import queries
 from lots.models import Lot
 from lots.services import change_lot_status
@@ -203,11 +204,41 @@ def test_coverage_runs_a_fixed_number_of_queries(users, django_assert_num_querie
         helpers.line(haplotype)
     helpers.unit(H02)
     population = queries.populations().get(pk=population.pk)
-    with django_assert_num_queries(2):  # the table in force, the homozygous lines that count
+    queries.forget_kept()
+    with django_assert_num_queries(3):  # the records' stamp, the table in force, the homozygous lines that count
         result = queries.coverage(population)
     assert result.lines == 5 and result.coverage_pct == queries.pct(1 - (1 - 0.17) ** 2)
-    with django_assert_num_queries(2):  # the cohort in force, the homozygous lines that count
+    with django_assert_num_queries(2):  # the stamp, the cohort in force (the lines are kept)
         assert queries.coverage(population, "genotype").lines == 5
+    with django_assert_num_queries(2):  # the stamp of each read (outside a request): both figures are kept
+        assert queries.coverage(population).per_line is result.per_line
+        assert queries.coverage(population, "genotype").lines == 5
+
+
+def test_coverage_is_kept_until_a_record_it_follows_changes(users, settings, django_assert_num_queries):
+    """Kept figures stand while no lot, line, donor, typing or cord blood unit changes; each change is seen at once
+    (its history row moves the stamp), and nothing is kept longer than HAPLOBANK_KEEP_SECONDS."""
+    settings.HAPLOBANK_KEEP_SECONDS = 3600
+    population = helpers.population(haplotypes=TABLE)
+    line = helpers.line(H24)
+    unit = helpers.unit(H33)
+    first = queries.coverage(population)
+    assert first.lines == 2 and queries.coverage(population) is not first  # a new Coverage, the same figures
+    assert queries.coverage(population).per_line is first.per_line
+    helpers.line(H02)  # a new line (lines, lots, donors, typings)
+    assert queries.coverage(population).lines == 3
+    # The typing corrected: the donor is no longer homozygous at B.
+    set_hla(line.donor, actor=users["coordinator"], alleles={**helpers.typing(H24), "B": ["B*40:01", "B*52:01"]},
+            reason="re-typed by the laboratory")
+    assert line.pk not in {g.cell_line for g in queries.coverage(population).per_line}
+    assert queries.coverage(population).lines == 2
+    unit.ownership = "family"  # kept for one family: never counts
+    unit.save()
+    assert unit.lot.cell_line_id not in {g.cell_line for g in queries.coverage(population).per_line}
+    assert queries.coverage(population).lines == 1
+    settings.HAPLOBANK_KEEP_SECONDS = 0  # nothing kept: every read computes again
+    with django_assert_num_queries(3):
+        assert queries.coverage(population).lines == 1
 
 
 def test_greedy_order_follows_the_marginal_gain():

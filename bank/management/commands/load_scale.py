@@ -31,6 +31,7 @@ STEPS = [
     "qc.scale:load",
     "distribution.scale:load",
     "cordblood.scale:load",
+    "haplobank.scale:load",  # a population's tables: coverage and planning measured on every homozygous line
     "bank.scale:write_history",
 ]
 # The triggers that are not history's, and what stands in for them when a superuser loads with the session's
