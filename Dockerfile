@@ -13,4 +13,6 @@ RUN useradd --system --home /app stembank && mkdir -p /app/var /backups && chown
     && chmod 700 /backups
 USER stembank
 EXPOSE 8000
-CMD ["gunicorn", "bank.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# As docker-compose.yml's web service: gthread workers, so --timeout never cuts a long streamed export.
+CMD ["gunicorn", "bank.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", \
+     "--threads", "1", "--timeout", "30", "--keep-alive", "75"]

@@ -171,8 +171,10 @@ class MoveBoxRequestSerializer(serializers.Serializer):
 class EvacuateRequestSerializer(serializers.Serializer):
     unit = serializers.IntegerField(min_value=1, help_text="the unit whose racks take the boxes")
     reason = serializers.CharField(max_length=300)
-    background = serializers.BooleanField(required=False, default=False,
-                                          help_text="run as a job in the worker: 202 with the job to poll")
+    background = serializers.BooleanField(
+        required=False, default=False,
+        help_text="run as a job in the worker: 202 with the job to poll. A unit with STORAGE_EVACUATE_JOB_BOXES boxes "
+                  "or more always runs as a job; false does not keep it in the request")
 
 
 class EvacuateResultSerializer(serializers.Serializer):

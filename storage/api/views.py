@@ -18,12 +18,14 @@ from bank.api.pagination import Pagination
 from bank.api.permissions import HasPerms
 from bank.api.serializers import DomainErrorSerializer, JobSerializer
 from bank.api.throttling import SIGNATURE
+from bank.jobs import accepted_response
 from lots.models import Lot, Vial
 from storage import queries, services
 from storage.api import filters
 from storage.api import serializers as s
 from storage.api.pagination import ReadingKeysetPagination
 from storage.choices import AlarmKind
+from storage.jobs import evacuation_needs_job, start_evacuation
 from storage.models import Alarm, Box, Rack, StorageUnit, TemperatureReading, VialMove
 
 ERRORS = {
@@ -179,7 +181,9 @@ class UnitEvacuateView(StorageView):
 
     @extend_schema(request=s.EvacuateRequestSerializer, responses={
         200: s.EvacuateResultSerializer,
-        202: OpenApiResponse(JobAcceptedSerializer, description="background: the job to poll"), **ERRORS, **CONFLICT})
+        202: OpenApiResponse(JobAcceptedSerializer, description="a unit of STORAGE_EVACUATE_JOB_BOXES boxes or more, "
+                                                                "or background: the job to poll"),
+        **ERRORS, **CONFLICT})
     def post(self, request, pk: int):
         unit = get_object_or_404(StorageUnit, pk=pk)
         data = s.EvacuateRequestSerializer(data=request.data)
@@ -187,10 +191,10 @@ class UnitEvacuateView(StorageView):
         target = StorageUnit.objects.filter(pk=data.validated_data["unit"]).first()
         if target is None:
             raise exceptions.ValidationError({"unit": ["No such storage unit."]})
-        if data.validated_data.get("background"):
-            from bank.jobs import accepted_response
-            from storage.jobs import start_evacuation
-
+        # A full tank goes to the worker by the page's own rule (evacuation_needs_job), whatever the client asked:
+        # moving thousands of boxes would outlast the request. The rules then run in the job, which fails with the
+        # refusal's message (the job's ``error``) instead of a 409 here.
+        if data.validated_data.get("background") or evacuation_needs_job(unit):
             job = start_evacuation(unit, target, actor=request.user, reason=data.validated_data["reason"])
             return accepted_response(job, request)
         result = services.evacuate_unit(unit, target, actor=request.user, reason=data.validated_data["reason"])

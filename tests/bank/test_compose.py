@@ -62,3 +62,31 @@ def test_every_variable_compose_passes_is_one_the_bank_reads():
     read |= {"DATABASE_URL", "STEMBANK_VAR_DIR"}
     passed = set(load()["x-app-env"])
     assert passed - read == set(), "compose passes variables the settings never read (a typo?)"
+
+
+def test_gunicorn_does_not_cut_a_long_streamed_export():
+    """A sync worker is killed --timeout seconds into any response (it tells the arbiter it lives only between
+    requests), so a CSV export streaming a national list for minutes would be cut at 30 s. gthread workers tell it
+    from their own loop whatever a request does: --timeout there is a heartbeat that finds a hung process."""
+    command = load()["services"]["web"]["command"]
+
+    def option(name):
+        assert command.count(name) == 1, name
+        return command[command.index(name) + 1]
+
+    assert option("--worker-class") == "gthread"
+    assert option("--threads") == "1"  # as measured (docs/performance.md); threads multiply database connections
+    assert 10 <= int(option("--timeout")) <= 120
+    assert int(option("--workers")) >= 2
+
+
+def test_the_images_own_command_starts_the_web_as_compose_does():
+    """Whoever runs the image without compose gets the same gunicorn (gthread: no cut streams)."""
+    import json
+    import re
+
+    text = (ROOT / "Dockerfile").read_text()
+    cmd = re.search(r"^CMD (\[.*?\])\s*$", text.replace("\\\n", " "), re.M | re.S)
+    assert cmd, "the Dockerfile has no JSON-form CMD"
+    command = json.loads(cmd.group(1))
+    assert command == load()["services"]["web"]["command"]

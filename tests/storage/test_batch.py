@@ -232,17 +232,58 @@ def test_a_failed_evacuation_job_says_why(layout, users, client, stored):
     assert not VialMove.objects.filter(kind="evacuated").exists()
 
 
-def test_evacuate_api_stays_synchronous_and_offers_a_background_job(layout, users, api, stored):
+@override_settings(STORAGE_EVACUATE_JOB_BOXES=2)
+def test_the_evacuate_api_sends_a_full_unit_to_a_job_as_the_page_does(layout, users, api, stored):
+    """LN2-M holds 2 boxes and the limit is 2: the API answers 202 with the job without being asked
+    (storage.jobs.evacuation_needs_job, the page's rule), and ``"background": false`` does not keep it in the
+    request. A refusal then comes as the failed job's error, with nothing moved."""
+    spare = RackFactory(name="S1").unit
+    client = api(users["technician"])
+    url = f"/api/v1/storage/units/{layout.unit.pk}/evacuate/"
+
+    response = client.post(url, {"unit": layout.q_unit.pk, "reason": "LN2 leak"}, format="json")
+    assert response.status_code == 202
+    refused = Job.objects.get(pk=response.json()["job"]["id"])
+    assert run_job(refused.pk) == "failed"
+    refused.refresh_from_db()
+    assert refused.error and not VialMove.objects.filter(kind="evacuated").exists()
+
+    response = client.post(url, {"unit": spare.pk, "reason": "LN2 leak", "background": False}, format="json")
+    assert response.status_code == 202 and list(response.json()) == ["job"]
+    job = Job.objects.get(pk=response.json()["job"]["id"])
+    assert job.kind == "storage.evacuate" and response["Location"].endswith(f"/api/v1/jobs/{job.pk}/")
+    assert response.json()["job"]["status"] == "queued"
+    assert Vial.objects.get(pk=stored[0].pk).box.rack.unit == layout.unit  # nothing moved in the request
+    assert run_job(job.pk) == "done"
+    job.refresh_from_db()
+    assert job.result["vials"] == 4 and len(job.result["boxes"]) == 2
+    assert Vial.objects.get(pk=stored[0].pk).box.rack.unit == spare
+    assert VialMove.objects.filter(kind="evacuated", reason="LN2 leak").count() == 4
+
+
+@override_settings(STORAGE_EVACUATE_JOB_BOXES=3)
+def test_the_evacuate_api_answers_a_small_unit_at_once_unless_asked_for_a_job(layout, users, api, stored):
+    """Below the limit the evacuation runs in the request (200, or a 409 refusal at once); ``"background": true``
+    still hands it to a job."""
     spare = RackFactory(name="S1").unit
     client = api(users["technician"])
     response = client.post(f"/api/v1/storage/units/{layout.unit.pk}/evacuate/",
-                           {"unit": spare.pk, "reason": "LN2 leak", "background": True}, format="json")
+                           {"unit": layout.q_unit.pk, "reason": "LN2 leak"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "quarantine_segregation"
+    response = client.post(f"/api/v1/storage/units/{layout.unit.pk}/evacuate/",
+                           {"unit": spare.pk, "reason": "LN2 leak"}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"boxes": [layout.box.pk, layout.box2.pk], "vials": 4, "mirror_broken": []}
+    assert not Job.objects.exists()
+    assert Vial.objects.get(pk=stored[0].pk).box.rack.unit == spare
+
+    response = client.post(f"/api/v1/storage/units/{spare.pk}/evacuate/",
+                           {"unit": layout.unit.pk, "reason": "back", "background": True}, format="json")
     job = response.json()["job"]["id"]
     assert response.status_code == 202 and response["Location"].endswith(f"/api/v1/jobs/{job}/")
+    assert Vial.objects.get(pk=stored[0].pk).box.rack.unit == spare
     assert run_job(job) == "done"
-    response = client.post(f"/api/v1/storage/units/{spare.pk}/evacuate/", {"unit": layout.unit.pk, "reason": "back"},
-                           format="json")
-    assert response.status_code == 200 and response.json()["vials"] == 4
+    assert Vial.objects.get(pk=stored[0].pk).box.rack.unit == layout.unit
 
 
 def test_an_excursion_lists_the_vials_of_a_rack_moved_out_since(layout, users, stored):
