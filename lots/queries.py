@@ -211,6 +211,56 @@ def lot_page_vials(lot: Lot):
             .order_by("number"))
 
 
+@dataclass(frozen=True, slots=True)
+class VialRow:
+    """A vial as the lot page's table shows it: its own columns and the names of its place, read as plain values
+    (no vial, box, rack and unit instances for each of the page's 50 rows)."""
+
+    pk: int
+    number: int
+    barcode: str
+    kind: str
+    status: str
+    box_id: int | None
+    row: int | None
+    col: int | None
+    box_name: str | None
+    rack_name: str | None
+    unit_name: str | None
+
+    def get_kind_display(self) -> str:
+        return str(VialKind(self.kind).label) if self.kind in VialKind.values else self.kind
+
+    def get_status_display(self) -> str:
+        return str(VialStatus(self.status).label) if self.status in VialStatus.values else self.status
+
+
+class VialRows:
+    """``lot_page_vial_rows``' sliceable sequence (what a paginator needs): each slice one query of plain values."""
+
+    FIELDS = ("id", "number", "barcode", "kind", "status", "box_id", "row", "col", "box__name", "box__rack__name",
+              "box__rack__unit__name")
+
+    def __init__(self, lot: Lot):
+        self.queryset = Vial.objects.filter(lot=lot).order_by("number").values_list(*self.FIELDS)
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [VialRow(*values) for values in self.queryset[index]]
+        return VialRow(*self.queryset[index])
+
+
+def lot_page_vial_rows(lot: Lot) -> VialRows:
+    """The vials of ``lot`` in number order as the lot page's table shows them (``VialRow``), for its paginator."""
+    return VialRows(lot)
+
+
 def position_of(vial: Vial) -> dict | None:
     """API.md's vial ``position`` — ids of unit, rack and box, row and col, with the names a technician
     reads on the tank and the grid label (e.g. C4) — or None when not stored. The one shape every app

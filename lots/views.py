@@ -279,7 +279,7 @@ def lot_detail(request, pk: int):
     number = request.GET.get("vials_page")
     if highlight and not number:
         number = queries.vial_page_of(lot.pk, highlight, VIAL_PAGE_SIZE)
-    page = tally.page_with_count(queries.lot_page_vials(lot), VIAL_PAGE_SIZE, number, count=summary.total)
+    page = tally.page_with_count(queries.lot_page_vial_rows(lot), VIAL_PAGE_SIZE, number, count=summary.total)
     vials = list(page.object_list)
     return render(request, "lots/lot_detail.html", {
         "lot": lot,

@@ -20,13 +20,12 @@ def vial_rows(vials, highlight: str = "", show_kind: bool = False):
     head, _sep, tail = label_url.rpartition("/0/")
     not_stored = _("not stored")
 
-    def row(vial):
+    def row(vial):  # lots.queries.VialRow
         current = HIGHLIGHT if vial.barcode == highlight else ""
         kind = format_html('<td data-kind="{}">{}</td>', vial.kind, vial.get_kind_display()) if show_kind else ""
         if vial.box_id:
-            box = vial.box
-            place = format_html('<td>{}</td><td>{}</td><td>{}</td><td class="mono">{}, {}</td>', box.rack.unit.name,
-                                box.rack.name, box.name, vial.row, vial.col)
+            place = format_html('<td>{}</td><td>{}</td><td>{}</td><td class="mono">{}, {}</td>', vial.unit_name,
+                                vial.rack_name, vial.box_name, vial.row, vial.col)
         else:
             place = format_html('<td colspan="4" class="muted">{}</td>', not_stored)
         return (vial.barcode, current, vial.number, vial.barcode, kind, vial.status,
