@@ -26,10 +26,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from bank import audit_chain
-from bank.audit import audited_models, can_read_history, history_entries
-from bank.exports import neutralise
+from bank.audit import audited_models, can_read_history, history_entries, object_history
+from bank.exports import Column, Prepared, neutralise, register_export
 
 BATCH = 1000
 
@@ -127,13 +128,23 @@ def parse_scope(params, user) -> ExportScope:
 # --- the entries ----------------------------------------------------------------------------------------
 
 
+def _entries(name: str, model, rows: list) -> list[dict]:
+    """A batch of one record type's history rows as audit entries, each with its state in the chain (a constant
+    number of queries a batch: ``history_entries`` and ``audit_chain.link_states``)."""
+    table = model.history.model._meta.db_table
+    states = audit_chain.link_states(table, model, [r.history_id for r in rows])
+    entries = history_entries(rows)
+    for entry in entries:
+        state = states.get(entry["id"], {})
+        entry.update({"object_type": name, "table": table, "link": state.get("link"),
+                      "chain": state.get("state", "no_chain")})
+    return entries
+
+
 def _model_entries(name: str, model, scope: ExportScope) -> Iterator[dict]:
     """One record type's entries in (time, history id) order, read in keyset batches of BATCH rows."""
-    history = model.history.model
-    table = history._meta.db_table
-    qs = history.objects.select_related("history_user").order_by("history_date", "history_id")
-    if scope.object_id is not None:
-        qs = qs.filter(**{model._meta.pk.attname: scope.object_id})
+    # object_history: the rows a record's audit trail page lists, here oldest first.
+    qs = object_history(model, scope.object_id).order_by("history_date", "history_id")
     if scope.start is not None:
         qs = qs.filter(history_date__gte=scope.start)
     if scope.end is not None:
@@ -145,12 +156,7 @@ def _model_entries(name: str, model, scope: ExportScope) -> Iterator[dict]:
         rows = list(page[:BATCH])
         if not rows:
             return
-        states = audit_chain.link_states(table, model, [r.history_id for r in rows])
-        for entry in history_entries(rows):
-            state = states.get(entry["id"], {})
-            entry.update({"object_type": name, "table": table, "link": state.get("link"),
-                          "chain": state.get("state", "no_chain")})
-            yield entry
+        yield from _entries(name, model, rows)
         if len(rows) < BATCH:
             return
         after = (rows[-1].history_date, rows[-1].history_id)
@@ -175,22 +181,47 @@ def _changes_text(changes: dict) -> str:
                      for field, (old, new) in changes.items())
 
 
-# --- CSV ---------------------------------------------------------------------------------------------------
+# --- CSV and XLSX ------------------------------------------------------------------------------------------
+
+# The columns of every audit export: the audit area's and a record's CSV, and a record's CSV or XLSX from its audit
+# trail page (``bank.exports``, "bank.audit" below).
+AUDIT_COLUMNS = [
+    Column(gettext_lazy("time (UTC)"), lambda e: e["at"].astimezone(datetime.UTC).isoformat()),
+    Column(gettext_lazy("user"), lambda e: e["user"] or ""),
+    Column(gettext_lazy("user name"), lambda e: e["user_display"] or ""),
+    Column(gettext_lazy("action"), lambda e: e["action"]),
+    Column(gettext_lazy("record type"), lambda e: e["object_type"]),
+    Column(gettext_lazy("record id"), lambda e: e["object_id"]),
+    Column(gettext_lazy("changes"), lambda e: json.dumps(e["changes"], ensure_ascii=False, default=str)),
+    Column(gettext_lazy("reason"), lambda e: e["reason"]),
+    Column(gettext_lazy("history table"), lambda e: e["table"]),
+    Column(gettext_lazy("history id"), lambda e: e["id"]),
+    Column(gettext_lazy("chain link"), lambda e: e["link"] or ""),
+    Column(gettext_lazy("chain state"), lambda e: chain_label(e["chain"])),
+]
 
 
 def csv_header() -> list[str]:
-    return [_("time (UTC)"), _("user"), _("user name"), _("action"), _("record type"), _("record id"), _("changes"),
-            _("reason"), _("history table"), _("history id"), _("chain link"), _("chain state")]
+    return [str(column.header) for column in AUDIT_COLUMNS]
 
 
 def csv_rows(entries: Iterable[dict]) -> Iterator[list[str]]:
     """The CSV rows of the entries, every cell neutralised (streamed through ``bank.exports.stream_csv``, with a
     byte-order mark so spreadsheets read Chinese text as UTF-8)."""
     for e in entries:
-        yield [neutralise(v) for v in (
-            e["at"].astimezone(datetime.UTC).isoformat(), e["user"] or "", e["user_display"] or "", e["action"],
-            e["object_type"], e["object_id"], json.dumps(e["changes"], ensure_ascii=False, default=str),
-            e["reason"], e["table"], e["id"], e["link"] or "", chain_label(e["chain"]))]
+        yield [neutralise(column.value(e)) for column in AUDIT_COLUMNS]
+
+
+@register_export("bank.audit", url="audit", perms=("bank.view_audit_trail",), title=gettext_lazy("Audit trail"),
+                 filename="audit-trail")
+def record_trail(user, params):
+    """One record's audit trail as its page lists it (``object_history``), as CSV or XLSX from the page's export
+    links, for whoever may read that record type's trail (``parse_scope``: the one check of every audit export).
+    The rows come in history order, read in keyset chunks with their chain states."""
+    scope = parse_scope({"object_type": params.get("object_type", ""), "object_id": params.get("object_id", "")},
+                        user)
+    ((name, model),) = scope.models.items()
+    return Prepared(object_history(model, scope.object_id), lambda rows: _entries(name, model, rows)), AUDIT_COLUMNS
 
 
 # --- PDF ---------------------------------------------------------------------------------------------------

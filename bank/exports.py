@@ -193,6 +193,7 @@ def register_export(name: str, builder=None, *, url: str, perms: Sequence[str] =
 def _discover() -> None:
     autodiscover_modules("exports")
     import_module("bank.list_exports")  # bank's own lists (bank.exports is the machinery)
+    import_module("bank.audit_export")  # a record's audit trail, next to the audit area's CSV and PDF
 
 
 def registered_exports() -> dict[str, ExportSpec]:

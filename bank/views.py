@@ -52,6 +52,7 @@ def scan(request):
 
 
 @login_required
+@exportable("bank.audit")  # CSV or XLSX of the whole trail (bank/audit_export.py); the PDF stays at export.pdf
 def audit_page(request, object_type: str, object_id: int):
     models = audited_models()
     model = models.get(object_type.lower())

@@ -1,4 +1,5 @@
-"""The donor registry's list exports (issue 17): donors, collections and ethics approvals, as CSV or XLSX.
+"""The donor registry's list exports (issue 17): donors, collections, ethics approvals and the screening panel's
+markers, as CSV or XLSX.
 
 Each builder is what its page lists, with the page's own filters (``bank.exports``). No export ever holds a donor's
 identity: the donor list shows the pseudonymous code only, and so does its export.
@@ -10,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bank.exports import Column, Prepared, register_export
-from donors.choices import ConsentState, Eligibility
-from donors.models import Collection, EthicsApproval
+from donors.choices import ConsentState, Eligibility, Tissue
+from donors.models import Collection, EthicsApproval, ScreeningMarker
 from donors.queries import PanelConfig, consent_state, donor_list, eligibility_for
 
 
@@ -102,3 +103,29 @@ ETHICS_COLUMNS = [
                  title=_("Ethics approvals"), filename="ethics-approvals")
 def ethics(user, params):
     return EthicsApproval.objects.order_by("-valid_from", "-id"), ETHICS_COLUMNS
+
+
+def screening_markers():
+    """The screening panel page's markers, in panel order."""
+    return ScreeningMarker.objects.order_by("order", "code")
+
+
+def marker_tissues(marker) -> list[str]:
+    """The tissues a marker is required for, by name (empty: every collection)."""
+    tissues = dict(Tissue.choices)
+    return [str(tissues.get(t, t)) for t in marker.tissues]
+
+
+MARKER_COLUMNS = [
+    Column(_("Code"), "code"),
+    Column(_("Marker"), "name"),
+    Column(_("Required"), "required"),
+    Column(_("For tissues"), lambda m: marker_tissues(m) or str(_("every collection"))),
+]
+
+
+@register_export("donors.markers", url="donors:panel",
+                 perms=("donors.view_screeningmarker", "donors.view_screeningwindow"), title=_("Screening panel"),
+                 filename="screening-panel")
+def markers(user, params):
+    return screening_markers(), MARKER_COLUMNS

@@ -24,7 +24,7 @@ from bank.parsing import whole_number
 from bank.web import call_service, perms_required
 from donors import services
 from donors.choices import ALL_HLA_LOCI, MATERNAL_TISSUES, ConsentScope, ScreeningOutcome, Tissue
-from donors.exports import collection_queryset, donor_search
+from donors.exports import collection_queryset, donor_search, marker_tissues, screening_markers
 from donors.forms import (
     CollectionForm,
     ConsentForm,
@@ -561,11 +561,12 @@ def ethics_edit(request, pk: int):
 
 
 @perms_required("donors.view_screeningmarker", "donors.view_screeningwindow")
+@exportable("donors.markers")
 def panel_page(request):
     tissues = dict(Tissue.choices)
-    markers = list(ScreeningMarker.objects.order_by("order", "code"))
+    markers = list(screening_markers())  # the page and its export (donors/exports.py) list the same markers
     for marker in markers:
-        marker.tissue_labels = [tissues.get(t, t) for t in marker.tissues]
+        marker.tissue_labels = marker_tissues(marker)
     windows = list(ScreeningWindow.objects.order_by("tissue"))
     for window in windows:
         window.label = tissues.get(window.tissue, _("Default (every other tissue)"))

@@ -1,5 +1,6 @@
-"""The qc app's list exports (issue 17): deviations, stability re-checks, specifications in force and the test
-catalog, with the filters of their pages (``bank.exports``)."""
+"""The qc app's list exports (issue 17): the QA release board, the QC results worklist, deviations, stability
+re-checks, specifications in force, the test catalog and a lot's results, with the filters of their pages
+(``bank.exports``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,69 @@ from collections import defaultdict
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from bank.exports import Column, person, register_export
+from bank.exports import Column, Prepared, person, register_export
 from bank.parsing import whole_number
 from lots.models import Lot
 from qc.choices import DeviationStatus, RecheckStatus
 from qc.models import Deviation, QCResult, QCTest, Specification
-from qc.queries import recheck_list, specs_in_force
+from qc.queries import awaiting_release, readiness_for, recheck_list, specs_in_force
+
+# --- lots awaiting release: the QA release board and the QC results worklist ---------------------------------
+
+
+def _readiness_rows(lots):
+    """Each lot of a chunk with its release readiness (``readiness_for``: a constant number of queries a chunk)."""
+    readiness = readiness_for(lots)
+    return [readiness[lot.pk] for lot in lots]
+
+
+def _first_blocker(r, key):
+    blocker = r.first_blocker
+    return str(blocker[key]) if blocker else ""
+
+
+AWAITING_COLUMNS = [
+    Column(_("Lot"), "lot.lot_number"),
+    Column(_("Cell line"), "lot.cell_line.name"),
+    Column(_("Tier"), "lot.tier"),
+    Column(_("Frozen on"), "lot.frozen_on"),
+    Column(_("Results entered"), lambda r: len(r.counted_results)),
+    Column(_("Tests in the specification"), lambda r: len(r.rows)),
+]
+
+RELEASE_BOARD_COLUMNS = [
+    *AWAITING_COLUMNS,
+    Column(_("Failed"), "failed"),
+    Column(_("Donor eligibility"), "eligibility_label"),
+    Column(_("Consent withdrawn"), "consent_withdrawn"),
+    Column(_("Ready to sign"), "ready"),
+    Column(_("What stands in the way"), lambda r: _first_blocker(r, "label")),
+    Column(_("Details"), lambda r: _first_blocker(r, "detail")),
+]
+
+
+@register_export("qc.release_board", url="qc:dashboard", perms=("qc.release_lot",), title=_("Lots awaiting release"),
+                 filename="awaiting-release")
+def release_board(user, params):
+    """Every lot awaiting QA's decision with its QC progress and what stands in the way, as the QA release board
+    lists them (the board shows the oldest 50; the export has them all)."""
+    return Prepared(awaiting_release(), _readiness_rows), RELEASE_BOARD_COLUMNS
+
+
+WORKLIST_COLUMNS = [
+    *AWAITING_COLUMNS,
+    Column(_("Still missing"), "missing"),
+]
+
+
+@register_export("qc.worklist", url="qc:results", perms=("qc.add_qcresult",), title=_("Lots in quarantine"),
+                 filename="qc-worklist")
+def worklist(user, params):
+    """Every lot waiting for QC results with the tests still missing, as the QC results page lists them."""
+    return Prepared(awaiting_release(), _readiness_rows), WORKLIST_COLUMNS
+
+
+# --- deviations, re-checks, specifications, the test catalog, a lot's results -------------------------------
 
 
 def deviation_state(params) -> str:

@@ -550,6 +550,12 @@ def overdue_cutoff(today: datetime.date | None = None) -> datetime.date:
     return today - datetime.timedelta(days=settings.RECHECK_OVERDUE_DAYS)
 
 
+def awaiting_release() -> QuerySet[Lot]:
+    """Lots waiting for their QC results and QA's decision (in quarantine) with their lines, oldest frozen first:
+    the one read of the QA release board, the QC results worklist and their exports (qc/exports.py)."""
+    return Lot.objects.filter(status=LotStatus.QUARANTINE).select_related("cell_line").order_by("frozen_on", "id")
+
+
 @dataclass
 class Dashboard:
     awaiting: list[Readiness]
@@ -568,8 +574,8 @@ def qa_dashboard(limit: int = 50) -> Dashboard:
     Queries: lots awaiting release (1) and their count (1) + readiness (12); open deviations (1) and
     their count (1); open re-checks (1) and counts by status (1); lots on hold (1) and their holds (1).
     """
-    awaiting_qs = Lot.objects.filter(status=LotStatus.QUARANTINE).select_related("cell_line")
-    awaiting_lots = list(awaiting_qs.order_by("frozen_on", "id")[:limit])
+    awaiting_qs = awaiting_release()
+    awaiting_lots = list(awaiting_qs[:limit])
     readiness = readiness_for(awaiting_lots)
     open_devs = Deviation.objects.filter(status=DeviationStatus.OPEN)
     counts = dict(

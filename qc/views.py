@@ -61,6 +61,7 @@ from qc.models import (
     format_number,
 )
 from qc.queries import (
+    awaiting_release,
     criteria_prefetch,
     deviation_by_number,
     hold_relief,
@@ -87,7 +88,9 @@ def _can_sign(user) -> bool:
 
 
 @perms_required("qc.release_lot")
+@exportable("qc.release_board")
 def dashboard(request):
+    # The board's lots awaiting release (qa_dashboard) and its export (qc/exports.py) read qc.queries.awaiting_release.
     return render(request, "qc/dashboard.html", {"board": qa_dashboard()})
 
 
@@ -95,6 +98,7 @@ def dashboard(request):
 
 
 @perms_required("qc.add_qcresult")
+@exportable("qc.worklist")
 def results_home(request):
     """Scan a lot (or one of its vials) to enter its results; below, the lots still waiting for results."""
     code = (request.GET.get("code") or "").strip()
@@ -104,8 +108,7 @@ def results_home(request):
             return redirect("qc:lot-results", lot.pk)
         messages.error(request, _("No lot found for %(code)s. Scan the lot label or a vial of the lot.")
                        % {"code": code})
-    lots = list(Lot.objects.filter(status=LotStatus.QUARANTINE).select_related("cell_line")
-                .order_by("frozen_on", "id")[:50])
+    lots = list(awaiting_release()[:50])  # the page and its export (qc/exports.py) list the same lots
     readiness = readiness_for(lots)
     worklist = [readiness[lot.pk] for lot in lots]
     return render(request, "qc/results_home.html", {"code": code, "worklist": worklist})

@@ -22,6 +22,8 @@ class StorageConfig(AppConfig):
         from bank.jobs import register_job
 
         register_job("storage.evacuate", "storage.jobs.run_evacuation", label=_("Evacuation of a storage unit"))
+        register_job("storage.excursion_snapshot", "storage.jobs.run_excursion_snapshot",
+                     label=_("Vials in a unit at an excursion"))
 
         register_nav("storage", _("Storage"), "storage:index", roles=(TECHNICIAN, QA, ADMIN),
                      perms=("storage.view_storageunit",), order=30)

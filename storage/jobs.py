@@ -5,8 +5,8 @@ record for each, which takes far longer than a web request may. The evacuation p
 ``STORAGE_EVACUATE_JOB_BOXES`` boxes or more to the worker and shows the job's progress bar; the service is the
 same (``storage.services.evacuate_unit``), in one transaction, all or nothing.
 
-(An excursion's list of the vials in the unit is already written by the worker, ``storage.tasks.record_alarm_vials``:
-one INSERT … SELECT, seconds even for 100,000 vials, not a job a person waits on.)
+An excursion's list of the vials that were in the unit is a job too (``storage.excursion_snapshot``, below): the
+sensor gets its answer at once and the alarm page shows the listing's progress.
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ def evacuation_needs_job(unit: StorageUnit) -> bool:
 
 
 def start_evacuation(unit: StorageUnit, target: StorageUnit, *, actor, reason: str) -> Job:
-    """Hand the evacuation of ``unit`` into ``target`` to the worker; the rules run there (``evacuate_unit``)."""
+    """Hand the evacuation of ``unit`` into ``target`` to the worker; the rules run there (``evacuate_unit``), but
+    a target that cannot be right is refused here first (400, ``check_evacuation_target``)."""
+    from storage.services import check_evacuation_target
+
+    check_evacuation_target(unit, target)
     return start_job(EVACUATE, user=actor, params={"unit": unit.pk, "target": target.pk, "reason": reason},
                      title=_("Evacuate %(unit)s into %(target)s") % {"unit": unit.name, "target": target.name})
 
@@ -58,3 +62,50 @@ def run_evacuation(job: Job, progress: Progress) -> dict:
             "summary": summary,
             "link": {"url": reverse("storage:unit", args=[target.pk]),
                      "label": _("Open %(unit)s") % {"unit": target.name}}}
+
+
+# --- excursion snapshots -----------------------------------------------------------------------------------
+
+EXCURSION_SNAPSHOT = "storage.excursion_snapshot"
+
+
+def start_excursion_snapshot(alarm, *, user) -> Job:
+    """Hand the listing of the vials then in an excursion's unit to the worker (in the transaction raising it).
+
+    The job's user is whoever posted the reading that raised the alarm, usually the tank's sensor account: the
+    snapshot is that reading's consequence, so its AlarmVial rows are audited under that account, and admins see
+    the job in everyone's jobs (``bank.jobs.sees_all_jobs``). Technicians and QA, who handle alarms, would see only
+    their own jobs, so they follow the snapshot where they work, on the alarm page (``storage.views.alarm_detail``),
+    which shows this job's progress to anyone who may see the alarm, whoever the job belongs to.
+    """
+    from django.utils import timezone
+
+    return start_job(EXCURSION_SNAPSHOT, user=user, params={"alarm": alarm.pk},
+                     title=_("Vials in %(unit)s at the excursion of %(at)s") % {
+                         "unit": alarm.unit.name,
+                         "at": timezone.localtime(alarm.raised_at).strftime("%Y-%m-%d %H:%M")})
+
+
+def run_excursion_snapshot(job: Job, progress: Progress) -> dict:
+    """The runner of ``storage.excursion_snapshot`` jobs: ``record_alarm_vials`` box by box, with its progress.
+
+    Idempotent: the vials are claimed by a conditional UPDATE in the transaction that lists them, so a job handed
+    out again by beat's ``sweep_jobs`` (or the older task ``storage.tasks.record_alarm_vials``) never lists twice;
+    the result counts what the alarm holds, whichever run listed it."""
+    from storage.models import Alarm, AlarmVial
+    from storage.services.alarms import record_alarm_vials
+
+    alarm = Alarm.objects.select_related("unit").filter(pk=job.params.get("alarm")).first()
+    if alarm is None:
+        raise JobFailed(_("The excursion whose vials this job was to list no longer exists."))
+
+    def report(done: int, total: int) -> None:
+        progress.update(done, total, message=_("Listing the vials of %(unit)s box by box") % {"unit": alarm.unit.name})
+
+    record_alarm_vials(alarm.pk, progress=report)
+    counts = AlarmVial.objects.filter(alarm=alarm).aggregate(vials=Count("id"), boxes=Count("box", distinct=True))
+    return {"alarm": alarm.pk, "unit": alarm.unit_id, "unit_name": alarm.unit.name,
+            "vials": counts["vials"], "boxes": counts["boxes"],
+            "summary": [[_("Vials in the unit"), counts["vials"]], [_("Boxes"), counts["boxes"]],
+                        [_("Unit"), alarm.unit.name]],
+            "link": {"url": reverse("storage:alarm", args=[alarm.pk]), "label": _("Open the alarm")}}

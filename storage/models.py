@@ -330,7 +330,7 @@ class Alarm(models.Model):
     """An excursion or a silent sensor; acknowledged with a reason and an e-signature."""
 
     # Bookkeeping of the notification fan-out, not part of what the acknowledgement signs.
-    SIGNATURE_EXCLUDE_FIELDS = ("notified_at", "vials_recorded_at")
+    SIGNATURE_EXCLUDE_FIELDS = ("notified_at", "vials_recorded_at", "snapshot_job")
 
     unit = models.ForeignKey(StorageUnit, on_delete=models.PROTECT, related_name="alarms")
     kind = models.CharField(_("kind"), max_length=15, choices=AlarmKind.choices)
@@ -348,8 +348,13 @@ class Alarm(models.Model):
     acknowledged_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     acknowledgement_reason = models.TextField(_("acknowledgement reason"), blank=True)
     notified_at = models.DateTimeField(_("people notified at"), null=True, blank=True)
-    # An excursion's vials are listed by the worker (storage.tasks.record_alarm_vials), seconds after the reading.
+    # An excursion's vials are listed by the worker, seconds after the reading, as a job (storage.jobs
+    # ``storage.excursion_snapshot``) whose progress the alarm page shows until ``vials_recorded_at`` is set.
     vials_recorded_at = models.DateTimeField(_("vials listed at"), null=True, blank=True)
+    # The job is an operational row, not part of the record: should jobs ever be purged, the alarm keeps its
+    # vials and ``vials_recorded_at`` and only loses the link to the progress bar (SET_NULL, never CASCADE).
+    snapshot_job = models.ForeignKey("bank.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                     verbose_name=_("job listing the vials"))
     affected_vials = models.ManyToManyField("lots.Vial", through="AlarmVial", related_name="alarms", blank=True)
 
     history = audit_history()

@@ -41,7 +41,11 @@ def notify_alarms(alarm_ids: list[int]) -> list[int]:
 
 @shared_task(name="storage.tasks.record_alarm_vials")
 def record_alarm_vials(alarm_id: int) -> int | None:
-    """List the vials that were in an excursion's unit when it was raised (once; a retry does nothing)."""
+    """List the vials that were in an excursion's unit when it was raised (once; a retry does nothing).
+
+    New excursions are listed by a job (``storage.excursion_snapshot``, storage.jobs) whose progress the alarm page
+    shows; this task stays for the messages queued before that, for alarms raised with no account to run a job as,
+    and for scripts. Both call the same service, which claims the alarm, so they never list twice."""
     from storage.services.alarms import record_alarm_vials as record
 
     with task_context("storage.tasks.record_alarm_vials"):

@@ -453,7 +453,13 @@ def alarm_list(request):
 @perms_required("storage.view_alarm")
 @require_http_methods(["GET", "POST"])
 def alarm_detail(request, pk: int):
-    alarm = get_object_or_404(Alarm.objects.select_related("unit", "reading", "acknowledged_by"), pk=pk)
+    from django.conf import settings
+
+    from bank import jobs
+    from storage.choices import AlarmKind
+
+    alarm = get_object_or_404(Alarm.objects.select_related("unit", "reading", "acknowledged_by", "snapshot_job"),
+                              pk=pk)
     may_ack = request.user.has_perm("storage.change_alarm") and alarm.status == AlarmStatus.ACTIVE
     form = AcknowledgeForm(request.POST or None) if may_ack else None
     sign_form = acknowledge_signature_form(request.POST or None) if may_ack else None
@@ -469,10 +475,19 @@ def alarm_detail(request, pk: int):
             if ok:
                 messages.success(request, _("Alarm acknowledged and signed."))
                 return redirect("storage:alarm", pk=alarm.pk)
-    return render(request, "storage/alarm.html", {
-        "alarm": alarm, "form": form, "sign_form": sign_form, "lots": queries.alarm_vials_by_lot(alarm),
-        "vial_count": alarm.alarmvial_set.count(),
-    })
+    context = {"alarm": alarm, "form": form, "sign_form": sign_form}
+    if alarm.kind == AlarmKind.EXCURSION and alarm.vials_recorded_at is None:
+        # The snapshot job's progress, to anyone who may see the alarm (technicians and QA do not own the job, so
+        # the page polls itself, not /jobs/<id>/); once the vials are listed, the same poll brings them in.
+        job = jobs.live(alarm.snapshot_job) if alarm.snapshot_job else None
+        context.update(snapshot_job=job, poll_seconds=settings.JOB_POLL_SECONDS,
+                       job_visible=job is not None and (job.user_id == request.user.pk
+                                                        or jobs.sees_all_jobs(request.user)))
+    else:
+        context.update(lots=queries.alarm_vials_by_lot(alarm), vial_count=alarm.alarmvial_set.count())
+    if request.htmx:
+        context["messages"] = ()  # a poll takes only the vials' section: it must not use up the page's messages
+    return render(request, "storage/alarm.html", context)
 
 
 # --- rack scans, batch moves, rack moves (issue 17) -------------------------------------------------------------

@@ -230,12 +230,15 @@ class AlarmSerializer(serializers.ModelSerializer):
     affected_vials = serializers.IntegerField(source="vial_count", read_only=True,
                                               help_text="vials in the unit when an excursion was raised "
                                                         "(0 until vials_recorded_at: the worker lists them)")
+    snapshot_job = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="the job listing an excursion's vials (GET /jobs/{id}/ for its owner and admins); "
+                                  "null for other alarms")
 
     class Meta:
         model = Alarm
         fields = ["id", "unit", "unit_name", "kind", "status", "raised_at", "message", "reading", "peak_temperature_c",
                   "acknowledged_at", "acknowledged_by", "acknowledgement_reason", "affected_vials",
-                  "vials_recorded_at"]
+                  "vials_recorded_at", "snapshot_job"]
 
 
 class AlarmDetailSerializer(AlarmSerializer):

@@ -17,7 +17,7 @@ which re-exports every public name:
   mirror-storage rule for MCBs).
 - ``placement.py``: vials into, between and out of positions (``store_lot``, ``relocate_lot``,
   ``move_vial``, ``remove_from_storage``) and the box locks (``_lock_boxes``).
-- ``boxes.py``: whole boxes (``move_box``, ``evacuate_unit``, ``EvacuationResult``).
+- ``boxes.py``: whole boxes (``move_box``, ``evacuate_unit``, ``check_evacuation_target``, ``EvacuationResult``).
 - ``readings.py``: temperature readings (``record_reading``, ``record_readings``).
 - ``rollups.py``: hourly and daily summaries of the readings, kept in the readings' transaction
   (``add_to_rollups``) or rebuilt from them (``rebuild_rollups``).
@@ -38,7 +38,7 @@ which re-exports every public name:
 from ._common import _move_record
 from .alarms import acknowledge_alarm, raise_silent_sensor_alarms, send_alarm_notifications, silent_units
 from .batch import BATCH_MOVE_MAX, batch_move, batch_vials, move_rack
-from .boxes import EvacuationResult, evacuate_unit, move_box
+from .boxes import EvacuationResult, check_evacuation_target, evacuate_unit, move_box
 from .layout import PRESETS, UNIT_FIELDS, create_box, create_rack, create_unit, update_unit
 from .placement import _lock_boxes, move_vial, relocate_lot, remove_from_storage, store_lot
 from .placement_rules import check_segregation
@@ -63,6 +63,7 @@ __all__ = [
     "move_rack",
     # boxes.py
     "EvacuationResult",
+    "check_evacuation_target",
     "evacuate_unit",
     "move_box",
     # layout.py

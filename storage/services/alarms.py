@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from django.conf import settings
@@ -69,23 +69,48 @@ def _excursion(unit: StorageUnit, readings: list[TemperatureReading], *, actor) 
         },
     )
     # A full tank holds tens of thousands of vials: the worker lists them, the sensor gets its answer at once.
-    enqueue_task(RECORD_VIALS_TASK, [alarm.pk])
+    _start_snapshot(alarm, actor)
     _notify_now([alarm.pk])
     return alarm
 
 
 RECORD_VIALS_TASK = "storage.tasks.record_alarm_vials"
+# Boxes listed per step of the snapshot: the job's progress moves every this many boxes (about 5,000 vials).
+SNAPSHOT_BOXES_PER_STEP = 50
 
 
-def record_alarm_vials(alarm_id: int) -> int | None:
+def _start_snapshot(alarm: Alarm, actor) -> None:
+    """Hand the listing of the excursion's vials to the worker, in the transaction that raises the alarm.
+
+    It is a job (``storage.excursion_snapshot``, storage.jobs): the job row and its task go through the outbox with
+    the alarm, so nothing is lost while Redis is down, and the alarm page shows its progress bar. A caller with no
+    account to run the job as (a script passing no actor) gets the plain task, which lists the same vials.
+    """
+    from storage.jobs import start_excursion_snapshot
+
+    if actor is None or getattr(actor, "pk", None) is None:
+        enqueue_task(RECORD_VIALS_TASK, [alarm.pk])
+        return
+    job = start_excursion_snapshot(alarm, user=actor)
+    # Bookkeeping, like notified_at: no history row of its own (the alarm's creation is the audited event).
+    Alarm.objects.filter(pk=alarm.pk).update(snapshot_job=job)
+    alarm.snapshot_job = job
+
+
+def record_alarm_vials(alarm_id: int, *, progress: Callable[[int, int], None] | None = None) -> int | None:
     """AlarmVial rows (and their history rows) for every vial that was in the alarm's unit when the
     excursion was raised, and where it was. Returns how many, or None when another run
-    recorded them already (claimed by a conditional UPDATE: a retried task never lists twice).
+    recorded them already (claimed by a conditional UPDATE: a re-run never lists twice).
 
-    Runs in the worker, seconds after the reading; a vial moved meanwhile is put back where it was then, from
-    its chain of custody (its first move since the alarm says where it came from). On PostgreSQL one
-    INSERT … SELECT writes the rows and their history rows (the rows ``bulk_create_audited`` would write).
+    Runs in the worker, seconds after the reading (the snapshot job, or the task ``storage.tasks.record_alarm_vials``);
+    a vial moved meanwhile is put back where it was then, from its chain of custody (its first move since the alarm
+    says where it came from). The boxes are listed ``SNAPSHOT_BOXES_PER_STEP`` at a time, with
+    ``progress(boxes_done, boxes_total)`` after each step, all in one transaction: the list appears whole or not at
+    all (the API's count stays 0 until ``vials_recorded_at``), and a run cut short leaves nothing for the next one to
+    trip over. On PostgreSQL one INSERT … SELECT per step writes the rows and their history rows (the rows
+    ``bulk_create_audited`` would write).
     """
+    report = progress or (lambda done, total: None)
     with transaction.atomic():
         claimed = Alarm.objects.filter(pk=alarm_id, kind=AlarmKind.EXCURSION, vials_recorded_at__isnull=True
                                        ).update(vials_recorded_at=timezone.now())
@@ -94,47 +119,80 @@ def record_alarm_vials(alarm_id: int) -> int | None:
         alarm = Alarm.objects.get(pk=alarm_id)
         as_of = alarm.raised_at  # what the unit held when the bank learned of it (as the request used to list)
         if connection.vendor != "postgresql":
-            rows = _vials_in_unit_at(alarm.unit_id, as_of)
-            bulk_create_audited(AlarmVial, [AlarmVial(alarm=alarm, vial_id=pk, box_id=box, row=row, col=col)
-                                            for pk, box, row, col in rows], batch_size=2000)
-            return len(rows)
-        actor = current_actor()
+            return _record_alarm_vials_portable(alarm, as_of, report)
+        params = {"as_of": as_of, "unit": alarm.unit_id}
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                WITH later AS (
-                    SELECT DISTINCT ON (m.vial_id) m.vial_id, m.from_box_id, m.from_row, m.from_col, m.from_rack_id
-                    FROM {VialMove._meta.db_table} m WHERE m.moved_at > %(as_of)s
-                    ORDER BY m.vial_id, m.moved_at, m.id
-                ), then_ AS (
-                    SELECT v.id AS vial_id, v.box_id, v."row", v.col
-                    FROM {Vial._meta.db_table} v
-                    JOIN {Box._meta.db_table} b ON b.id = v.box_id
-                    JOIN {Rack._meta.db_table} r ON r.id = b.rack_id
-                    WHERE r.unit_id = %(unit)s AND NOT EXISTS (SELECT 1 FROM later l WHERE l.vial_id = v.id)
-                    UNION ALL
-                    SELECT l.vial_id, l.from_box_id, l.from_row, l.from_col
-                    FROM later l JOIN {Rack._meta.db_table} r ON r.id = l.from_rack_id
-                    WHERE l.from_box_id IS NOT NULL AND COALESCE((
-                        -- the rack's unit then: a rack moved to another unit since (move_rack) keeps its id
-                        SELECT h.unit_id FROM {Rack.history.model._meta.db_table} h
-                        WHERE h.id = l.from_rack_id AND h.history_date <= %(as_of)s
-                        ORDER BY h.history_date DESC, h.history_id DESC LIMIT 1
-                    ), r.unit_id) = %(unit)s
-                ), recorded AS (
-                    INSERT INTO {AlarmVial._meta.db_table} (alarm_id, vial_id, box_id, "row", col)
-                    SELECT %(alarm)s, vial_id, box_id, "row", col FROM then_ ORDER BY vial_id
-                    RETURNING id, alarm_id, vial_id, box_id, "row", col
+            boxes_then = f"{_vials_then_sql(chunk=False)} SELECT DISTINCT box_id FROM then_ ORDER BY box_id"  # noqa: S608
+            cursor.execute(boxes_then, params)
+            boxes = [row[0] for row in cursor.fetchall()]
+            report(0, len(boxes))
+            actor = current_actor()
+            params.update({"alarm": alarm.pk, "now": timezone.now(), "reason": current_reason()[:100] or None,
+                           "user": getattr(actor, "pk", None)})
+            recorded = 0
+            for start in range(0, len(boxes), SNAPSHOT_BOXES_PER_STEP):
+                step = boxes[start:start + SNAPSHOT_BOXES_PER_STEP]
+                cursor.execute(
+                    f"""
+                    {_vials_then_sql(chunk=True)}, recorded AS (
+                        INSERT INTO {AlarmVial._meta.db_table} (alarm_id, vial_id, box_id, "row", col)
+                        SELECT %(alarm)s, vial_id, box_id, "row", col FROM then_ ORDER BY vial_id
+                        RETURNING id, alarm_id, vial_id, box_id, "row", col
+                    )
+                    INSERT INTO {AlarmVial.history.model._meta.db_table}
+                        (id, alarm_id, vial_id, box_id, "row", col, history_date, history_change_reason, history_type,
+                         history_user_id)
+                    SELECT id, alarm_id, vial_id, box_id, "row", col, %(now)s, %(reason)s, '+', %(user)s
+                    FROM recorded
+                    """,  # noqa: S608 — table names come from the models, values are parameters
+                    {**params, "boxes": step},
                 )
-                INSERT INTO {AlarmVial.history.model._meta.db_table}
-                    (id, alarm_id, vial_id, box_id, "row", col, history_date, history_change_reason, history_type,
-                     history_user_id)
-                SELECT id, alarm_id, vial_id, box_id, "row", col, %(now)s, %(reason)s, '+', %(user)s FROM recorded
-                """,  # noqa: S608 — table names come from the models, values are parameters
-                {"as_of": as_of, "unit": alarm.unit_id, "alarm": alarm.pk, "now": timezone.now(),
-                 "reason": current_reason()[:100] or None, "user": getattr(actor, "pk", None)},
-            )
-            return cursor.rowcount
+                recorded += cursor.rowcount
+                report(start + len(step), len(boxes))
+            return recorded
+
+
+def _vials_then_sql(*, chunk: bool) -> str:
+    """The CTEs ``later`` (each vial's first move since ``%(as_of)s``) and ``then_`` (every vial in unit ``%(unit)s``
+    at ``%(as_of)s``: ``vial_id, box_id, row, col``), only those of the boxes ``%(boxes)s`` when ``chunk``."""
+    in_boxes = "AND v.box_id = ANY(%(boxes)s)" if chunk else ""
+    were_in_boxes = "AND l.from_box_id = ANY(%(boxes)s)" if chunk else ""
+    return f"""
+        WITH later AS (
+            SELECT DISTINCT ON (m.vial_id) m.vial_id, m.from_box_id, m.from_row, m.from_col, m.from_rack_id
+            FROM {VialMove._meta.db_table} m WHERE m.moved_at > %(as_of)s
+            ORDER BY m.vial_id, m.moved_at, m.id
+        ), then_ AS (
+            SELECT v.id AS vial_id, v.box_id, v."row", v.col
+            FROM {Vial._meta.db_table} v
+            JOIN {Box._meta.db_table} b ON b.id = v.box_id
+            JOIN {Rack._meta.db_table} r ON r.id = b.rack_id
+            WHERE r.unit_id = %(unit)s {in_boxes} AND NOT EXISTS (SELECT 1 FROM later l WHERE l.vial_id = v.id)
+            UNION ALL
+            SELECT l.vial_id, l.from_box_id, l.from_row, l.from_col
+            FROM later l JOIN {Rack._meta.db_table} r ON r.id = l.from_rack_id
+            WHERE l.from_box_id IS NOT NULL {were_in_boxes} AND COALESCE((
+                -- the rack's unit then: a rack moved to another unit since (move_rack) keeps its id
+                SELECT h.unit_id FROM {Rack.history.model._meta.db_table} h
+                WHERE h.id = l.from_rack_id AND h.history_date <= %(as_of)s
+                ORDER BY h.history_date DESC, h.history_id DESC LIMIT 1
+            ), r.unit_id) = %(unit)s
+        )"""  # noqa: S608 — table names come from the models, values are parameters
+
+
+def _record_alarm_vials_portable(alarm: Alarm, as_of, report: Callable[[int, int], None]) -> int:
+    """``record_alarm_vials`` on the embedded SQLite: the same rows through the ORM, box by box."""
+    by_box: dict[int, list[tuple[int, int, int, int]]] = {}
+    for row in _vials_in_unit_at(alarm.unit_id, as_of):
+        by_box.setdefault(row[1], []).append(row)
+    boxes = sorted(by_box)
+    report(0, len(boxes))
+    for start in range(0, len(boxes), SNAPSHOT_BOXES_PER_STEP):
+        step = boxes[start:start + SNAPSHOT_BOXES_PER_STEP]
+        bulk_create_audited(AlarmVial, [AlarmVial(alarm=alarm, vial_id=pk, box_id=box, row=row, col=col)
+                                        for box in step for pk, box, row, col in by_box[box]], batch_size=2000)
+        report(start + len(step), len(boxes))
+    return sum(len(rows) for rows in by_box.values())
 
 
 def _vials_in_unit_at(unit_id: int, as_of) -> list[tuple[int, int, int, int]]:

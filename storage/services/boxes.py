@@ -69,6 +69,13 @@ class EvacuationResult:
     mirror_broken: list[str] = field(default_factory=list)
 
 
+def check_evacuation_target(unit: StorageUnit, target: StorageUnit) -> None:
+    """What can be refused before any box is read (400): the boxes must go to another unit. A full tank's
+    evacuation is a job; its starters ask this first, so a typo gets its answer at once, not as a failed job."""
+    if unit.pk == target.pk:
+        raise ValidationError({"unit": [_("Choose another unit to move the boxes into.")]})
+
+
 def evacuate_unit(unit: StorageUnit, target: StorageUnit, *, actor, reason: str, progress=None) -> EvacuationResult:
     """Emergency: move every box of ``unit`` into racks of ``target``, vials keeping their positions.
 
@@ -82,8 +89,7 @@ def evacuate_unit(unit: StorageUnit, target: StorageUnit, *, actor, reason: str,
     """
     reason = _require_reason(reason)
     report = progress or (lambda done, total, message="": None)
-    if unit.pk == target.pk:
-        raise ValidationError({"unit": [_("Choose another unit to move the boxes into.")]})
+    check_evacuation_target(unit, target)
     with transaction.atomic(), acting(actor, reason):
         racks = list(Rack.objects.select_for_update(of=("self",)).select_related("unit")
                      .filter(unit=target).order_by("pk"))

@@ -87,8 +87,13 @@ def _box(user):
     return reverse("storage:box", args=[box.pk]), {}
 
 
+def _audit_trail(user):
+    return reverse("audit", args=["lot", LotFactory(vials=False).pk]), {}
+
+
 NEEDS_AN_OBJECT = {"lots.vials": _lot_vials, "transplant.search": _unit_search,
-                   "haplobank.recruitment": _recruitment, "qc.results": _lot_results, "storage.box": _box}
+                   "haplobank.recruitment": _recruitment, "qc.results": _lot_results, "storage.box": _box,
+                   "bank.audit": _audit_trail}
 
 
 def population_with_table():

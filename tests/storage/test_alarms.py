@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from bank import outbox
 from bank.errors import Conflict, Forbidden
+from bank.jobs import run_job
 from bank.models import Notification, OutboxMessage
 from bank.signatures import signatures_for
 from storage.models import Alarm, AlarmVial, StorageUnit, TemperatureReading
@@ -81,13 +82,17 @@ def test_out_of_range_reading_raises_an_excursion_recording_the_vials(layout, us
     alarm = Alarm.objects.get()
     assert (alarm.kind, alarm.status, alarm.unit, alarm.reading) == ("excursion", "active", layout.unit, reading)
     assert "-120" in alarm.message and alarm.peak_temperature_c == -120
-    # The sensor's request only queued the listing of the vials: the worker does it.
+    # The sensor's request only started the job that lists the vials (its task in the outbox): the worker runs it.
     recorded = AlarmVial.objects.filter(alarm=alarm)
     assert not recorded.exists() and alarm.vials_recorded_at is None
-    assert OutboxMessage.objects.filter(payload__name="storage.tasks.record_alarm_vials",
-                                        payload__args=[alarm.pk]).exists()
-    assert record_alarm_vials(alarm.pk) == 4
-    assert record_alarm_vials(alarm.pk) is None  # a retried task lists nothing twice
+    job = alarm.snapshot_job
+    assert (job.kind, job.status, job.user) == ("storage.excursion_snapshot", "queued", users["sensor"])
+    assert OutboxMessage.objects.filter(payload__name="bank.tasks.run_job", payload__args=[job.pk]).exists()
+    assert run_job(job.pk) == "done"
+    job.refresh_from_db()
+    assert (job.result["vials"], job.result["boxes"]) == (4, 1)
+    assert run_job(job.pk) is None  # a redelivered task finds the job finished
+    assert record_alarm_vials(alarm.pk) is None  # and the older task lists nothing twice
     assert set(recorded.values_list("vial__lot", flat=True)) == {released_lot.pk}
     assert recorded.count() == 4
     assert set(recorded.values_list("box", "row")) == {(layout.box.pk, 1), (layout.box.pk, 2)}

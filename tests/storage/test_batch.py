@@ -241,6 +241,10 @@ def test_the_evacuate_api_sends_a_full_unit_to_a_job_as_the_page_does(layout, us
     client = api(users["technician"])
     url = f"/api/v1/storage/units/{layout.unit.pk}/evacuate/"
 
+    # A target that cannot be right is refused at once (400), not as a failed job.
+    response = client.post(url, {"unit": layout.unit.pk, "reason": "LN2 leak"}, format="json")
+    assert response.status_code == 400 and "unit" in response.json() and not Job.objects.exists()
+
     response = client.post(url, {"unit": layout.q_unit.pk, "reason": "LN2 leak"}, format="json")
     assert response.status_code == 202
     refused = Job.objects.get(pk=response.json()["job"]["id"])

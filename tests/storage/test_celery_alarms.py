@@ -1,5 +1,6 @@
 """Alarms through a real Celery worker on Redis (not eager): the beat task raises sensor_silent, an
-out-of-range reading posted by a sensor raises an excursion at once, and the worker notifies people."""
+out-of-range reading posted by a sensor raises an excursion at once, and the worker notifies people and runs the
+job that lists the vials then in the unit."""
 
 import datetime
 import time
@@ -9,12 +10,12 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from bank.models import Notification
+from bank.models import Job, Notification
 from bank.services import issue_token
-from storage.models import Alarm, StorageUnit
-from storage.services import bind_sensors
-from storage.tasks import check_silent_sensors
-from tests.factories import StorageUnitFactory
+from storage.models import Alarm, AlarmVial, StorageUnit
+from storage.services import bind_sensors, store_lot
+from storage.tasks import check_silent_sensors, record_alarm_vials
+from tests.factories import BoxFactory, LotFactory, RackFactory, StorageUnitFactory
 
 
 def wait_for(predicate, timeout=30.0):
@@ -49,6 +50,9 @@ def test_silent_sensor_and_excursion_through_the_worker(celery_worker, users):
                .values_list("recipient__username", flat=True)) == {"technician", "qa"}
 
     # A sensor posts an out-of-range reading: the excursion exists when the response comes back.
+    lot = LotFactory(status="released", vial_count=5)
+    store_lot(lot, [BoxFactory(rack=RackFactory(unit=heard, name="HR1"), name="H-B1", rows=3, cols=3)],
+              actor=users["technician"])
     bind_sensors(heard, ["sensor"], actor=users["admin"])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token " + issue_token(users["sensor"])[1])
@@ -57,10 +61,19 @@ def test_silent_sensor_and_excursion_through_the_worker(celery_worker, users):
     excursion = Alarm.objects.get(kind="excursion")
     assert response.data["alarm"] == excursion.pk and excursion.unit == heard
     assert excursion.reading.temperature_c == -131.5
-    assert wait_for(lambda: Notification.objects.filter(subject__startswith="Temperature excursion: LN2-HEARD")
-                    .count() == 2)
+    # (the lot's factory made more technicians, who are told too: count the standard two)
+    assert wait_for(lambda: Notification.objects.filter(subject__startswith="Temperature excursion: LN2-HEARD",
+                                                        recipient__username__in=["technician", "qa"]).count() == 2)
     excursion.refresh_from_db()
     assert excursion.notified_at is not None
-    # ...and the worker lists the vials that were in the unit (the sensor's request did not wait for it).
+    # ...and the worker lists the vials that were in the unit, as a job (the sensor's request did not wait for it).
+    assert excursion.snapshot_job.kind == "storage.excursion_snapshot" and "bank.tasks.run_job" in celery_worker.tasks
+    assert wait_for(lambda: Job.objects.filter(pk=excursion.snapshot_job_id, status="done").exists())
+    job = Job.objects.get(pk=excursion.snapshot_job_id)
+    assert (job.result["vials"], job.result["boxes"], job.error) == (5, 1, "")
+    assert Alarm.objects.filter(pk=excursion.pk, vials_recorded_at__isnull=False).exists()
+    assert set(AlarmVial.objects.filter(alarm=excursion).values_list("vial__lot", flat=True)) == {lot.pk}
+    # The older task stays registered for messages queued before the job; it finds nothing left to list.
     assert "storage.tasks.record_alarm_vials" in celery_worker.tasks
-    assert wait_for(lambda: Alarm.objects.filter(pk=excursion.pk, vials_recorded_at__isnull=False).exists())
+    assert record_alarm_vials.delay(excursion.pk).get(timeout=30) is None
+    assert AlarmVial.objects.filter(alarm=excursion).count() == 5
