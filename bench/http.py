@@ -387,6 +387,8 @@ def endpoints_for(t: Targets, pages: list[tuple[str, str, str]]) -> list[Endpoin
                ("lot trace", f"/distribution/trace/lots/{t.lot_id}/"),
                ("audit trail (lot)", f"/audit/lot/{t.lot_id}/"),
                ("catalog ?hla=", f"/distribution/catalog/?{urlencode({'hla': t.hla})}")]
+    if url_exists("/haplobank/planning/"):  # the haplobank's other tab: the bank's homozygous lines and units too
+        objects.append(("haplobank planning", "/haplobank/planning/"))
     if t.request_id:
         objects.append(("request", f"/distribution/requests/{t.request_id}/"))
     for label, url in objects:

@@ -266,11 +266,11 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[LineStock]:
 
     The stock is the line's counter (kept by the database as vials and lots change), never a count of vials; the
     row also carries copies of the line's lower-case name, type and grade and of its donor's alleles (lots/stock.py),
-    so sorting, filtering by type, grade or HLA and counting never read the million lines (an HLA search reads the
-    donors' consents of its matches only). A donor's withdrawal flags every lot derived from
-    them in its own transaction (lots' ``consent_withdrawn`` receiver), and a flagged lot's vials are not stock: a
-    stocked line's donor is consenting, so the catalog needs no join to the donors (``distributable_lots_q``'s
-    donor clause holds by construction; a test withdraws and looks)."""
+    so sorting, filtering by type, grade or HLA and counting never read the million lines (nor, for an HLA search,
+    any consent: the copy of the alleles is kept only while the donor shares data). A donor's withdrawal flags every
+    lot derived from them in its own transaction (lots' ``consent_withdrawn`` receiver), and a flagged lot's vials
+    are not stock: a stocked line's donor is consenting, so the catalog needs no join to the donors
+    (``distributable_lots_q``'s donor clause holds by construction; a test withdraws and looks)."""
     filters = filters or CatalogFilters()
     qs = (
         stocked_lines()
@@ -286,8 +286,9 @@ def catalog_lines(filters: CatalogFilters | None = None) -> QuerySet[LineStock]:
     if filters.grade:
         qs = qs.filter(grade=filters.grade)
     if filters.hla:
-        # An HLA search only finds lines whose donor consented to data sharing (``shared_hla``'s rule, in SQL).
-        qs = qs.filter(_hla_q(filters.hla)).filter(consent_scope_q("data_sharing", donor="cell_line__donor"))
+        # An HLA search only finds lines whose donor consented to data sharing (``shared_hla``'s rule): the stock
+        # row's copy of the alleles is made only while the donor shares data (lots/stock.py), so no consent is read.
+        qs = qs.filter(_hla_q(filters.hla))
     if filters.q or filters.hla:  # no kept count: the page's rows carry the total (one pass over the matches)
         qs = tally.with_window_total(qs)
     return qs

@@ -18,7 +18,10 @@ The row also carries copies of its line's ``sort_name`` (lower-case name), ``cel
 when the row is made and kept by a trigger on ``lots_cellline``: the catalog sorts and filters the stocked lines
 without reading a million lines. Likewise ``hla``: the donor's alleles at A, B, C, DRB1 and DQB1, upper case, each
 between spaces (`` A*02:01 A*24:02 B*07:02 … ``), kept by a trigger on ``donors_hlatyping`` (a typing recorded or
-corrected), so an HLA search of the catalog reads no donor or typing except for the lines that match.
+corrected), so an HLA search of the catalog reads no donor or typing except for the lines that match. The copy is
+made only while the donor consents to data sharing (``donors.queries.consent_scope_q``'s rule in SQL, ``_shares``;
+empty otherwise) and follows the donor's consents and withdrawal (triggers on ``donors_consent`` and
+``donors_donor``): the search finds shared alleles only, without checking a consent per match.
 The triggers are (re)installed and every counter re-checked after each ``migrate``; ``recount()`` repairs
 and reports any drift (there should be none; a test runs allocations and a recall on threads and checks).
 """
@@ -32,13 +35,39 @@ from lots.choices import RESEARCH_KINDS, LotStatus, Tier, VialStatus
 
 # The copy of a typing's searchable alleles (the catalog's ``?hla=``: loci A, B, C, DRB1, DQB1), from alias ``h``.
 HLA_FIELDS = tuple(f"{locus.lower()}_{i}" for locus in HLA_LOCI for i in (1, 2))
-HLA_TEXT = "(' ' || " + " || ' ' || ".join(f"upper(h.{f})" for f in HLA_FIELDS) + " || ' ')"
+_HLA_TEXT = "(' ' || " + " || ' ' || ".join(f"upper(h.{f})" for f in HLA_FIELDS) + " || ' ')"
+# The scope a researcher's HLA search needs (``donors.choices.ConsentScope.DATA_SHARING``), quoted as in the
+# consent's JSON list of codes (the whole code only; ``\_``: not LIKE's any-character).
+_SHARING_LIKE = "'%\"data\\_sharing\"%' ESCAPE '\\'"
 
 
-def _line_hla(line_id: str) -> str:
-    """SQL: the copy for the line ``line_id`` (an SQL expression), '' when its donor has no typing."""
-    return (f"coalesce((SELECT {HLA_TEXT} FROM donors_hlatyping h JOIN lots_cellline c ON c.donor_id = h.donor_id "
-            f"WHERE c.id = {line_id}), '')")
+def _shares(donor: str, vendor: str) -> str:
+    """SQL: the donor ``donor`` (an SQL expression) consents to data sharing — ``consent_scope_q``'s rule: not
+    withdrawn, and their newest live consent (by signed date, then id) names the scope. A test keeps the two
+    in agreement."""
+    scopes = "v.scopes::text" if vendor == "postgresql" else "v.scopes"
+    return (f"(EXISTS (SELECT 1 FROM donors_donor d WHERE d.id = {donor} AND d.consent_withdrawn_at IS NULL) "
+            f"AND EXISTS (SELECT 1 FROM donors_consent v WHERE v.donor_id = {donor} AND v.withdrawn_at IS NULL "
+            f"AND {scopes} LIKE {_SHARING_LIKE} AND NOT EXISTS (SELECT 1 FROM donors_consent u "
+            f"WHERE u.donor_id = v.donor_id AND u.withdrawn_at IS NULL "
+            f"AND (u.signed_on > v.signed_on OR (u.signed_on = v.signed_on AND u.id > v.id)))))")
+
+
+def hla_text(donor: str, vendor: str) -> str:
+    """SQL: the copy of the typing ``h`` of donor ``donor``, NULL unless the donor shares data."""
+    return f"(CASE WHEN {_shares(donor, vendor)} THEN {_HLA_TEXT} END)"
+
+
+def _line_hla(line_id: str, vendor: str) -> str:
+    """SQL: the copy for the line ``line_id`` (an SQL expression), '' when its donor has no typing or does not
+    share data."""
+    return (f"coalesce((SELECT {hla_text('h.donor_id', vendor)} FROM donors_hlatyping h "
+            f"JOIN lots_cellline c ON c.donor_id = h.donor_id WHERE c.id = {line_id}), '')")
+
+
+def _donor_hla(donor: str, vendor: str) -> str:
+    """SQL: the copy for the lines of donor ``donor``."""
+    return f"coalesce((SELECT {hla_text(donor, vendor)} FROM donors_hlatyping h WHERE h.donor_id = {donor}), '')"
 
 
 def _sql_values() -> dict[str, str]:
@@ -132,7 +161,7 @@ def _pg() -> list[str]:
         BEGIN
             SELECT lower(c.name), c.cell_type, c.grade INTO NEW.sort_name, NEW.cell_type, NEW.grade
             FROM lots_cellline c WHERE c.id = NEW.cell_line_id;
-            NEW.hla := {_line_hla("NEW.cell_line_id")};
+            NEW.hla := {_line_hla("NEW.cell_line_id", "postgresql")};
             RETURN NEW;
         END $$ LANGUAGE plpgsql
         """,
@@ -140,20 +169,29 @@ def _pg() -> list[str]:
         CREATE OR REPLACE FUNCTION lots_cellline_linestock() RETURNS trigger AS $$
         BEGIN
             UPDATE lots_linestock SET sort_name = lower(NEW.name), cell_type = NEW.cell_type, grade = NEW.grade,
-                   hla = {_line_hla("NEW.id")}
+                   hla = {_line_hla("NEW.id", "postgresql")}
             WHERE cell_line_id = NEW.id;
             RETURN NULL;
         END $$ LANGUAGE plpgsql
         """,
-        # A typing recorded, corrected or removed: every line of the donor gets the new copy.
+        # A typing recorded, corrected or removed, a consent given, changed or withdrawn (their rows have a donor_id):
+        # every line of the donor gets the new copy.
         f"""
         CREATE OR REPLACE FUNCTION lots_hlatyping_linestock() RETURNS trigger AS $$
         DECLARE
             the_donor bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.donor_id ELSE NEW.donor_id END;
         BEGIN
-            UPDATE lots_linestock s
-               SET hla = coalesce((SELECT {HLA_TEXT} FROM donors_hlatyping h WHERE h.donor_id = the_donor), '')
+            UPDATE lots_linestock s SET hla = {_donor_hla("the_donor", "postgresql")}
              WHERE s.cell_line_id IN (SELECT c.id FROM lots_cellline c WHERE c.donor_id = the_donor);
+            RETURN NULL;
+        END $$ LANGUAGE plpgsql
+        """,
+        # The donor's own withdrawal (or its correction).
+        f"""
+        CREATE OR REPLACE FUNCTION lots_donor_linestock() RETURNS trigger AS $$
+        BEGIN
+            UPDATE lots_linestock s SET hla = {_donor_hla("NEW.id", "postgresql")}
+             WHERE s.cell_line_id IN (SELECT c.id FROM lots_cellline c WHERE c.donor_id = NEW.id);
             RETURN NULL;
         END $$ LANGUAGE plpgsql
         """,
@@ -168,6 +206,13 @@ def _pg() -> list[str]:
         "DROP TRIGGER IF EXISTS lots_hlatyping_linestock ON donors_hlatyping",
         "CREATE TRIGGER lots_hlatyping_linestock AFTER INSERT OR UPDATE OR DELETE ON donors_hlatyping "
         "FOR EACH ROW EXECUTE FUNCTION lots_hlatyping_linestock()",
+        "DROP TRIGGER IF EXISTS lots_consent_linestock ON donors_consent",
+        "CREATE TRIGGER lots_consent_linestock AFTER INSERT OR UPDATE OR DELETE ON donors_consent "
+        "FOR EACH ROW EXECUTE FUNCTION lots_hlatyping_linestock()",
+        "DROP TRIGGER IF EXISTS lots_donor_linestock ON donors_donor",
+        "CREATE TRIGGER lots_donor_linestock AFTER UPDATE OF consent_withdrawn_at ON donors_donor FOR EACH ROW "
+        "WHEN (OLD.consent_withdrawn_at IS DISTINCT FROM NEW.consent_withdrawn_at) "
+        "EXECUTE FUNCTION lots_donor_linestock()",
         "DROP TRIGGER IF EXISTS lots_lot_linestock ON lots_lot",
         "CREATE TRIGGER lots_lot_linestock AFTER UPDATE OF status, consent_withdrawn_flagged_at, tier, cell_line_id "
         "ON lots_lot FOR EACH ROW EXECUTE FUNCTION lots_linestock_lot()",
@@ -179,9 +224,12 @@ _SQLITE_COPY = ("UPDATE lots_linestock SET sort_name = (SELECT lower(name) FROM 
                 "cell_type = (SELECT cell_type FROM lots_cellline WHERE id = {id}), "
                 "grade = (SELECT grade FROM lots_cellline WHERE id = {id}), "
                 "hla = {hla} WHERE cell_line_id = {id};")
-_SQLITE_HLA = ("UPDATE lots_linestock SET hla = coalesce((SELECT " + HLA_TEXT + " FROM donors_hlatyping h "
-               "WHERE h.donor_id = {donor}), '') "
-               "WHERE cell_line_id IN (SELECT c.id FROM lots_cellline c WHERE c.donor_id = {donor});")
+
+
+def _sqlite_hla(donor: str) -> str:
+    return (f"UPDATE lots_linestock SET hla = {_donor_hla(donor, 'sqlite')} "
+            f"WHERE cell_line_id IN (SELECT c.id FROM lots_cellline c WHERE c.donor_id = {donor});")
+
 
 # Rows whose copies differ from their line (a load with the triggers off writes none): set right. Without ``hla``
 # when the database was migrated back before lots 0012.
@@ -189,14 +237,15 @@ _COPIES_PG = ("UPDATE lots_linestock s SET sort_name = lower(c.name), cell_type 
               "{hla_set} FROM lots_cellline c{hla_join} WHERE c.id = s.cell_line_id AND "
               "(s.sort_name IS DISTINCT FROM lower(c.name) OR s.cell_type IS DISTINCT FROM c.cell_type "
               "OR s.grade IS DISTINCT FROM c.grade{hla_differs})")
-_COPIES_PG_HLA = {"hla_set": ", hla = coalesce(" + HLA_TEXT + ", '')",
+_COPIES_PG_HLA = {"hla_set": ", hla = coalesce(" + hla_text("c.donor_id", "postgresql") + ", '')",
                   "hla_join": " LEFT JOIN donors_hlatyping h ON h.donor_id = c.donor_id",
-                  "hla_differs": " OR s.hla IS DISTINCT FROM coalesce(" + HLA_TEXT + ", '')"}
+                  "hla_differs": " OR s.hla IS DISTINCT FROM coalesce(" + hla_text("c.donor_id", "postgresql")
+                                 + ", '')"}
 _COPIES_SQLITE = ("UPDATE lots_linestock SET "
                   "sort_name = (SELECT lower(name) FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id), "
                   "cell_type = (SELECT cell_type FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id), "
                   "grade = (SELECT grade FROM lots_cellline c WHERE c.id = lots_linestock.cell_line_id){hla_set}")
-_COPIES_SQLITE_HLA = {"hla_set": ", hla = " + _line_hla("lots_linestock.cell_line_id")}
+_COPIES_SQLITE_HLA = {"hla_set": ", hla = " + _line_hla("lots_linestock.cell_line_id", "sqlite")}
 
 
 def _copies_sql(vendor: str, with_hla: bool) -> str:
@@ -239,16 +288,20 @@ def _sqlite() -> list[str]:
         "DROP TRIGGER IF EXISTS lots_hlatyping_linestock_ins",
         "DROP TRIGGER IF EXISTS lots_hlatyping_linestock_upd",
         "DROP TRIGGER IF EXISTS lots_hlatyping_linestock_del",
+        "DROP TRIGGER IF EXISTS lots_consent_linestock_ins",
+        "DROP TRIGGER IF EXISTS lots_consent_linestock_upd",
+        "DROP TRIGGER IF EXISTS lots_consent_linestock_del",
+        "DROP TRIGGER IF EXISTS lots_donor_linestock",
         "CREATE TRIGGER lots_linestock_copy AFTER INSERT ON lots_linestock "
-        f"BEGIN {_SQLITE_COPY.format(id='NEW.cell_line_id', hla=_line_hla('NEW.cell_line_id'))} END",
+        f"BEGIN {_SQLITE_COPY.format(id='NEW.cell_line_id', hla=_line_hla('NEW.cell_line_id', 'sqlite'))} END",
         "CREATE TRIGGER lots_cellline_linestock AFTER UPDATE OF name, cell_type, grade, donor_id ON lots_cellline "
-        f"BEGIN {_SQLITE_COPY.format(id='NEW.id', hla=_line_hla('NEW.id'))} END",
-        "CREATE TRIGGER lots_hlatyping_linestock_ins AFTER INSERT ON donors_hlatyping "
-        f"BEGIN {_SQLITE_HLA.format(donor='NEW.donor_id')} END",
-        "CREATE TRIGGER lots_hlatyping_linestock_upd AFTER UPDATE ON donors_hlatyping "
-        f"BEGIN {_SQLITE_HLA.format(donor='NEW.donor_id')} END",
-        "CREATE TRIGGER lots_hlatyping_linestock_del AFTER DELETE ON donors_hlatyping "
-        f"BEGIN {_SQLITE_HLA.format(donor='OLD.donor_id')} END",
+        f"BEGIN {_SQLITE_COPY.format(id='NEW.id', hla=_line_hla('NEW.id', 'sqlite'))} END",
+        *(f"CREATE TRIGGER lots_{table}_linestock_{op} AFTER {when} ON donors_{table} "
+          f"BEGIN {_sqlite_hla(row + '.donor_id')} END"
+          for table in ("hlatyping", "consent")
+          for op, when, row in (("ins", "INSERT", "NEW"), ("upd", "UPDATE", "NEW"), ("del", "DELETE", "OLD"))),
+        "CREATE TRIGGER lots_donor_linestock AFTER UPDATE OF consent_withdrawn_at ON donors_donor "
+        f"BEGIN {_sqlite_hla('NEW.id')} END",
         f"CREATE TRIGGER lots_vial_linestock_ins AFTER INSERT ON lots_vial WHEN {new_counted} "
         f"BEGIN {add('NEW.lot_id', '')} END",
         f"CREATE TRIGGER lots_vial_linestock_del AFTER DELETE ON lots_vial WHEN {old_counted} "
@@ -309,7 +362,7 @@ def _recount(connection) -> int:
 def install(connection) -> None:
     """Create the triggers on ``connection`` and bring every line's counter in line with its vials."""
     tables = set(connection.introspection.table_names())
-    if not {"lots_vial", "lots_lot", "lots_linestock", "donors_hlatyping"} <= tables:
+    if not {"lots_vial", "lots_lot", "lots_linestock", "donors_hlatyping", "donors_consent", "donors_donor"} <= tables:
         return
     if connection.vendor == "postgresql":
         statements = _pg()

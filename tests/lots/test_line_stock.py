@@ -126,6 +126,11 @@ def test_the_embedded_sqlite_triggers_count_the_same():
         CREATE TABLE donors_hlatyping (id INTEGER PRIMARY KEY, donor_id INTEGER UNIQUE, a_1 TEXT, a_2 TEXT, b_1 TEXT,
                                        b_2 TEXT, c_1 TEXT, c_2 TEXT, drb1_1 TEXT, drb1_2 TEXT, dqb1_1 TEXT,
                                        dqb1_2 TEXT);
+        CREATE TABLE donors_donor (id INTEGER PRIMARY KEY, consent_withdrawn_at TEXT);
+        CREATE TABLE donors_consent (id INTEGER PRIMARY KEY, donor_id INTEGER, signed_on TEXT, scopes TEXT,
+                                     withdrawn_at TEXT);
+        INSERT INTO donors_donor VALUES (70, NULL);
+        INSERT INTO donors_consent VALUES (1, 70, '2026-01-05', '["research", "data_sharing"]', NULL);
         INSERT INTO lots_cellline VALUES (7, 'SCBi-ABC', 'iPSC', 'research', 70);
         INSERT INTO donors_hlatyping VALUES (1, 70, 'A*02:01', 'a*24:02', 'B*07:02', 'B*52:01', 'C*07:02', 'C*12:02',
                                              'DRB1*15:01', 'DRB1*15:02', 'DQB1*06:02', 'DQB1*06:01');
@@ -158,6 +163,24 @@ def test_the_embedded_sqlite_triggers_count_the_same():
     assert hla.startswith(" A*02:01 A*24:02 B*07:02 ") and hla.endswith(" DQB1*06:01 ")
     db.execute("UPDATE donors_hlatyping SET a_1 = 'A*11:01' WHERE donor_id = 70")
     assert db.execute("SELECT hla FROM lots_linestock").fetchone()[0].startswith(" A*11:01 A*24:02 ")
+
+    def shared() -> bool:
+        return db.execute("SELECT hla FROM lots_linestock").fetchone()[0] != ""
+
+    # Only while the donor shares data: a newer consent without the scope hides the alleles, its withdrawal shows
+    # them again (the older one is in force again), the donor's withdrawal hides them.
+    db.execute("INSERT INTO donors_consent VALUES (2, 70, '2026-03-01', '[\"research\"]', NULL)")
+    assert not shared()
+    db.execute("UPDATE donors_consent SET withdrawn_at = 'now' WHERE id = 2")
+    assert shared()
+    db.execute("INSERT INTO donors_consent VALUES (3, 70, '2026-04-01', '[\"data_sharing_x\"]', NULL)")
+    assert not shared()  # the whole code only
+    db.execute("DELETE FROM donors_consent WHERE id = 3")
+    assert shared()
+    db.execute("UPDATE donors_donor SET consent_withdrawn_at = 'now' WHERE id = 70")
+    assert not shared()
+    db.execute("UPDATE donors_donor SET consent_withdrawn_at = NULL WHERE id = 70")
+    assert shared()
     db.execute("DELETE FROM donors_hlatyping")
     assert db.execute("SELECT hla FROM lots_linestock").fetchone()[0] == ""
 
@@ -208,3 +231,46 @@ def test_the_stock_row_copies_the_donors_alleles_for_the_catalogs_hla_search(use
     stock.recount()
     row.refresh_from_db()
     assert " A*11:01 " in row.hla and found("A*11:01") and found("A*24:02")
+
+
+@pytest.mark.django_db
+def test_the_hla_copy_is_kept_only_while_the_donor_shares_data(users):
+    """The catalog's HLA search needs no consent read: the stock row's copy of the alleles follows the donor's
+    consents and withdrawal (PostgreSQL triggers), always in agreement with ``consent_scope_q``, and a recount
+    repairs it by the same rule."""
+    import datetime
+
+    from donors.models import Consent, Donor
+    from donors.queries import consent_scope_q
+
+    line = make_line(hla=True)
+    add_lot(line, vials=2)
+    donor = line.donor
+
+    def copied() -> bool:
+        return LineStock.objects.get(cell_line=line).hla != ""
+
+    def rule() -> bool:
+        return Donor.objects.filter(pk=donor.pk).filter(consent_scope_q("data_sharing")).exists()
+
+    def found() -> bool:
+        return line.pk in {s.cell_line_id for s in queries.catalog_lines(queries.CatalogFilters.parse({"hla": "A*24"}))}
+
+    assert copied() == rule() == found() is True
+    first = donor.consents.get()
+    newer = Consent.objects.create(donor=donor, form_version="v9", signed_on=first.signed_on + datetime.timedelta(1),
+                                   scopes=["research"], recorded_by=users["coordinator"])
+    assert copied() == rule() == found() is False
+    newer.scopes = ["research", "data_sharing"]
+    newer.save()
+    assert copied() == rule() == found() is True
+    Consent.objects.filter(pk=newer.pk).update(scopes=["research"], withdrawn_at=datetime.datetime(2026, 5, 1,
+                                                                                                  tzinfo=datetime.UTC))
+    assert copied() == rule() is True  # the first consent is in force again
+    Donor.objects.filter(pk=donor.pk).update(consent_withdrawn_at=datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC))
+    assert copied() == rule() == found() is False
+    Donor.objects.filter(pk=donor.pk).update(consent_withdrawn_at=None)
+    assert copied() == rule() is True
+    LineStock.objects.filter(cell_line=line).update(hla="")
+    stock.recount()
+    assert copied() is True

@@ -42,7 +42,7 @@ STEPS = [
 RECOUNTS = {
     "lots.stock:recount": ("lots_vial_linestock_ins", "lots_vial_linestock_del", "lots_vial_linestock_upd",
                            "lots_lot_linestock", "lots_linestock_copy", "lots_cellline_linestock",
-                           "lots_hlatyping_linestock"),
+                           "lots_hlatyping_linestock", "lots_consent_linestock", "lots_donor_linestock"),
     "storage.occupancy:recount": ("storage_vial_occupied_ins", "storage_vial_occupied_del",
                                   "storage_vial_occupied_upd", "storage_box_unit_occupancy_ins",
                                   "storage_box_unit_occupancy_del", "storage_box_unit_occupancy_upd",
