@@ -64,6 +64,11 @@ _QUALITY_READ = _perms("quality", "view", "sop sopversion training equipment cal
                        "instrumentuse cleanroom environmentresult roomuse")
 _TRANSPLANT_READ = _perms("transplant", "view", "transplantcentre centreclinician patient typingrequest reservation "
                           "order dryshipper temperaturelog thawreport followup")
+# issue 14, haplobank: QA and coordinators keep the population tables (a table or cohort upload adds its rows and
+# moves the population's version) and read them, their history included.
+_HAPLOBANK_KEEP = [*_perms("haplobank", "view", "population haplotypefrequency cohortgenotype"),
+                   *_perms("haplobank", "add change", "population"),
+                   *_perms("haplobank", "add", "haplotypefrequency cohortgenotype")]
 
 # role -> "app_label.codename" permissions. Admin gets every permission of the project.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -80,6 +85,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_CORDBLOOD_READ, *_perms("cordblood", "add change", "collectionsite collector infantdonation familycontract"),
         "cordblood.add_contractpayment",
         "imports.import_cordblood", "imports.view_importrun",  # issue 17: cord blood units from a legacy system
+        *_HAPLOBANK_KEEP,
     ],
     TECHNICIAN: [
         *_STAFF_READ, *_DONOR_READ, *_LOT_READ, *_STORAGE_READ, *_QC_READ, *_DISTRIBUTION_READ,
@@ -113,6 +119,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_QUALITY_READ, *_perms("quality", "add", "sop sopversion training equipment calibration material cleanroom "
                                 "environmentresult"),
         "quality.change_equipment", "quality.release_material",
+        *_HAPLOBANK_KEEP,
     ],
     RESEARCHER: [
         "distribution.view_catalog",

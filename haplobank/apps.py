@@ -13,9 +13,9 @@ class HaplobankConfig(AppConfig):
     def ready(self) -> None:
         from bank.registry import register_nav
         from bank.roles import RESEARCHER
-        from haplobank.queries import MANAGE_ROLES
+        from haplobank.queries import MANAGE_PERMISSION
 
         # Coverage, planning, populations and the match search sit under one entry (tabs on the pages) for those
-        # who keep the tables (the roles queries.may_manage names); a researcher's one page is the match search.
-        register_nav("haplobank", _("Haplobank"), "haplobank:coverage", roles=MANAGE_ROLES, order=800)
+        # who keep the tables (queries.may_manage's permission); a researcher's one page is the match search.
+        register_nav("haplobank", _("Haplobank"), "haplobank:coverage", perms=(MANAGE_PERMISSION,), order=800)
         register_nav("hla-match", _("HLA match"), "haplobank:match", roles=(RESEARCHER,), order=810)

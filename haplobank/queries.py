@@ -66,18 +66,19 @@ _CENT = Decimal("0.01")
 
 # --- who may do what --------------------------------------------------------------------------------------------
 
-# QA, coordinators and admins keep the population tables and read coverage and planning; researchers may only
-# search for a match (and see only lines whose donors consented to data sharing); the recruitment list names
-# donors (by code), so it is the coordinators' (and admins'). Roles decide, as cordblood's BANK_ROLES do (the
-# haplobank's models have no permissions of their own in bank.roles.ROLE_PERMISSIONS): the API and pages ask these.
-MANAGE_ROLES = (QA, COORDINATOR, ADMIN)
+# QA, coordinators and admins keep the population tables and read coverage and planning: the model permission
+# ``haplobank.change_population`` (bank.roles.ROLE_PERMISSIONS gives them the haplobank's models, so the tables'
+# history is on the audit pages for them too). Researchers may only search for a match (and see only lines whose
+# donors consented to data sharing); the recruitment list names donors (by code), so it is the coordinators' (and
+# admins'): those two are roles, as cordblood's BANK_ROLES are. The API and pages ask these.
+MANAGE_PERMISSION = "haplobank.change_population"
 MATCH_ROLES = (QA, COORDINATOR, ADMIN, RESEARCHER)
 RECRUITMENT_ROLES = (COORDINATOR, ADMIN)
 
 
 def may_manage(user) -> bool:
     """Upload population tables, read coverage and planning."""
-    return has_role(user, *MANAGE_ROLES)
+    return bool(user and user.is_authenticated and user.has_perm(MANAGE_PERMISSION))
 
 
 def may_match(user) -> bool:

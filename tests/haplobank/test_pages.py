@@ -62,6 +62,21 @@ def test_each_page_opens_for_its_roles_only(users, url):
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
 
 
+def test_a_populations_tables_are_on_the_audit_pages_for_those_who_keep_them(users):
+    """The haplobank's models carry permissions (bank.roles): QA and coordinators read a population's history,
+    table uploads included; a technician sees neither the link nor the trail."""
+    population = helpers.population(haplotypes=TABLE, actor=users["coordinator"])
+    for role in ("qa", "coordinator"):
+        page = html_of(client_for(users[role]).get(f"/haplobank/populations/{population.pk}/"))
+        link = re.search(r'href="([^"]+)" id="population-history"', page)
+        assert link, role
+        trail = client_for(users[role]).get(link.group(1))
+        assert trail.status_code == 200 and "haplotype table replaced (3 haplotypes)" in html_of(trail), role
+    assert 'id="population-history"' not in html_of(client_for(users["admin"]).get("/haplobank/populations/")), \
+        "the link is on a population's own page"
+    assert client_for(users["technician"]).get(f"/audit/population/{population.pk}/").status_code in (403, 404)
+
+
 def test_posts_are_refused_to_other_roles_and_store_nothing(users):
     population = helpers.population()
     for role in ("researcher", "technician"):
