@@ -112,7 +112,12 @@ class VialSerializer(BuiltOnceMixin, serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_label_svg(self, vial) -> str:
-        return reverse("api-vial-label", args=[vial.pk])
+        # Resolved once per serializer (a page lists 50 vials), then filled in: the same path ``reverse`` gives.
+        pattern = self.__dict__.get("_label_pattern")
+        if pattern is None:
+            head, _sep, tail = reverse("api-vial-label", args=[0]).rpartition("/0/")
+            pattern = self._label_pattern = head.replace("{", "{{").replace("}", "}}") + "/{}/" + tail
+        return pattern.format(int(vial.pk))
 
 
 class NewVialSerializer(serializers.ModelSerializer):
