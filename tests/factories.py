@@ -282,7 +282,9 @@ class StorageUnitFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = StorageUnit
 
-    name = factory.Sequence(lambda n: f"LN2-T{n:02d}")
+    # Zero-padded to five digits: units made by one test sort by name in the order they were made whatever the
+    # sequence has reached (``LN2-T99`` sorted after ``LN2-T100`` once a worker had made a hundred units).
+    name = factory.Sequence(lambda n: f"LN2-T{n:05d}")
     kind = "ln2_vapor"
     min_temperature_c = Decimal("-196")
     max_temperature_c = Decimal("-150")
