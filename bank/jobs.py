@@ -295,8 +295,13 @@ def sees_all_jobs(user) -> bool:
     return user.is_superuser or ADMIN in user_roles(user)
 
 
+def may_see_job(user, job: Job) -> bool:
+    """Whether ``user`` may see ``job``: ``visible_jobs``' rule for one job already read."""
+    return job.user_id == user.pk or sees_all_jobs(user)
+
+
 def visible_jobs(user):
-    """The jobs ``user`` may see."""
+    """The jobs ``user`` may see (their own; an admin everyone's: ``may_see_job``)."""
     queryset = Job.objects.select_related("user")
     return queryset if sees_all_jobs(user) else queryset.filter(user=user)
 

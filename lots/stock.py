@@ -30,15 +30,15 @@ and reports any drift (there should be none; a test runs allocations and a recal
 # ruff: noqa: S608
 from __future__ import annotations
 
-from donors.choices import HLA_LOCI
+from donors.choices import HLA_LOCI, ConsentScope
 from lots.choices import RESEARCH_KINDS, LotStatus, Tier, VialStatus
 
 # The copy of a typing's searchable alleles (the catalog's ``?hla=``: loci A, B, C, DRB1, DQB1), from alias ``h``.
 HLA_FIELDS = tuple(f"{locus.lower()}_{i}" for locus in HLA_LOCI for i in (1, 2))
 _HLA_TEXT = "(' ' || " + " || ' ' || ".join(f"upper(h.{f})" for f in HLA_FIELDS) + " || ' ')"
-# The scope a researcher's HLA search needs (``donors.choices.ConsentScope.DATA_SHARING``), quoted as in the
-# consent's JSON list of codes (the whole code only; ``\_``: not LIKE's any-character).
-_SHARING_LIKE = "'%\"data\\_sharing\"%' ESCAPE '\\'"
+# The scope a researcher's HLA search needs, quoted as in the consent's JSON list of codes (the whole code only;
+# ``\_``: not LIKE's any-character).
+_SHARING_LIKE = "'%\"" + str(ConsentScope.DATA_SHARING).replace("_", "\\_") + "\"%' ESCAPE '\\'"
 
 
 def _shares(donor: str, vendor: str) -> str:

@@ -23,10 +23,12 @@ from storage.models import Box, StorageUnit
 EVACUATE = "storage.evacuate"
 
 
-def evacuation_needs_job(unit: StorageUnit) -> bool:
-    """Whether evacuating ``unit`` goes to the worker: it holds ``STORAGE_EVACUATE_JOB_BOXES`` boxes or more."""
-    limit = settings.STORAGE_EVACUATE_JOB_BOXES
-    return Box.objects.filter(rack__unit=unit).aggregate(n=Count("id"))["n"] >= limit
+def evacuation_needs_job(unit: StorageUnit, *, boxes: int | None = None) -> bool:
+    """Whether evacuating ``unit`` goes to the worker: it holds ``STORAGE_EVACUATE_JOB_BOXES`` boxes or more
+    (``boxes``: the count when the caller has read it already)."""
+    if boxes is None:
+        boxes = Box.objects.filter(rack__unit=unit).aggregate(n=Count("id"))["n"]
+    return boxes >= settings.STORAGE_EVACUATE_JOB_BOXES
 
 
 def start_evacuation(unit: StorageUnit, target: StorageUnit, *, actor, reason: str) -> Job:

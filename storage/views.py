@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Sum
@@ -19,6 +20,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from bank import jobs
 from bank.exports import exportable
 from bank.identifiers import normalise
 from bank.parsing import whole_number
@@ -28,7 +30,7 @@ from lots.models import Lot
 from lots.queries import lot_for_scan
 from storage import queries, services
 from storage.charts import temperature_chart
-from storage.choices import AlarmStatus, lot_needs_quarantine
+from storage.choices import AlarmKind, AlarmStatus, lot_needs_quarantine
 from storage.exports import alarm_filter, alarm_queryset, units_queryset
 from storage.forms import (
     COMMON_MOVE_REASONS,
@@ -250,14 +252,8 @@ def evacuate(request, pk: int):
     box_count = Box.objects.filter(rack__unit=unit).count()
     return render(request, "storage/evacuate.html", {
         "unit": unit, "form": form, "occ": queries.unit_occupancy(unit), "box_count": box_count,
-        "as_job": box_count >= _evacuate_job_boxes(),
+        "as_job": evacuation_needs_job(unit, boxes=box_count),
     })
-
-
-def _evacuate_job_boxes() -> int:
-    from django.conf import settings
-
-    return settings.STORAGE_EVACUATE_JOB_BOXES
 
 
 # --- placement ------------------------------------------------------------------------------------------
@@ -453,11 +449,6 @@ def alarm_list(request):
 @perms_required("storage.view_alarm")
 @require_http_methods(["GET", "POST"])
 def alarm_detail(request, pk: int):
-    from django.conf import settings
-
-    from bank import jobs
-    from storage.choices import AlarmKind
-
     alarm = get_object_or_404(Alarm.objects.select_related("unit", "reading", "acknowledged_by", "snapshot_job"),
                               pk=pk)
     may_ack = request.user.has_perm("storage.change_alarm") and alarm.status == AlarmStatus.ACTIVE
@@ -481,8 +472,7 @@ def alarm_detail(request, pk: int):
         # the page polls itself, not /jobs/<id>/); once the vials are listed, the same poll brings them in.
         job = jobs.live(alarm.snapshot_job) if alarm.snapshot_job else None
         context.update(snapshot_job=job, poll_seconds=settings.JOB_POLL_SECONDS,
-                       job_visible=job is not None and (job.user_id == request.user.pk
-                                                        or jobs.sees_all_jobs(request.user)))
+                       job_visible=job is not None and jobs.may_see_job(request.user, job))
     else:
         context.update(lots=queries.alarm_vials_by_lot(alarm), vial_count=alarm.alarmvial_set.count())
     if request.htmx:
