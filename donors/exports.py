@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from bank.exports import Column, Prepared, register_export
 from donors.choices import ConsentState, Eligibility, Tissue
 from donors.models import Collection, EthicsApproval, ScreeningMarker
-from donors.queries import PanelConfig, consent_state, donor_list, eligibility_for
+from donors.queries import PanelConfig, consent_state, donor_list, eligibility_of
 
 
 def _label(choices, value) -> str:
@@ -42,8 +42,8 @@ def donors(user, params):
     panel = PanelConfig.load()
 
     def rows(batch):
-        return [{"donor": d, "eligibility": eligibility_for(d, panel=panel), "consent": consent_state(d)}
-                for d in batch]
+        eligibility = eligibility_of(batch, panel)
+        return [{"donor": d, "eligibility": eligibility[d.pk], "consent": consent_state(d)} for d in batch]
 
     return Prepared(donor_list(donor_search(params)), rows), DONOR_COLUMNS
 

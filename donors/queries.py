@@ -1,15 +1,17 @@
 """Reads about donors shared by pages, the API and other apps: eligibility and consent.
 
-``eligibility_for`` is the one rule that decides whether a donor's material may be released
+``judge_eligibility`` is the one rule that decides whether a donor's material may be released
 (QC_SPECS.md, 21 CFR 1271.80/85): any current positive → ineligible; any required marker missing,
 indeterminate or drawn outside the window around the collection → incomplete; else eligible.
-It reads only prefetched relations when given ``prefetch_eligibility(qs)`` donors, so lists stay flat.
+``eligibility_for`` applies it to one donor as loaded (the donor page prefetches their screenings);
+``eligibility_of`` and ``collection_eligibility`` to many donors at once from plain rows, so lists stay flat.
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
@@ -70,19 +72,58 @@ class PanelConfig:
         return {m.code for m in self.markers}
 
 
-def prefetch_eligibility(queryset: QuerySet[Donor]) -> QuerySet[Donor]:
-    """Prefetch what ``eligibility_for`` reads: screenings with results, collections (newest first)."""
-    return queryset.prefetch_related(
-        _screenings_prefetch(), Prefetch("collections", queryset=Collection.objects.order_by("-collected_at", "-id")))
+class CurrentResult(NamedTuple):
+    """A screening result that no correction replaced, with its sample's day and kind: what eligibility reads."""
+
+    marker: str
+    result: str
+    drawn_on: datetime.date
+    maternal: bool
+    recorded_at: datetime.datetime
+    pk: int
 
 
-def _screenings_prefetch() -> Prefetch:
-    return Prefetch(
-        "screenings",
-        queryset=Screening.objects.order_by("-sample_drawn_on", "-id").prefetch_related(
-            Prefetch("results", queryset=ScreeningResult.objects.select_related("corrected_by").order_by("id"))
-        ),
-    )
+class CollectionKey(NamedTuple):
+    """What eligibility reads of a collection (a ``Collection`` has the same attributes)."""
+
+    pk: int
+    tissue: str
+    collected_at: datetime.datetime
+
+
+def current_results(donor_ids) -> dict[int, list[CurrentResult]]:
+    """``{donor id: their current screening results}`` as plain rows, in one query: for lists and decisions that
+    judge many donors (no model instances, no per-screening managers)."""
+    found: dict[int, list[CurrentResult]] = {pk: [] for pk in donor_ids}
+    if not found:
+        return found
+    rows = (ScreeningResult.objects.filter(screening__donor_id__in=list(found), corrected_by__isnull=True)
+            .values_list("screening__donor_id", "marker", "result", "screening__sample_drawn_on",
+                         "screening__maternal_sample", "recorded_at", "pk"))
+    for donor_id, *row in rows:
+        found[donor_id].append(CurrentResult(*row))
+    return found
+
+
+def newest_collections(donor_ids) -> dict[int, CollectionKey]:
+    """Each donor's newest collection (by collection time, then id), one query."""
+    found: dict[int, CollectionKey] = {}
+    rows = (Collection.objects.filter(donor_id__in=list(donor_ids)).order_by("donor_id", "-collected_at", "-id")
+            .values_list("donor_id", "pk", "tissue", "collected_at"))
+    for donor_id, pk, tissue, collected_at in rows:
+        found.setdefault(donor_id, CollectionKey(pk, tissue, collected_at))
+    return found
+
+
+def eligibility_of(donors, panel: PanelConfig | None = None) -> dict[int, EligibilityResult]:
+    """``{donor id: eligibility_for(donor)}`` for a list of donors (each judged on their newest collection) in
+    two queries (current results, newest collections) plus the panel's two when none is given: the donor list,
+    its export and API, and the haplobank's recruitment list."""
+    ids = [donor.pk for donor in donors]
+    panel = panel or PanelConfig.load()
+    results = current_results(ids)
+    newest = newest_collections(ids)
+    return {pk: judge_eligibility(results[pk], newest.get(pk), panel) for pk in ids}
 
 
 def _has_correction(result: ScreeningResult) -> bool:
@@ -94,7 +135,9 @@ def _has_correction(result: ScreeningResult) -> bool:
 
 def eligibility_for(donor: Donor, collection: Collection | None = None, *,
                     panel: PanelConfig | None = None) -> EligibilityResult:
-    """Eligibility of ``donor`` for ``collection`` (default: their latest collection).
+    """Eligibility of ``donor`` for ``collection`` (default: their latest collection), from the donor's
+    screenings and results as loaded on the instance (``donor_detail_queryset`` prefetches them). Lists use
+    ``eligibility_of``; both apply ``judge_eligibility``.
 
     Without any collection the panel for every tissue is checked without a time window.
     """
@@ -102,30 +145,32 @@ def eligibility_for(donor: Donor, collection: Collection | None = None, *,
     if collection is None:
         collections = list(donor.collections.all())
         collection = max(collections, key=lambda c: (c.collected_at, c.pk)) if collections else None
+    current = [CurrentResult(r.marker, r.result, s.sample_drawn_on, s.maternal_sample, r.recorded_at, r.pk)
+               for s in donor.screenings.all() for r in s.results.all() if not _has_correction(r)]
+    return judge_eligibility(current, collection, panel)
+
+
+def judge_eligibility(current: list[CurrentResult], collection: Collection | CollectionKey | None,
+                      panel: PanelConfig) -> EligibilityResult:
+    """The rule (see the module's docstring) on a donor's current results, for ``collection`` (or none)."""
     tissue = collection.tissue if collection else None
     maternal = tissue in MATERNAL_TISSUES
     before, after = panel.window(tissue)
     collected_on: datetime.date | None = collection.collected_at.date() if collection else None
+    if collected_on is not None:
+        earliest = collected_on - datetime.timedelta(days=before)
+        latest_day = collected_on + datetime.timedelta(days=after)
 
-    current = [(s, r) for s in donor.screenings.all() for r in s.results.all() if not _has_correction(r)]
-    positive = sorted({r.marker for _s, r in current if r.result == ScreeningOutcome.POSITIVE})
+    positive = sorted({r.marker for r in current if r.result == ScreeningOutcome.POSITIVE})
 
     missing, out_of_window, indeterminate = [], [], []
     for code in panel.required_codes(tissue):
-        rows = [(s, r) for s, r in current if r.marker == code and (not collection or s.maternal_sample == maternal)]
-        if collected_on is not None:
-            in_window = [
-                (s, r) for s, r in rows
-                if collected_on - datetime.timedelta(days=before)
-                <= s.sample_drawn_on
-                <= collected_on + datetime.timedelta(days=after)
-            ]
-        else:
-            in_window = rows
+        rows = [r for r in current if r.marker == code and (not collection or r.maternal == maternal)]
+        in_window = rows if collected_on is None else [r for r in rows if earliest <= r.drawn_on <= latest_day]
         if not in_window:
             (out_of_window if rows else missing).append(code)
             continue
-        latest = max(in_window, key=lambda pair: (pair[0].sample_drawn_on, pair[1].recorded_at, pair[1].pk))[1]
+        latest = max(in_window, key=lambda r: (r.drawn_on, r.recorded_at, r.pk))
         if latest.result == ScreeningOutcome.INDETERMINATE:
             indeterminate.append(code)
 
@@ -194,7 +239,7 @@ def collection_eligibility(collection_ids) -> dict[int, CollectionStanding]:
 
     The one read every lot decision uses (release, lifting a hold, request review): material is judged by
     the screening around the collection it came from. Queries: the collections with their donors (1), the donors'
-    screenings (1), results (1) and consents (1); the panel and windows (2) — whatever the number of collections.
+    current results (1) and consents (1); the panel and windows (2) — whatever the number of collections.
     """
     ids = {pk for pk in collection_ids if pk is not None}
     if not ids:
@@ -203,8 +248,8 @@ def collection_eligibility(collection_ids) -> dict[int, CollectionStanding]:
     # One instance per donor (select_related gives each collection its own): the prefetches land on these.
     by_id = {collection.donor_id: collection.donor for collection in collections}
     donors = list(by_id.values())
-    prefetch_related_objects(donors, _screenings_prefetch(),
-                             Prefetch("consents", queryset=Consent.objects.order_by("pk")))
+    prefetch_related_objects(donors, Prefetch("consents", queryset=Consent.objects.order_by("pk")))
+    results = current_results(by_id)
     panel = PanelConfig.load()
     standing: dict[int, tuple[str, frozenset[str]]] = {
         donor.pk: (consent_state(donor), frozenset(consent_scopes(donor))) for donor in donors}
@@ -214,7 +259,7 @@ def collection_eligibility(collection_ids) -> dict[int, CollectionStanding]:
         state, scopes = standing[donor.pk]
         found[collection.pk] = CollectionStanding(
             collection_id=collection.pk, donor_id=donor.pk,
-            eligibility=eligibility_for(donor, collection, panel=panel), consent=state, scopes=scopes,
+            eligibility=judge_eligibility(results[donor.pk], collection, panel), consent=state, scopes=scopes,
             consent_withdrawn_at=donor.consent_withdrawn_at)
     return found
 
@@ -309,16 +354,17 @@ def identity_for(donor: Donor, user) -> IdentityView | None:
 
 
 def donor_list(search: str = "") -> QuerySet[Donor]:
-    """Donors for the list page and API, prefetched so eligibility and consent state cost no extra query.
+    """Donors for the list page, its export and the API, with their consents (``consent_state``); their
+    eligibility is read for a page at once with ``eligibility_of``.
 
-    Queries: donors, screenings, screening results (with corrections), collections, consents.
+    Queries: donors, consents.
     ``search`` matches the pseudonymous code only: identity is never searchable here.
     """
     qs = Donor.objects.order_by("-registered_at", "-id")
     search = (search or "").strip()
     if search:
         qs = qs.filter(code__icontains=search.upper())
-    return prefetch_eligibility(qs).prefetch_related(Prefetch("consents", queryset=Consent.objects.order_by("pk")))
+    return qs.prefetch_related(Prefetch("consents", queryset=Consent.objects.order_by("pk")))
 
 
 def donor_detail_queryset() -> QuerySet[Donor]:

@@ -64,6 +64,7 @@ from donors.queries import (
     donor_detail_queryset,
     donor_list,
     eligibility_for,
+    eligibility_of,
     hla_versions,
     identity_for,
     identity_key_problem,
@@ -91,9 +92,9 @@ def donor_list_page(request):
     q = donor_search(request.GET)
     page = tally.page_with_count(donor_list(q), 50, request.GET.get("page"),
                                  count=None if q else tally.total("donors.donor"))
-    panel = PanelConfig.load()
-    rows = [{"donor": d, "eligibility": eligibility_for(d, panel=panel), "consent": consent_state(d)}
-            for d in page.object_list]
+    donors = list(page.object_list)
+    eligibility = eligibility_of(donors)
+    rows = [{"donor": d, "eligibility": eligibility[d.pk], "consent": consent_state(d)} for d in donors]
     return render(request, "donors/donor_list.html", {"page": page, "rows": rows, "q": q})
 
 

@@ -51,8 +51,7 @@ from donors.queries import (
     consent_scope_q,
     consent_scopes,
     consent_state,
-    eligibility_for,
-    prefetch_eligibility,
+    eligibility_of,
 )
 from haplobank.alleles import parse_allele
 from haplobank.choices import CoverageDefinition, HLAResolution
@@ -556,25 +555,26 @@ class Recruit:
 
 def recruitment_list(population: Population, haplotype: str, *, limit: int = RECRUITMENT_LIMIT) -> list[Recruit]:
     """Registered donors homozygous for ``haplotype`` (at the population's resolution) who are typed, consented
-    (``donors.queries.consent_state`` active) and eligible (``donors.queries.eligibility_for``), by code, at most
+    (``donors.queries.consent_state`` active) and eligible (``donors.queries.eligibility_of``), by code, at most
     ``limit``. ``may_recontact``: their consent names ``recontact``; ``banked``: a line of theirs counts already.
 
     Candidates come from the partial index of homozygous donors and are judged in batches, each in a fixed number
-    of queries (donors, screenings, results, collections, consents, their banked lines), plus the panel (2)."""
+    of queries (donors, consents, current results, newest collections, their banked lines), plus the panel (2)."""
     column = haplotype_field(population.resolution, prefix="hla_key__")
     candidates = (Donor.objects.filter(**{column: haplotype}, consent_withdrawn_at__isnull=True).order_by("code"))
     panel = PanelConfig.load()
     found: list[Recruit] = []
     batch, offset = 500, 0
     while len(found) < limit:
-        donors = list(prefetch_eligibility(candidates[offset:offset + batch]).prefetch_related(
+        donors = list(candidates[offset:offset + batch].prefetch_related(
             Prefetch("consents", queryset=Consent.objects.order_by("pk"))))
         if not donors:
             break
         offset += batch
         banked = set(bank_lines().filter(donor_id__in=[d.pk for d in donors]).values_list("donor_id", flat=True))
+        eligibility = eligibility_of(donors, panel)
         for donor in donors:
-            if consent_state(donor) != ConsentState.ACTIVE or not eligibility_for(donor, panel=panel).is_eligible:
+            if consent_state(donor) != ConsentState.ACTIVE or not eligibility[donor.pk].is_eligible:
                 continue
             found.append(Recruit(donor=donor.pk, code=donor.code, donor_type=donor.donor_type,
                                  population=donor.population,

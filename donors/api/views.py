@@ -39,6 +39,7 @@ from donors.queries import (
     derived_lots,
     donor_detail_queryset,
     donor_list,
+    eligibility_of,
     hla_versions,
     identity_for,
 )
@@ -93,8 +94,9 @@ class DonorListView(PageContextMixin, ListAPIView):
         return None if filters else tally.total("donors.donor")
 
     def page_context(self, page):
-        # One panel for the whole page: eligibility of every row is judged without further queries.
-        return {"panel": PanelConfig.load()}
+        # Every row's eligibility read for the page at once (DonorSerializer takes it from ``_eligibility``).
+        panel = PanelConfig.load()
+        return {"panel": panel, "_eligibility": eligibility_of(page, panel)}
 
     @extend_schema(request=s.DonorCreateSerializer, responses={201: s.DonorDetailSerializer, **ERRORS})
     def post(self, request):

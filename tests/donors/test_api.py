@@ -120,9 +120,9 @@ def test_list_runs_a_constant_number_of_queries(api, users):
     small = count()
     for _ in range(6):
         ConsentFactory(donor=full_negative_panel(CollectionFactory()).donor)
-    # user permissions (2), donors (one page: no count), screenings, results, collections, consents, markers,
-    # windows
-    assert count() == small == 9
+    # user permissions (2), donors (one page: no count), consents, markers, windows, current results, newest
+    # collections
+    assert count() == small == 8
 
 
 def test_detail_shows_eligibility_missing_markers_and_identity_only_to_coordinators(api, users):
