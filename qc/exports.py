@@ -14,14 +14,14 @@ from bank.parsing import whole_number
 from lots.models import Lot
 from qc.choices import DeviationStatus, RecheckStatus
 from qc.models import Deviation, QCResult, QCTest, Specification
-from qc.queries import awaiting_release, readiness_for, recheck_list, specs_in_force
+from qc.queries import BRIEF_RELATED, awaiting_release, readiness_for, recheck_list, specs_in_force
 
 # --- lots awaiting release: the QA release board and the QC results worklist ---------------------------------
 
 
 def _readiness_rows(lots):
     """Each lot of a chunk with its release readiness (``readiness_for``: a constant number of queries a chunk)."""
-    readiness = readiness_for(lots)
+    readiness = readiness_for(lots, BRIEF_RELATED)  # the lists show each result's test and figures
     return [readiness[lot.pk] for lot in lots]
 
 

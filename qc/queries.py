@@ -8,6 +8,7 @@ a signature the service would refuse. It runs a constant number of queries for a
 from __future__ import annotations
 
 import datetime
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -145,6 +146,9 @@ def lot_specification(lot: Lot) -> tuple[Specification | None, bool]:
 
 
 RESULT_RELATED = ("test", "entered_by", "vial", "criterion")
+# What a page that shows a result's test and figures only needs (who entered it and on which vial are most of the
+# results query's cost): the lot page, the release board, the QA dashboard, the signature manifests.
+BRIEF_RELATED = ("test",)
 
 
 def counted_results(lot_ids: Iterable[int], related: Iterable[str] = RESULT_RELATED,
@@ -281,22 +285,49 @@ class QCPanel:
         return [row.latest for row in self.rows if row.latest is not None]
 
 
+# A published specification never changes (a new version is a new row: ``services.publish_specification``), nor
+# do the tests its criteria name, so each process keeps a version's criteria once read: a lot's panel then reads its
+# specification and its results only. Bounded by the number of versions ever published (tens).
+_CRITERIA: dict[int, tuple[Criterion, ...]] = {}
+_CRITERIA_LOCK = threading.Lock()
+
+
+def spec_criteria(spec_ids: Iterable[int]) -> dict[int, tuple[Criterion, ...]]:
+    """``{specification id: its criteria with their tests, in test order}``; one query for the versions this
+    process has not read yet, none after. The criteria are shared: read them, never change them."""
+    wanted = set(spec_ids)
+    unknown = wanted - _CRITERIA.keys()
+    if unknown:
+        found: dict[int, list[Criterion]] = defaultdict(list)
+        for criterion in (Criterion.objects.filter(specification_id__in=unknown).select_related("test")
+                          .order_by("test__order", "id")):
+            found[criterion.specification_id].append(criterion)
+        with _CRITERIA_LOCK:
+            for pk in unknown:
+                if found.get(pk):  # a version being published in an open transaction has none yet: ask again
+                    _CRITERIA[pk] = tuple(found[pk])
+        return {pk: _CRITERIA.get(pk) or tuple(found.get(pk, ())) for pk in wanted}
+    return {pk: _CRITERIA[pk] for pk in wanted}
+
+
+def forget_criteria() -> None:
+    """Drop the kept criteria (tests that reuse a database's ids start clean)."""
+    with _CRITERIA_LOCK:
+        _CRITERIA.clear()
+
+
 def qc_panels(lots: list[Lot], related: Iterable[str] = RESULT_RELATED) -> dict[int, QCPanel]:
     """The QC panel of every lot given (each with ``cell_line`` loaded), in a constant number of queries;
     the results with ``related`` loaded (see ``counted_results``).
 
-    Queries: assigned specifications (1) + their criteria (1); versions in force for the others (2)
-    + criteria (1); counted results (1).
+    Queries: assigned specifications (1); versions in force for the others (2); the criteria of versions this
+    process has not read yet (1, see ``spec_criteria``); counted results (1).
     """
     if not lots:
         return {}
     lot_ids = [lot.pk for lot in lots]
-    assigned = {
-        ls.lot_id: ls.specification
-        for ls in LotSpecification.objects.filter(lot_id__in=lot_ids).select_related("specification")
-        .prefetch_related(Prefetch("specification__criteria", queryset=Criterion.objects.select_related("test")
-                                   .order_by("test__order", "id")))
-    }
+    assigned = {ls.lot_id: ls.specification
+                for ls in LotSpecification.objects.filter(lot_id__in=lot_ids).select_related("specification")}
     pairs = {(lot.cell_line.cell_type, lot.tier) for lot in lots if lot.pk not in assigned}
     in_force: dict[tuple[str, str], Specification] = {}
     if pairs:
@@ -304,8 +335,9 @@ def qc_panels(lots: list[Lot], related: Iterable[str] = RESULT_RELATED) -> dict[
         for cell_type, tier in pairs:
             condition |= Q(cell_type=cell_type, tier=tier)
         latest = _latest_versions(Specification.objects.filter(condition))
-        for spec in Specification.objects.filter(pk__in=latest).prefetch_related(criteria_prefetch()):
+        for spec in Specification.objects.filter(pk__in=latest):
             in_force[(spec.cell_type, spec.tier)] = spec
+    criteria = spec_criteria({spec.pk for spec in [*assigned.values(), *in_force.values()]})
     results = counted_results(lot_ids, related)
     out: dict[int, QCPanel] = {}
     for lot in lots:
@@ -313,7 +345,7 @@ def qc_panels(lots: list[Lot], related: Iterable[str] = RESULT_RELATED) -> dict[
         spec = assigned.get(lot.pk) or in_force.get((line.cell_type, lot.tier))
         by_test = results.get(lot.pk, {})
         rows = [PanelRow(criterion, by_test.get(criterion.test_id, []))
-                for criterion in (spec.criteria.all() if spec is not None else []) if criterion.applies_to(line)]
+                for criterion in (criteria[spec.pk] if spec is not None else ()) if criterion.applies_to(line)]
         in_panel = {row.test.pk for row in rows}
         extra = [r for test_id, rs in by_test.items() if test_id not in in_panel for r in rs]
         out[lot.pk] = QCPanel(lot=lot, specification=spec, assigned=lot.pk in assigned, rows=rows,
@@ -336,7 +368,7 @@ def qc_summary(lot: Lot) -> dict:
     """``GET /lots/{id}/``'s ``qc_summary``: per test of the lot's specification the counted result and whether
     it passed, then results of tests outside it; ``missing``, ``failed`` and ``complete`` are the panel's
     verdict (the one the release applies). Four or five queries (``lot.cell_line`` loaded)."""
-    panel = qc_panels([lot], related=("test",))[lot.pk]  # the summary shows the test and the figures only
+    panel = qc_panels([lot], related=BRIEF_RELATED)[lot.pk]  # the summary shows the test and the figures only
     tests = []
     for row in panel.rows:
         criterion, result = row.criterion, row.latest
@@ -457,20 +489,30 @@ class Readiness(QCPanel):
         return str(ConsentState(self.consent).label)
 
 
-def readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
-    """Readiness of every lot given (each with ``cell_line`` loaded), in a constant number of queries.
+def readiness_for(lots: list[Lot], related: tuple[str, ...] = RESULT_RELATED) -> dict[int, Readiness]:
+    """Readiness of every lot given (each with ``cell_line`` loaded), in a constant number of queries; the
+    counted results with ``related`` loaded (a page that shows only the tests and figures asks for ``("test",)``).
 
-    Queries: the QC panels (see ``qc_panels``: up to 6); deviations (1, open and closed); the eligibility of the
+    Queries: the QC panels (see ``qc_panels``: up to 5); deviations (1, open and closed); the eligibility of the
     lines' collections with the donors' consents (see ``donors.queries.collection_eligibility``).
     """
     if not lots:
         return {}
     # The lot page's QC panel and its decisions' signature manifests ask for the same lots: one answer per request.
-    return memoized(("qc.readiness_for", tuple(sorted(lot.pk for lot in lots))), lambda: _readiness_for(lots))
+    return memoized(_readiness_key([lot.pk for lot in lots], related), lambda: _readiness_for(lots, related))
 
 
-def _readiness_for(lots: list[Lot]) -> dict[int, Readiness]:
-    panels = qc_panels(lots)
+def _readiness_key(lot_ids, related: tuple[str, ...]) -> tuple:
+    return ("qc.readiness_for", tuple(sorted(lot_ids)), tuple(related))
+
+
+def weighed_readiness(lot_ids) -> dict[int, Readiness] | None:
+    """The readiness of these lots if this request weighed them already (with any results' relations), else None."""
+    return recall(_readiness_key(lot_ids, BRIEF_RELATED)) or recall(_readiness_key(lot_ids, RESULT_RELATED))
+
+
+def _readiness_for(lots: list[Lot], related: tuple[str, ...]) -> dict[int, Readiness]:
+    panels = qc_panels(lots, related)
     lot_ids = [lot.pk for lot in lots]
     deviations: dict[int, list[Deviation]] = defaultdict(list)
     for dev in Deviation.objects.filter(lot_id__in=lot_ids).order_by("number"):
@@ -576,7 +618,7 @@ def qa_dashboard(limit: int = 50) -> Dashboard:
     """
     awaiting_qs = awaiting_release()
     awaiting_lots = list(awaiting_qs[:limit])
-    readiness = readiness_for(awaiting_lots)
+    readiness = readiness_for(awaiting_lots, BRIEF_RELATED)
     open_devs = Deviation.objects.filter(status=DeviationStatus.OPEN)
     counts = dict(
         Recheck.objects.filter(status__in=OPEN_RECHECK).values_list("status").annotate(n=Count("id"))
@@ -682,8 +724,8 @@ def decision_manifests(decisions: list[LotDecision]) -> dict[int, dict | None]:
         return out
     lot_ids = tuple(sorted({d.lot_id for d in wanted}))
     # The lot page's QC panel has weighed these lots already in this request: take its answer as it stands.
-    readiness = recall(("qc.readiness_for", lot_ids)) or readiness_for(
-        list(Lot.objects.filter(pk__in=lot_ids).select_related("cell_line")))
+    readiness = weighed_readiness(lot_ids) or readiness_for(
+        list(Lot.objects.filter(pk__in=lot_ids).select_related("cell_line")), BRIEF_RELATED)
     cited = {r.pk: r for r in QCResult.objects.filter(
         pk__in={d.cited_result_id for d in wanted if d.cited_result_id}).select_related("test")}
     for decision in wanted:

@@ -61,6 +61,7 @@ from qc.models import (
     format_number,
 )
 from qc.queries import (
+    BRIEF_RELATED,
     awaiting_release,
     criteria_prefetch,
     deviation_by_number,
@@ -109,7 +110,7 @@ def results_home(request):
         messages.error(request, _("No lot found for %(code)s. Scan the lot label or a vial of the lot.")
                        % {"code": code})
     lots = list(awaiting_release()[:50])  # the page and its export (qc/exports.py) list the same lots
-    readiness = readiness_for(lots)
+    readiness = readiness_for(lots, BRIEF_RELATED)
     worklist = [readiness[lot.pk] for lot in lots]
     return render(request, "qc/results_home.html", {"code": code, "worklist": worklist})
 
@@ -478,7 +479,7 @@ def lot_panel_context(request, lot) -> dict | None:
     """The QC and release section of the lot page: results, status, the release signature, links."""
     if "cell_line" not in lot._state.fields_cache:  # the lot page hands over its lot with the line loaded
         lot = Lot.objects.select_related("cell_line").get(pk=lot.pk)
-    readiness = readiness_for([lot])[lot.pk]
+    readiness = readiness_for([lot], BRIEF_RELATED)[lot.pk]  # the panel shows each result's test and figures
     decision = latest_decision(lot)
     return {
         "lot": lot, "readiness": readiness, "decision": decision,

@@ -73,6 +73,15 @@ def _default_language():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_kept_criteria():
+    """A specification version's criteria are kept per process (qc.queries.spec_criteria): a test's rolled-back
+    versions must not answer for the next test's."""
+    from qc.queries import forget_criteria
+
+    forget_criteria()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttles():
     """API throttle counters (Redis) outlive a test's transaction: each test starts with none."""
     from tests import throttles

@@ -26,7 +26,7 @@ from lots.choices import LotStatus
 from lots.models import Lot
 from lots.services import change_lot_status
 from qc.choices import Decision
-from qc.models import LotDecision, LotSpecification, QCResult, Specification, StabilityPlan, format_number
+from qc.models import LotDecision, LotSpecification, QCResult, StabilityPlan, format_number
 from qc.queries import DEFAULT_MIN_VIABILITY, hold_relief, readiness_for, segregation_conflict, takes_stability_plan
 
 from ._common import _link, _lock_lot, _require_meaning, _require_qa_signer, _today
@@ -49,11 +49,12 @@ def _refuse_unless_status(lot: Lot, status: str, to: str) -> None:
         )
 
 
-def _viability_limit(spec: Specification | None, line) -> Decimal:
-    if spec is not None:
-        for criterion in spec.criteria.all():
-            if criterion.test.code == "viability" and criterion.min_value is not None and criterion.applies_to(line):
-                return criterion.min_value
+def _viability_limit(readiness) -> Decimal:
+    """The stability plan's minimum: the viability criterion of the specification that judged the lot (its panel's
+    rows are the criteria that apply to the lot's line), else the default."""
+    for row in readiness.rows:
+        if row.criterion.test.code == "viability" and row.criterion.min_value is not None:
+            return row.criterion.min_value
     return DEFAULT_MIN_VIABILITY
 
 
@@ -79,7 +80,7 @@ def release_lot(lot: Lot, *, actor, password: str, meaning: str = SignatureMeani
             interval = int(settings.STABILITY_INTERVAL_DAYS)
             StabilityPlan.objects.update_or_create(
                 lot=locked,
-                defaults={"interval_days": interval, "min_viability_pct": _viability_limit(spec, locked.cell_line),
+                defaults={"interval_days": interval, "min_viability_pct": _viability_limit(readiness),
                           "next_due_on": _today() + datetime.timedelta(days=interval), "active": True},
             )
         record_signature(decision, signer=actor, meaning=meaning,

@@ -48,16 +48,16 @@ def test_qa_dashboard_runs_a_constant_number_of_queries(users, password, django_
         services.open_due_rechecks(today=TODAY)
 
     build(1)
-    # Queries: awaiting lots (1) and their count (1); readiness: assigned specs (1) + criteria (1), versions in
-    # force (2) + criteria (1), results (1), deviations (1), collections with donors (1) + consents and current
-    # results (2), panel and windows (2); open deviations (1) and their count (1); re-checks (1) and counts (1);
-    # lots on hold (1) and their holds (1).
-    with django_assert_num_queries(20):
+    qa_dashboard()  # keeps the specifications' criteria (qc.queries.spec_criteria), as a running server has
+    # Queries: awaiting lots (1) and their count (1); readiness: assigned specs (1), versions in force (2), results
+    # (1), deviations (1), collections with donors (1) + consents and current results (2), panel and windows (2);
+    # open deviations (1) and their count (1); re-checks (1) and counts (1); lots on hold (1) and their holds (1).
+    with django_assert_num_queries(18):
         board = qa_dashboard()
     assert board.awaiting_count == 2 and board.deviation_count == 2 and board.recheck_counts["due"] == 1
     assert len(board.on_hold) == 1
     build(2)
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(18):
         board = qa_dashboard()
     assert board.awaiting_count == 6 and board.deviation_count == 6 and board.recheck_counts["due"] == 2
     assert len(board.on_hold) == 3 and all(board.hold_reasons[lot.pk].reason for lot in board.on_hold)
@@ -274,11 +274,11 @@ def test_lot_page_with_every_section_asks_each_question_once(client, users, pass
     # The page (an MCB without a culture: no lineage or passages): 1 session, 2 user, 3 roles, 4-5 permissions,
     # 6 the lot, 7 its vials counted by status and place, 8 a page of vials, 9 child lots, 10 status timeline,
     # 11 unread notifications. Storage: 12 positions, 13 their boxes (what waits for a place: from 7), 14
-    # excursions. QC (the lot of the page, not fetched again): 15 assigned specification, 16 its criteria, 17
-    # counted results, 18 every deviation, 19-20 screening panel and windows, 21-23 the donor's standing (collection
-    # with donor, consents, current results), 24 latest decision; distribution: 25 allocations; 26 the
-    # decision's signatures, its manifest rebuilt from the readiness of 15-23 (no query).
-    with django_assert_num_queries(26):
+    # excursions. QC (the lot of the page, not fetched again): 15 assigned specification (its criteria kept since
+    # the first request), 16 counted results, 17 every deviation, 18-19 screening panel and windows, 20-22 the
+    # donor's standing (collection with donor, consents, current results), 23 latest decision; distribution: 24
+    # allocations; 25 the decision's signatures, its manifest rebuilt from the readiness of 15-22 (no query).
+    with django_assert_num_queries(25):
         response = client.get(f"/lots/{lot.pk}/")
     html = response.content.decode()
     assert response.status_code == 200 and "QC and release" in html

@@ -131,9 +131,35 @@ def test_the_lot_detail_api_reads_the_lot_its_vials_its_specification_and_result
                               tested_on=timezone.localdate())
     client = api(users["qa"])
     client.get(f"/api/v1/lots/{lot.pk}/")
-    # the lot with its line, parent and operator; its vials counted by status; its assigned specification, its
-    # criteria; the counted results with their tests (not who entered them, nor on which vial)
-    with django_assert_num_queries(5):
+    # the lot with its line, parent and operator; its vials counted by status; its assigned specification (its
+    # criteria were kept by the first request: qc.queries.spec_criteria); the counted results with their tests (not
+    # who entered them, nor on which vial)
+    with django_assert_num_queries(4):
         body = client.get(f"/api/v1/lots/{lot.pk}/").json()
     assert body["qc_summary"]["specification"] and body["qc_summary"]["tests"][0]["test"]
     assert [t for t in body["qc_summary"]["tests"] if t["test"] == "viability"][0]["passed"] is True
+
+
+def test_a_versions_criteria_are_kept_once_read_and_a_new_version_is_read(users, django_assert_num_queries):
+    """Published versions never change, so their criteria are read once per process; a newly published version
+    (a new row) is read when a panel first needs it, and judges at once."""
+    from qc.models import Criterion
+    from qc.queries import forget_criteria, qc_panels, spec_criteria
+
+    lot = qc_lot()  # no result yet: judged by the version in force
+    forget_criteria()
+    spec = qc_panels([lot])[lot.pk].specification
+    stored = tuple(Criterion.objects.filter(specification=spec).order_by("test__order", "id"))
+    with django_assert_num_queries(0):
+        kept = spec_criteria([spec.pk])[spec.pk]
+    assert kept == stored and all(c.test.code for c in kept)
+    rows = [{"test": c.test.code, "min": c.min_value, "max": c.max_value, "unit": c.unit, "expected": c.expected,
+             "blocking": c.blocking, "stage": c.stage, "only_for_reprogramming": c.only_for_reprogramming}
+            for c in stored if c.test.code != "karyotype"]
+    newer = services.publish_specification(actor=users["qa"], cell_type=spec.cell_type, tier=spec.tier,
+                                           criteria=rows, notes="no karyotype")
+    with django_assert_num_queries(1):
+        assert [c.test.code for c in spec_criteria([newer.pk])[newer.pk]] == [r["test"] for r in rows]
+    panel = qc_panels([lot])[lot.pk]  # the new version is in force: it judges the lot, without karyotype
+    assert not panel.assigned and panel.specification.pk == newer.pk
+    assert "karyotype" in [c.test.code for c in stored] and "karyotype" not in [r.test.code for r in panel.rows]
