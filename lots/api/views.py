@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -249,8 +250,14 @@ class LotVialsView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Vial.objects.none()
-        lot = get_object_or_404(Lot.objects.only("id"), pk=self.kwargs["pk"])
-        return queries.vials_with_position().filter(lot=lot).order_by("number")
+        return queries.vials_with_position().filter(lot_id=self.kwargs["pk"]).order_by("number")
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        # Whether the lot exists is asked only when it shows no vial (a lot always has some): one query less.
+        if not response.data.get("results") and not Lot.objects.filter(pk=self.kwargs["pk"]).exists():
+            raise Http404
+        return response
 
 
 class VialListView(generics.ListAPIView):
