@@ -34,7 +34,7 @@ def my_requests_panel(request) -> dict | None:
 
 def lot_panel(request, lot) -> dict:
     """The lot page: who received vials of this lot, how many are reserved, trace and recall links."""
-    shipments, reserved = queries.shipments_of_lot(lot)
+    shipments, reserved = queries.lot_panel_shipments(lot)
     return {"lot": lot, "shipments": shipments, "reserved": reserved, "can_recall": can_recall(request.user, lot)}
 
 

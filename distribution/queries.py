@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import (
     Case,
@@ -563,8 +564,17 @@ def _position(box, row, col) -> dict | None:
 
 def _recipient(request: DistributionRequest) -> dict:
     user = request.researcher
-    return {"username": user.get_username(), "name": user.get_full_name() or user.get_username(),
-            "email": user.email, "institution": request.institution}
+    return {"username": user.get_username(), "name": _person_name(user), "email": user.email,
+            "institution": request.institution}
+
+
+def _person_name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+# An allocation not released belongs to a shipment once its request shipped; before, an approved request reserves it.
+CARRIED = (RequestStatus.SHIPPED, RequestStatus.RECEIVED)
+RESERVING = RequestStatus.APPROVED
 
 
 def _shipment_brief(allocation: Allocation) -> dict:
@@ -685,7 +695,7 @@ def trace_vial(barcode: str) -> dict | None:
     recalls = list(Recall.objects.filter(Q(lot_id__in=[x.pk for x in lots_in_path]) | Q(donor=donor))
                    .select_related("lot", "initiated_by").order_by("initiated_at", "id"))
     live = [a for a in allocations if a.released_at is None]
-    shipped = next((a for a in live if a.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED)), None)
+    shipped = next((a for a in live if a.request.status in CARRIED), None)
     return {
         "vial": {"id": vial.pk, "barcode": vial.barcode, "number": vial.number, "status": vial.status,
                  "kind": vial.kind, "position": _position(vial.box, vial.row, vial.col)},
@@ -740,7 +750,7 @@ def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
                         if box else None)
             vial_rows.append({"id": vial_id, "barcode": barcode, "status": status, "kind": kind, "position": position,
                               "request": allocation.request.number if allocation else None})
-            if allocation and allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
+            if allocation and allocation.request.status in CARRIED:
                 entry = shipments.setdefault(allocation.request_id, {**_shipment_brief(allocation), "vials": []})
                 entry["vials"].append(barcode)
                 entry.setdefault("lots", set()).add(lot.lot_number)
@@ -804,12 +814,39 @@ def shipments_of_lot(lot: Lot, derived: list[Lot] | None = None) -> tuple[list[d
                    .select_related("request__researcher", "request__shipment")
                    .prefetch_related("request__export_approvals").order_by("request_id", "id"))
     for allocation in allocations:
-        if allocation.request.status in (RequestStatus.SHIPPED, RequestStatus.RECEIVED):
+        if allocation.request.status in CARRIED:
             entry = shipments.setdefault(allocation.request_id, {**_shipment_brief(allocation), "vials": 0})
             entry["vials"] += 1
-        elif allocation.request.status == RequestStatus.APPROVED:
+        elif allocation.request.status == RESERVING:
             reserved += 1
     return sorted(shipments.values(), key=lambda s: (s["shipped_on"], s["request"])), reserved
+
+
+def lot_panel_shipments(lot: Lot) -> tuple[list[dict], int]:
+    """The lot page's distribution section: per shipped request of this lot, its number, recipient, vials, shipped
+    and received dates (as ``shipments_of_lot`` gives them, without the export approvals and courier the page does
+    not show), and how many vials approved requests reserve. One query, counted by request in SQL."""
+    rows = (Allocation.objects.filter(vial__lot_id=lot.pk, released_at__isnull=True)
+            .values("request_id", "request__number", "request__status", "request__institution",
+                    "request__researcher__username", "request__researcher__first_name",
+                    "request__researcher__last_name", "request__shipment__shipped_on",
+                    "request__shipment__received_at")
+            .annotate(vials=Count("id")).order_by())
+    shipments, reserved = [], 0
+    user_model = get_user_model()
+    for row in rows:
+        if row["request__status"] in CARRIED:
+            researcher = user_model(username=row["request__researcher__username"],
+                                    first_name=row["request__researcher__first_name"],
+                                    last_name=row["request__researcher__last_name"])
+            shipments.append({
+                "request": row["request__number"], "request_id": row["request_id"], "vials": row["vials"],
+                "recipient": {"name": _person_name(researcher), "institution": row["request__institution"]},
+                "shipped_on": row["request__shipment__shipped_on"],
+                "received_at": row["request__shipment__received_at"]})
+        elif row["request__status"] == RESERVING:
+            reserved += row["vials"]
+    return sorted(shipments, key=lambda s: (s["shipped_on"], s["request"])), reserved
 
 
 def resolve_trace_code(code: str) -> str | None:

@@ -333,15 +333,15 @@ def lot_storage(lot: Lot) -> dict:
     """Where a lot's vials are: per box (with unit and rack) the count and positions ("A1 A2 B1"). Three queries: the
     positions as plain values (hundreds of vials, no model instances), their boxes, what waits for a place (the
     lot's vial summary, which the lot page has read already)."""
-    rows = list(
-        Vial.objects.filter(lot=lot, box__isnull=False)
-        .order_by("box__rack__unit__name", "box__rack__position", "box__position", "box_id", "row", "col")
-        .values_list("box_id", "row", "col")
-    )
+    # The positions on the lot's index alone; their order (unit, rack, box, then row and column) from the boxes read
+    # next, rather than a join of every vial with its box, rack and unit.
+    rows = list(Vial.objects.filter(lot=lot, box__isnull=False).values_list("box_id", "row", "col"))
     box_of = {box.pk: box for box in Box.objects.filter(pk__in={box_id for box_id, _r, _c in rows})
               .select_related("rack__unit")
-              .only("id", "name", "barcode", "rows", "cols", "rack__id", "rack__name", "rack__unit__id",
-                    "rack__unit__name", "rack__unit__quarantine")}
+              .only("id", "name", "barcode", "rows", "cols", "position", "rack__id", "rack__name", "rack__position",
+                    "rack__unit__id", "rack__unit__name", "rack__unit__quarantine")}
+    place = {pk: (box.rack.unit.name, box.rack.position, box.position, pk) for pk, box in box_of.items()}
+    rows.sort(key=lambda r: (place[r[0]], r[1], r[2]))
     boxes: dict[int, dict] = {}
     for box_id, row, col in rows:
         entry = boxes.setdefault(box_id, {"box": box_of[box_id], "positions": []})

@@ -178,3 +178,23 @@ def test_trace_of_a_reserved_vial_shows_the_reservation(users, bank):
     t = queries.trace_vial(request.allocated_barcodes[0])
     assert t["vial"]["status"] == "reserved" and t["shipment"] is None
     assert t["allocations"][0]["request"] == request.number
+
+
+def test_the_lot_pages_shipments_agree_with_the_lots_trace(users, bank):
+    """The lot page's section (one grouped query) shows what the full shipment briefs say: each shipped request with
+    its recipient, vials and dates, and the vials approved requests reserve; a received shipment keeps its row."""
+    second = shipped_request(users["researcher"], users["qa"], users["technician"], bank["line"], vials=1)
+    services.receive_request(second, actor=users["researcher"])
+    services.approve_request(submit(users["researcher"], bank["line"], vials=1), actor=users["qa"])
+    shown, reserved_in_all = 0, 0
+    for lot in (bank["mcb"], bank["wcb"]):
+        full, full_reserved = queries.shipments_of_lot(lot)
+        brief, reserved = queries.lot_panel_shipments(lot)
+        assert reserved == full_reserved
+        assert [(s["request"], s["request_id"], s["vials"], s["recipient"]["name"], s["recipient"]["institution"],
+                 s["shipped_on"], s["received_at"]) for s in brief] == \
+            [(s["request"], s["request_id"], s["vials"], s["recipient"]["name"], s["recipient"]["institution"],
+              s["shipped_on"], s["received_at"]) for s in full]
+        shown += len(brief)
+        reserved_in_all += reserved
+    assert shown >= 2 and reserved_in_all == 1
