@@ -20,12 +20,12 @@ def resolve_box_scan(code: str, user) -> str | None:
 def dashboard_context(request) -> dict:
     """Active alarms and units past the capacity warning level."""
     active = list(queries.active_alarms()[:6])
-    warnings = queries.capacity_warnings()
+    # The fullest few: a national bank can have hundreds of full units; the overview lists them all.
+    warnings, more = queries.capacity_warnings(DASHBOARD_WARNINGS)
     return {
         "alarms": active,
         "alarm_count": len(active) if len(active) < 6 else queries.active_alarms().count(),
-        # The fullest few: a national bank can have hundreds of full units; the overview lists them all.
-        "warnings": warnings[:DASHBOARD_WARNINGS], "more_warnings": max(len(warnings) - DASHBOARD_WARNINGS, 0),
+        "warnings": warnings, "more_warnings": more,
     }
 
 

@@ -98,12 +98,16 @@ def unit_occupancy(unit: StorageUnit) -> Occupancy:
     return occupancy_by_unit([unit]).get(unit.pk, Occupancy())
 
 
-def capacity_warnings() -> list[tuple[StorageUnit, Occupancy]]:
-    """Units in service past the capacity warning level, fullest first."""
+def capacity_warnings(limit: int | None = None) -> tuple[list[tuple[StorageUnit, Occupancy]], int]:
+    """Units in service past the capacity warning level, fullest first (then by name), at most ``limit`` of them,
+    and how many more there are. Only the units shown are read whole: a national bank has hundreds of full tanks."""
     occupancy = occupancy_by_unit()
     ids = [pk for pk, o in occupancy.items() if o.warning]
-    units = StorageUnit.objects.filter(pk__in=ids, active=True)
-    return sorted(((u, occupancy[u.pk]) for u in units), key=lambda item: -item[1].pct)
+    named = StorageUnit.objects.filter(pk__in=ids, active=True).values_list("pk", "name").order_by()
+    ranked = [pk for pk, _name in sorted(named, key=lambda unit: (-occupancy[unit[0]].pct, unit[1]))]
+    shown = ranked if limit is None else ranked[:limit]
+    units = StorageUnit.objects.in_bulk(shown)
+    return [(units[pk], occupancy[pk]) for pk in shown], len(ranked) - len(shown)
 
 
 # --- boxes and vials ------------------------------------------------------------------------------------

@@ -257,9 +257,29 @@ def test_dashboard_lists_the_fullest_units_and_counts_the_rest(client, users, mo
     units = [StorageUnit.objects.create(name=f"FULL-{n}", kind="ln2_vapor", min_temperature_c=-196,
                                         max_temperature_c=-150) for n in range(7)]
     warnings = [(unit, queries.Occupancy(90 - n, 100)) for n, unit in enumerate(units)]
-    monkeypatch.setattr(queries, "capacity_warnings", lambda: warnings)
+    monkeypatch.setattr(queries, "capacity_warnings", lambda limit: (warnings[:limit], len(warnings) - limit))
     client.force_login(users["technician"])
     html = client.get("/").content.decode()
     assert html.count('class="capacity-warning"') == panels.DASHBOARD_WARNINGS == 5
     assert "FULL-0</a> 90%" in html and "FULL-6" not in html
     assert "2 more units are nearly full." in html
+
+
+@override_settings(STORAGE_CAPACITY_WARNING_PCT=40)
+def test_capacity_warnings_rank_the_fullest_units_in_service_and_count_the_rest():
+    from storage import queries
+    from storage.models import StorageUnit, UnitOccupancy
+
+    def unit(name, used, active=True):
+        made = StorageUnit.objects.create(name=name, kind="ln2_vapor", min_temperature_c=-196,
+                                          max_temperature_c=-150, active=active)
+        UnitOccupancy.objects.create(unit=made, used=used, capacity=100)  # as the boxes' triggers keep it
+        return made
+
+    units = [unit("T-B", 90), unit("T-A", 90), unit("T-C", 95), unit("T-D", 41), unit("T-E", 30),
+             unit("T-F", 99, active=False)]
+    shown, more = queries.capacity_warnings(3)
+    assert [u.name for u, _o in shown] == ["T-C", "T-A", "T-B"] and more == 1
+    everything, none_left = queries.capacity_warnings()
+    assert [u.name for u, _o in everything] == ["T-C", "T-A", "T-B", "T-D"] and none_left == 0
+    assert all(o.used == {u.pk: u for u in units}[u.pk].kept_occupancy.used for u, o in everything)
