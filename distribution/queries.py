@@ -51,6 +51,7 @@ from lots.choices import RESEARCH_KINDS, CellType, Grade, LotStatus, Tier, VialS
 from lots.models import CellLine, LineStock, Lot, Vial
 from lots.queries import descendant_lots, distributable_lot_q, lot_by_code, vial_by_barcode
 from qc.queries import latest_counted_briefs, result_text
+from storage.queries import box_places
 
 # --- allocation order --------------------------------------------------------------------------
 
@@ -722,14 +723,16 @@ def trace_vial(barcode: str) -> dict | None:
 
 
 def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
-    """Lines, lots, vials and shipments with recipients (vials, allocations, recalls: 3 queries).
+    """Lines, lots, vials and shipments with recipients (vials, their boxes, allocations with their export
+    approvals, recalls: up to 5 queries).
 
     Vials are read as plain rows: a donor may have tens of thousands of them.
     """
     lot_ids = [lot.pk for lot in lots]
-    vials = Vial.objects.filter(lot_id__in=lot_ids).order_by("lot_id", "number").values_list(
-        "id", "lot_id", "barcode", "status", "row", "col", "box__name", "box__barcode", "box__rack__name",
-        "box__rack__unit__name", "kind")
+    # The vials on the lots' index alone; the names of their few boxes' places read once per box.
+    vials = list(Vial.objects.filter(lot_id__in=lot_ids).order_by("lot_id", "number").values_list(
+        "id", "lot_id", "barcode", "status", "row", "col", "box_id", "kind"))
+    places = box_places({row[6] for row in vials if row[6] is not None})
     live: dict[int, Allocation] = {}
     for allocation in (Allocation.objects.filter(vial__lot_id__in=lot_ids, released_at__isnull=True)
                        .select_related("request__researcher", "request__shipment")
@@ -743,11 +746,13 @@ def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
     for lot in lots:
         counts: dict[str, int] = defaultdict(int)
         vial_rows = []
-        for vial_id, _lot_id, barcode, status, row, col, box, box_barcode, rack, unit, kind in vials_of.get(lot.pk, []):
+        for vial_id, _lot_id, barcode, status, row, col, box_id, kind in vials_of.get(lot.pk, []):
             counts[status] += 1
             allocation = live.get(vial_id)
-            position = ({"unit": unit, "rack": rack, "box": box, "box_barcode": box_barcode, "row": row, "col": col}
-                        if box else None)
+            position = None
+            if box_id is not None:
+                unit, rack, box, box_barcode = places[box_id]
+                position = {"unit": unit, "rack": rack, "box": box, "box_barcode": box_barcode, "row": row, "col": col}
             vial_rows.append({"id": vial_id, "barcode": barcode, "status": status, "kind": kind, "position": position,
                               "request": allocation.request.number if allocation else None})
             if allocation and allocation.request.status in CARRIED:
@@ -777,8 +782,8 @@ def _forward(donor, lots: list[Lot], lines: list[CellLine]) -> dict:
 def trace_donor(donor) -> dict:
     """Forward trace from a donor: every line, lot, vial and shipment derived, with recipients.
 
-    Queries (constant): lines with collections (1), lots with lines (1), vials with positions (1),
-    allocations with requests/researchers/shipments (1), recalls (1).
+    Queries (constant): lines with collections (1), lots with lines (1), vials (1) and their boxes' places (1),
+    allocations with requests/researchers/shipments (1) and their export approvals (1), recalls (1).
     """
     lines = list(CellLine.objects.filter(donor=donor).select_related("collection").order_by("name"))
     lots = list(Lot.objects.filter(cell_line__donor=donor).select_related("cell_line")

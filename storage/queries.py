@@ -98,6 +98,14 @@ def unit_occupancy(unit: StorageUnit) -> Occupancy:
     return occupancy_by_unit([unit]).get(unit.pk, Occupancy())
 
 
+def box_places(box_ids) -> dict[int, tuple[str, str, str, str]]:
+    """``{box id: (unit name, rack name, box name, box barcode)}`` for the boxes given, one query: for lists of many
+    vials that name their places (a donor's trace), read once per box rather than joined to every vial."""
+    return {pk: (unit, rack, name, barcode) for pk, name, barcode, rack, unit in
+            Box.objects.filter(pk__in=set(box_ids)).values_list("pk", "name", "barcode", "rack__name",
+                                                                 "rack__unit__name").order_by()}
+
+
 def capacity_warnings(limit: int | None = None) -> tuple[list[tuple[StorageUnit, Occupancy]], int]:
     """Units in service past the capacity warning level, fullest first (then by name), at most ``limit`` of them,
     and how many more there are. Only the units shown are read whole: a national bank has hundreds of full tanks."""

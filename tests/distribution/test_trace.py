@@ -129,10 +129,10 @@ def test_traces_run_a_constant_number_of_queries(users, bank):
              _count(queries.trace_lot, bank["mcb"]))
     assert after == before
     # vial: vial with lot/line/collection/donor/position (1), donor's lots (1), cultures (1), passages (1),
-    # QC results (1), moves (1), allocations (1), recalls (1); donor: lines (1), lots (1), vials (1),
-    # allocations (1), recalls (1); lot: donor's lots (1), lines (1), vials (1), allocations (1), recalls (1);
-    # and each: the export approvals of the allocations' requests (1, issue 15)
-    assert before == (9, 6, 6)
+    # QC results (1), moves (1), allocations (1), recalls (1); donor: lines (1), lots (1), vials (1) and their
+    # boxes' places (1), allocations (1), recalls (1); lot: donor's lots (1), lines (1), vials (1) and their boxes
+    # (1), allocations (1), recalls (1); and each: the export approvals of the allocations' requests (1, issue 15)
+    assert before == (9, 7, 7)
 
 
 def test_trace_pages_for_staff(client, users, bank):
