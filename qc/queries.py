@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import router
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -97,8 +98,13 @@ def deviation_by_number(code: str) -> Deviation | None:
     return first_match(Deviation.objects.filter(number=code)) if code else None
 
 
+def _criteria_in_order() -> QuerySet[Criterion]:
+    """Criteria with their tests, in the order a specification lists them (every reader of criteria)."""
+    return Criterion.objects.select_related("test").order_by("test__order", "id")
+
+
 def criteria_prefetch() -> Prefetch:
-    return Prefetch("criteria", queryset=Criterion.objects.select_related("test").order_by("test__order", "id"))
+    return Prefetch("criteria", queryset=_criteria_in_order())
 
 
 def spec_in_force(cell_type: str, tier: str) -> Specification | None:
@@ -285,29 +291,30 @@ class QCPanel:
         return [row.latest for row in self.rows if row.latest is not None]
 
 
-# A published specification never changes (a new version is a new row: ``services.publish_specification``), nor
-# do the tests its criteria name, so each process keeps a version's criteria once read: a lot's panel then reads its
-# specification and its results only. Bounded by the number of versions ever published (tens).
-_CRITERIA: dict[int, tuple[Criterion, ...]] = {}
+# A published specification never changes (a new version is a new row: ``services.publish_specification``; no
+# admin, API or service edits criteria or tests), so each process keeps a version's criteria once read, by database
+# and id: a lot's panel then reads its specification and its results only. Bounded by the number of versions ever
+# published (tens). A data migration that renames a test (qc 0002, 0005, 0008 seed them) shows in processes started
+# after it: deployments restart the web and worker processes after ``migrate``.
+_CRITERIA: dict[tuple[str, int], tuple[Criterion, ...]] = {}
 _CRITERIA_LOCK = threading.Lock()
 
 
 def spec_criteria(spec_ids: Iterable[int]) -> dict[int, tuple[Criterion, ...]]:
     """``{specification id: its criteria with their tests, in test order}``; one query for the versions this
     process has not read yet, none after. The criteria are shared: read them, never change them."""
+    db = router.db_for_read(Criterion)
     wanted = set(spec_ids)
-    unknown = wanted - _CRITERIA.keys()
+    unknown = {pk for pk in wanted if (db, pk) not in _CRITERIA}
+    found: dict[int, list[Criterion]] = defaultdict(list)
     if unknown:
-        found: dict[int, list[Criterion]] = defaultdict(list)
-        for criterion in (Criterion.objects.filter(specification_id__in=unknown).select_related("test")
-                          .order_by("test__order", "id")):
+        for criterion in _criteria_in_order().using(db).filter(specification_id__in=unknown):
             found[criterion.specification_id].append(criterion)
         with _CRITERIA_LOCK:
             for pk in unknown:
                 if found.get(pk):  # a version being published in an open transaction has none yet: ask again
-                    _CRITERIA[pk] = tuple(found[pk])
-        return {pk: _CRITERIA.get(pk) or tuple(found.get(pk, ())) for pk in wanted}
-    return {pk: _CRITERIA[pk] for pk in wanted}
+                    _CRITERIA[(db, pk)] = tuple(found[pk])
+    return {pk: _CRITERIA.get((db, pk)) or tuple(found.get(pk, ())) for pk in wanted}
 
 
 def forget_criteria() -> None:

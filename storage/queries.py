@@ -111,8 +111,9 @@ def capacity_warnings(limit: int | None = None) -> tuple[list[tuple[StorageUnit,
     and how many more there are. Only the units shown are read whole: a national bank has hundreds of full tanks."""
     occupancy = occupancy_by_unit()
     ids = [pk for pk, o in occupancy.items() if o.warning]
-    named = StorageUnit.objects.filter(pk__in=ids, active=True).values_list("pk", "name").order_by()
-    ranked = [pk for pk, _name in sorted(named, key=lambda unit: (-occupancy[unit[0]].pct, unit[1]))]
+    # By name in the database's collation, then (a stable sort) fullest first.
+    by_name = StorageUnit.objects.filter(pk__in=ids, active=True).order_by("name", "id").values_list("pk", flat=True)
+    ranked = sorted(by_name, key=lambda pk: -occupancy[pk].pct)
     shown = ranked if limit is None else ranked[:limit]
     units = StorageUnit.objects.in_bulk(shown)
     return [(units[pk], occupancy[pk]) for pk in shown], len(ranked) - len(shown)
@@ -345,15 +346,16 @@ def lot_storage(lot: Lot) -> dict:
     """Where a lot's vials are: per box (with unit and rack) the count and positions ("A1 A2 B1"). Three queries: the
     positions as plain values (hundreds of vials, no model instances), their boxes, what waits for a place (the
     lot's vial summary, which the lot page has read already)."""
-    # The positions on the lot's index alone; their order (unit, rack, box, then row and column) from the boxes read
-    # next, rather than a join of every vial with its box, rack and unit.
+    # The positions on the lot's index alone; their order (unit, rack, box: the database's, its collation included,
+    # then row and column) from the boxes read next, rather than a join of every vial with its box, rack and unit.
     rows = list(Vial.objects.filter(lot=lot, box__isnull=False).values_list("box_id", "row", "col"))
     box_of = {box.pk: box for box in Box.objects.filter(pk__in={box_id for box_id, _r, _c in rows})
               .select_related("rack__unit")
-              .only("id", "name", "barcode", "rows", "cols", "position", "rack__id", "rack__name", "rack__position",
-                    "rack__unit__id", "rack__unit__name", "rack__unit__quarantine")}
-    place = {pk: (box.rack.unit.name, box.rack.position, box.position, pk) for pk, box in box_of.items()}
-    rows.sort(key=lambda r: (place[r[0]], r[1], r[2]))
+              .only("id", "name", "barcode", "rows", "cols", "rack__id", "rack__name", "rack__unit__id",
+                    "rack__unit__name", "rack__unit__quarantine")
+              .order_by("rack__unit__name", "rack__position", "position", "id")}
+    rank = {pk: index for index, pk in enumerate(box_of)}
+    rows.sort(key=lambda r: (rank[r[0]], r[1], r[2]))
     boxes: dict[int, dict] = {}
     for box_id, row, col in rows:
         entry = boxes.setdefault(box_id, {"box": box_of[box_id], "positions": []})

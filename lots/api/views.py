@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
@@ -253,11 +254,20 @@ class LotVialsView(generics.ListAPIView):
         return queries.vials_with_position().filter(lot_id=self.kwargs["pk"]).order_by("number")
 
     def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        # Whether the lot exists is asked only when it shows no vial (a lot always has some): one query less.
-        if not response.data.get("results") and not Lot.objects.filter(pk=self.kwargs["pk"]).exists():
-            raise Http404
+        # Whether the lot exists is asked only when the answer is not a page of its vials (a lot always has some):
+        # one query less for every lot that does; an unknown lot is a 404 before any filter's 400.
+        try:
+            response = super().list(request, *args, **kwargs)
+        except ValidationError:
+            self._require_lot()
+            raise
+        if not response.data.get("results"):
+            self._require_lot()
         return response
+
+    def _require_lot(self) -> None:
+        if not Lot.objects.filter(pk=self.kwargs["pk"]).exists():
+            raise Http404
 
 
 class VialListView(generics.ListAPIView):

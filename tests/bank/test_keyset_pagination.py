@@ -189,9 +189,9 @@ def test_page_two_runs_no_count_and_a_constant_number_of_queries(qa, django_asse
     assert not [s for s in sql if "COUNT(" in s.upper() or "OFFSET" in s.upper()], sql
     # The same for the lots (the page with line, donor, parent, culture and operator; the page's vial counts by
     # status; no lineage query, as no lot of the page has a parent; the kept count by status) and the donors (the
-    # page, screenings, their results, collections, consents, the panel's markers and windows, the kept count):
-    # no COUNT(*) of the list on page 2.
-    for url, queries in ((LOTS, 3), (DONORS, 8)):
+    # page, consents, the panel's markers and windows, the page's current results and newest collections, the kept
+    # count): no COUNT(*) of the list on page 2.
+    for url, queries in ((LOTS, 3), (DONORS, 7)):
         if url == DONORS:
             for _ in range(4):
                 DonorFactory()

@@ -279,6 +279,9 @@ def test_lot_vials_with_positions_and_scan_lookup(api, tech, lot):
     assert client.get(f"{API}/vials/", {"barcode": "SBV99999999"}).json()["count"] == 0
     assert client.get(f"{API}/lots/{lot.pk}/vials/", {"stored": "true"}).json()["count"] == 1
     assert client.get(f"{API}/lots/999999/vials/").status_code == 404
+    # an unknown lot is a 404 whatever the filters say; a bad filter on a lot that exists is a 400
+    assert client.get(f"{API}/lots/999999/vials/", {"status": "bogus"}).status_code == 404
+    assert client.get(f"{API}/lots/{lot.pk}/vials/", {"status": "bogus"}).status_code == 400
 
 
 def test_vial_label_svg(api, tech, lot):

@@ -283,3 +283,28 @@ def test_capacity_warnings_rank_the_fullest_units_in_service_and_count_the_rest(
     everything, none_left = queries.capacity_warnings()
     assert [u.name for u, _o in everything] == ["T-C", "T-A", "T-B", "T-D"] and none_left == 0
     assert all(o.used == {u.pk: u for u in units}[u.pk].kept_occupancy.used for u, o in everything)
+
+
+def test_a_lots_storage_lists_its_boxes_in_the_databases_order_and_positions_by_row_and_column():
+    """Unit name (in the database's collation), rack position, box position, then each box's positions by row and
+    column, whatever order the vials were placed in."""
+    from lots.models import Vial
+    from storage.queries import lot_storage
+    from tests.factories import BoxFactory, LotFactory, RackFactory, StorageUnitFactory
+
+    lot = LotFactory(vial_count=7)
+    lower, upper = StorageUnitFactory(name="ln2-b"), StorageUnitFactory(name="LN2-C")
+    racks = [RackFactory(unit=upper, position=2), RackFactory(unit=lower, position=1), RackFactory(unit=upper,
+                                                                                                   position=1)]
+    boxes = [BoxFactory(rack=racks[0], position=1), BoxFactory(rack=racks[1], position=3),
+             BoxFactory(rack=racks[2], position=2), BoxFactory(rack=racks[2], position=1)]
+    places = [(boxes[0], 1, 1), (boxes[2], 2, 2), (boxes[2], 1, 3), (boxes[1], 1, 1), (boxes[3], 3, 1),
+              (boxes[2], 1, 1), (boxes[0], 4, 4)]
+    for vial, (box, row, col) in zip(Vial.objects.filter(lot=lot).order_by("number"), places, strict=True):
+        Vial.objects.filter(pk=vial.pk).update(box=box, row=row, col=col)
+    expected = list(Box.objects.filter(pk__in=[b.pk for b in boxes])
+                    .order_by("rack__unit__name", "rack__position", "position", "id").values_list("pk", flat=True))
+    found = lot_storage(lot)
+    assert [entry["box"].pk for entry in found["boxes"]] == expected and found["stored"] == 7
+    by_box = {entry["box"].pk: entry["positions"] for entry in found["boxes"]}
+    assert by_box[boxes[2].pk] == "A1 A3 B2" and by_box[boxes[0].pk] == "A1 D4"
