@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, Subquery
 
@@ -356,22 +357,28 @@ def lot_page_queryset():
 
 def status_timeline(lot: Lot) -> list[dict]:
     """The lot's status changes from its history (creation first), with who, when and why. One query."""
-    records = lot.history.select_related("history_user").order_by("history_date", "history_id")
+    # Plain rows of the few columns shown (a historical record carries every column of the lot).
+    records = lot.history.order_by("history_date", "history_id").values_list(
+        "history_date", "status", "consent_withdrawn_flagged_at", "history_change_reason",
+        "history_user__username", "history_user__first_name", "history_user__last_name")
     events, previous, flagged = [], None, None
-    for record in records:
-        user = record.history_user
-        who = (user.get_full_name() or user.get_username()) if user else ""
-        if record.status != previous:
+    user_model = get_user_model()
+    for at, status, withdrawn_flag, reason, username, first_name, last_name in records:
+        who = ""
+        if username is not None:
+            user = user_model(username=username, first_name=first_name, last_name=last_name)
+            who = user.get_full_name() or user.get_username()
+        if status != previous:
             events.append({
-                "at": record.history_date, "status": record.status,
-                "label": LotStatus(record.status).label if record.status in LotStatus.values else record.status,
-                "user": who, "reason": record.history_change_reason or "", "created": previous is None,
+                "at": at, "status": status,
+                "label": LotStatus(status).label if status in LotStatus.values else status,
+                "user": who, "reason": reason or "", "created": previous is None,
             })
-            previous = record.status
-        if record.consent_withdrawn_flagged_at and not flagged:
-            flagged = record.consent_withdrawn_flagged_at
-            events.append({"at": record.history_date, "status": "withdrawn", "label": None, "user": who,
-                           "reason": record.history_change_reason or "", "consent": True})
+            previous = status
+        if withdrawn_flag and not flagged:
+            flagged = withdrawn_flag
+            events.append({"at": at, "status": "withdrawn", "label": None, "user": who,
+                           "reason": reason or "", "consent": True})
     return events
 
 

@@ -547,8 +547,14 @@ def release_readiness(lot: Lot) -> Readiness:
     return readiness_for([lot])[lot.pk]
 
 
-def latest_decision(lot: Lot, decision: str | None = None) -> LotDecision | None:
-    qs = LotDecision.objects.filter(lot=lot).select_related("decided_by", "cited_result", "specification")
+DECISION_RELATED = ("decided_by", "cited_result", "specification")
+
+
+def latest_decision(lot: Lot, decision: str | None = None,
+                    related: tuple[str, ...] = DECISION_RELATED) -> LotDecision | None:
+    """The newest decision on ``lot`` (of one kind if given), with ``related`` loaded (the lot page's QC section shows
+    the decision and its signatures only: ``()``)."""
+    qs = LotDecision.objects.filter(lot=lot).select_related(*related)
     if decision:
         qs = qs.filter(decision=decision)
     return qs.order_by("-decided_at", "-id").first()

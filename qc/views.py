@@ -480,7 +480,7 @@ def lot_panel_context(request, lot) -> dict | None:
     if "cell_line" not in lot._state.fields_cache:  # the lot page hands over its lot with the line loaded
         lot = Lot.objects.select_related("cell_line").get(pk=lot.pk)
     readiness = readiness_for([lot], BRIEF_RELATED)[lot.pk]  # the panel shows each result's test and figures
-    decision = latest_decision(lot)
+    decision = latest_decision(lot, related=())  # shown with its signatures (their own read), not who or what
     return {
         "lot": lot, "readiness": readiness, "decision": decision,
         "blockers": readiness.blockers() if lot.status == LotStatus.QUARANTINE else [],
