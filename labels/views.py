@@ -91,7 +91,8 @@ def _box_target(request):
         value = params.get(key, "")
         if value.isdigit():
             related = {"box": ("rack__unit",), "rack": ("unit",), "unit": ()}[key]
-            target = get_object_or_404(model.objects.select_related(*related), pk=int(value))
+            rows = model.objects.select_related(*related) if related else model.objects.all()  # () would join all
+            target = get_object_or_404(rows, pk=int(value))
             return key, target
     return None, None
 

@@ -284,7 +284,9 @@ def vial_by_barcode(code: str, *, related: tuple[str, ...] = ("lot",)) -> Vial |
     code = scannable(code)
     if not code:
         return None
-    return first_match(Vial.objects.select_related(*related).filter(barcode=code))
+    vials = Vial.objects.filter(barcode=code)
+    # select_related() with no names would follow every foreign key (lot, line, donor, box, rack, unit...)
+    return first_match(vials.select_related(*related) if related else vials)
 
 
 def lot_by_code(code: str) -> Lot | None:

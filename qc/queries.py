@@ -554,7 +554,9 @@ def latest_decision(lot: Lot, decision: str | None = None,
                     related: tuple[str, ...] = DECISION_RELATED) -> LotDecision | None:
     """The newest decision on ``lot`` (of one kind if given), with ``related`` loaded (the lot page's QC section shows
     the decision and its signatures only: ``()``)."""
-    qs = LotDecision.objects.filter(lot=lot).select_related(*related)
+    qs = LotDecision.objects.filter(lot=lot)
+    if related:  # select_related() with no names would follow every foreign key
+        qs = qs.select_related(*related)
     if decision:
         qs = qs.filter(decision=decision)
     return qs.order_by("-decided_at", "-id").first()

@@ -369,3 +369,18 @@ def test_lot_and_vial_serializers_build_their_fields_once_and_give_each_instance
         assert first["id"].parent is not second["id"].parent
     # each class keeps its own fields: the detail's extra fields never leak into the list's
     assert "qc_summary" in LotDetailSerializer().fields and "qc_summary" not in LotSerializer().fields
+
+
+def test_a_scan_that_asks_for_no_relation_joins_none(lot, django_assert_num_queries):
+    """``related=()`` means the vial alone: ``select_related()`` with no names would join every foreign key."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from lots.queries import vial_by_barcode
+    from qc.queries import latest_decision
+
+    vial = lot.vials.first()
+    with CaptureQueriesContext(connection) as ctx:
+        assert vial_by_barcode(vial.barcode, related=()).pk == vial.pk
+        latest_decision(lot, related=())
+    assert all(" JOIN " not in q["sql"] for q in ctx.captured_queries), ctx.captured_queries
