@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.utils import extend_schema_field
@@ -37,21 +38,31 @@ _PLAIN_FIELDS = {serializers.CharField: str, serializers.IntegerField: int, seri
                  serializers.BooleanField: bool}
 
 
+class _Formatted:
+    """No value is of this type: a field marked with it always formats its value (a date, a decimal, a list)."""
+
+
 def _plain_projection(serializer: serializers.Serializer):
-    """``row -> representation`` for rows of JSON primitives shaped as ``serializer`` declares them (dicts, or
-    objects with those attributes): the declared fields read by name, nested serializers likewise. Any other kind
-    of field is refused when the class is used, so a date or a decimal never bypasses its field's format."""
+    """``row -> representation`` for rows of plain values shaped as ``serializer`` declares them (dicts, or objects
+    with those attributes): the declared fields read by name, nested serializers (one or many) likewise. A value
+    already its field's representation (a ``str`` for a CharField...) is taken as it is; any other value, and every
+    value of a field with a format of its own (a date, a decimal, a list), is formatted by its field, so the output
+    is DRF's. A field read from another source (a method field, a dotted source) is refused when the class is
+    used."""
     steps = []
     for name, field in serializer.fields.items():
+        if isinstance(field, serializers.ListSerializer):
+            child = _plain_projection(field.child)
+            steps.append((name, lambda rows, child=child: [child(row) for row in rows], None))
+            continue
         if isinstance(field, serializers.Serializer):
             steps.append((name, _plain_projection(field), None))
             continue
-        kind = next((t for f, t in _PLAIN_FIELDS.items() if type(field) is f), None)
-        if kind is None or field.source != name:
+        if field.source != name:
             raise ImproperlyConfigured(
-                f"{type(serializer).__name__}.{name}: a plain row serializer holds only char, integer, boolean "
-                f"and nested fields read by their own name")
-        steps.append((name, None, kind))
+                f"{type(serializer).__name__}.{name}: a plain row serializer holds only fields read by their own "
+                f"name")
+        steps.append((name, None, next((t for f, t in _PLAIN_FIELDS.items() if type(field) is f), _Formatted)))
 
     def project(row):
         if row is None:
@@ -69,6 +80,18 @@ def _plain_projection(serializer: serializers.Serializer):
         return out
 
     return project
+
+
+_PROJECTIONS: dict[type, Any] = {}
+
+
+def plain_representation(serializer_class: type[serializers.Serializer], row) -> dict | None:
+    """``serializer_class(row).data`` for one row of plain values (a dict a query built, as the lot API's QC
+    summary), with the class's projection built once per process instead of its fields on every call."""
+    project = _PROJECTIONS.get(serializer_class)
+    if project is None:
+        project = _PROJECTIONS[serializer_class] = _plain_projection(serializer_class())  # a race builds it twice
+    return project(row)
 
 
 class PlainRowsListSerializer(serializers.ListSerializer):

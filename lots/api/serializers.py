@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bank.api import fields as bank_fields
-from bank.api.serializers import BuiltOnceMixin
+from bank.api.serializers import BuiltOnceMixin, plain_representation
 from bank.parsing import BIGINT_MAX
 from bank.registry import ask
 from donors.models import Collection
@@ -233,7 +233,7 @@ class LotDetailSerializer(LotSerializer):
         # The QC app owns the verdict (bank.registry hook): the lots app never re-derives it.
         summary = ask("lot_qc_summary", lot) or {"specification": None, "specification_id": None, "tests": [],
                                                  "missing": [], "failed": [], "complete": False}
-        return QCSummarySerializer(summary).data
+        return plain_representation(QCSummarySerializer, summary)  # DRF's output, its fields built once
 
     @extend_schema_field(LabelLinksSerializer)
     def get_labels(self, lot) -> dict:

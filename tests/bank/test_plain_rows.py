@@ -76,14 +76,66 @@ def test_the_forward_trace_vials_are_plain_rows():
                                              "row": 1, "col": 2}}]
 
 
-@pytest.mark.parametrize("field", [serializers.DateField(), serializers.DecimalField(max_digits=5, decimal_places=2),
-                                   serializers.CharField(source="other")])
-def test_a_field_with_its_own_format_or_source_is_refused(field):
+def test_a_field_read_from_another_source_is_refused():
     class Bad(serializers.Serializer):
-        value = field
+        value = serializers.CharField(source="other")
 
         class Meta:
             list_serializer_class = PlainRowsListSerializer
 
     with pytest.raises(ImproperlyConfigured, match="Bad.value"):
         Bad([{"value": 1, "other": 2}], many=True).data  # noqa: B018 - the property does the work
+
+
+class Result(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    tested_on = serializers.DateField()
+    amount = serializers.DecimalField(max_digits=6, decimal_places=2, allow_null=True)
+
+
+class Summary(serializers.Serializer):
+    name = serializers.CharField(allow_null=True)
+    tests = Result(many=True)
+    latest = Result(allow_null=True)
+    missing = serializers.ListField(child=serializers.CharField())
+    at = serializers.DateTimeField(allow_null=True)
+
+
+def test_fields_with_a_format_of_their_own_are_formatted_by_it():
+    """Dates, decimals, date-times and lists go through their fields; lists of nested rows are projected each."""
+    import datetime
+    from decimal import Decimal
+
+    from bank.api.serializers import plain_representation
+
+    day = datetime.date(2026, 12, 7)
+    row = {"name": "viability", "missing": ["karyotype", 3],
+           "tests": [{"value": 91.5, "tested_on": day, "amount": Decimal("1.5")},
+                     {"value": None, "tested_on": day, "amount": None}],
+           "latest": {"value": 2, "tested_on": day, "amount": Decimal("12.345")},
+           "at": datetime.datetime(2026, 12, 7, 8, 30, tzinfo=datetime.UTC)}
+    plain = plain_representation(Summary, row)
+    assert plain == Summary(row).data
+    assert plain["tests"][0]["tested_on"] == "2026-12-07" and plain["latest"]["amount"] == "12.34"
+    assert plain["missing"] == ["karyotype", "3"] and type(plain["latest"]["value"]) is float
+    assert plain_representation(Summary, {**row, "latest": None, "name": None, "at": None}) == \
+        Summary({**row, "latest": None, "name": None, "at": None}).data
+
+
+def test_the_lot_apis_qc_summary_is_what_its_serializer_gives(users):
+    """The lot detail's QC summary (plain values from qc.queries.qc_summary) comes out as QCSummarySerializer
+    would have shaped it, results, dates and lists included."""
+    from django.utils import timezone
+
+    from bank.api.serializers import plain_representation
+    from lots.api.serializers import QCSummarySerializer
+    from qc import services
+    from qc.queries import qc_summary
+    from tests.qc.factories import qc_lot
+
+    lot = qc_lot()
+    services.record_qc_result(lot, actor=users["technician"], test="viability", value="75.5",
+                              tested_on=timezone.localdate())
+    summary = qc_summary(lot)
+    assert any(t["result"] for t in summary["tests"]) and any(t["result"] is None for t in summary["tests"])
+    assert plain_representation(QCSummarySerializer, summary) == QCSummarySerializer(summary).data
