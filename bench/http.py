@@ -379,7 +379,9 @@ def endpoints_for(t: Targets, pages: list[tuple[str, str, str]]) -> list[Endpoin
         e.append(Endpoint("HLA match (5 loci)", "hla match", f"{api}/hla/match/", "qa", method="POST",
                           body=t.hla_typing5))
         # A patient typed at one field (allele groups) is looked up on the group columns' indexes.
-        groups = {locus: [allele.split(":")[0] for allele in pair] for locus, pair in t.hla_typing5.items()}
+        from donors.hla_index import group_of
+
+        groups = {locus: [group_of(allele) for allele in pair] for locus, pair in t.hla_typing5.items()}
         e.append(Endpoint("HLA match (1-field, 5 loci)", "hla match", f"{api}/hla/match/", "qa", method="POST",
                           body=groups))
     for label, url, role in pages:

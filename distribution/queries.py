@@ -32,6 +32,7 @@ from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
 from bank import tally
+from bank.exports import person
 from bank.identifiers import first_match, scannable
 from bank.roles import STAFF_ROLES, has_role
 from distribution.choices import InstitutionType, IntendedUse, RequestStatus
@@ -565,12 +566,8 @@ def _position(box, row, col) -> dict | None:
 
 def _recipient(request: DistributionRequest) -> dict:
     user = request.researcher
-    return {"username": user.get_username(), "name": _person_name(user), "email": user.email,
+    return {"username": user.get_username(), "name": person(user), "email": user.email,
             "institution": request.institution}
-
-
-def _person_name(user) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 # An allocation not released belongs to a shipment once its request shipped; before, an approved request reserves it.
@@ -846,7 +843,7 @@ def lot_panel_shipments(lot: Lot) -> tuple[list[dict], int]:
                                     last_name=row["request__researcher__last_name"])
             shipments.append({
                 "request": row["request__number"], "request_id": row["request_id"], "vials": row["vials"],
-                "recipient": {"name": _person_name(researcher), "institution": row["request__institution"]},
+                "recipient": {"name": person(researcher), "institution": row["request__institution"]},
                 "shipped_on": row["request__shipment__shipped_on"],
                 "received_at": row["request__shipment__received_at"]})
         elif row["request__status"] == RESERVING:

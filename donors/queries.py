@@ -105,14 +105,20 @@ def current_results(donor_ids) -> dict[int, list[CurrentResult]]:
     return found
 
 
+def newest_collection(collections):
+    """The collection a donor is judged on when none is named: their newest (by collection time, then id), or
+    None. ``Collection`` instances or ``CollectionKey`` rows."""
+    return max(collections, key=lambda c: (c.collected_at, c.pk), default=None)
+
+
 def newest_collections(donor_ids) -> dict[int, CollectionKey]:
-    """Each donor's newest collection (by collection time, then id), one query."""
-    found: dict[int, CollectionKey] = {}
-    rows = (Collection.objects.filter(donor_id__in=list(donor_ids)).order_by("donor_id", "-collected_at", "-id")
+    """Each donor's newest collection (``newest_collection``) as a plain row, one query."""
+    by_donor: dict[int, list[CollectionKey]] = {}
+    rows = (Collection.objects.filter(donor_id__in=list(donor_ids)).order_by()
             .values_list("donor_id", "pk", "tissue", "collected_at"))
     for donor_id, pk, tissue, collected_at in rows:
-        found.setdefault(donor_id, CollectionKey(pk, tissue, collected_at))
-    return found
+        by_donor.setdefault(donor_id, []).append(CollectionKey(pk, tissue, collected_at))
+    return {donor_id: newest_collection(keys) for donor_id, keys in by_donor.items()}
 
 
 def eligibility_of(donors, panel: PanelConfig | None = None) -> dict[int, EligibilityResult]:
@@ -143,8 +149,7 @@ def eligibility_for(donor: Donor, collection: Collection | None = None, *,
     """
     panel = panel or PanelConfig.load()
     if collection is None:
-        collections = list(donor.collections.all())
-        collection = max(collections, key=lambda c: (c.collected_at, c.pk)) if collections else None
+        collection = newest_collection(donor.collections.all())
     current = [CurrentResult(r.marker, r.result, s.sample_drawn_on, s.maternal_sample, r.recorded_at, r.pk)
                for s in donor.screenings.all() for r in s.results.all() if not _has_correction(r)]
     return judge_eligibility(current, collection, panel)

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, Subquery
 
 from bank import coding, tally
+from bank.exports import person
 from bank.identifiers import first_match, scannable, upper_equals
 from bank.memo import memoized
 from lots.choices import TEST_SAMPLE_KINDS, LotStatus, Tier, VialKind, VialStatus
@@ -366,10 +367,8 @@ def status_timeline(lot: Lot) -> list[dict]:
     events, previous, flagged = [], None, None
     user_model = get_user_model()
     for at, status, withdrawn_flag, reason, username, first_name, last_name in records:
-        who = ""
-        if username is not None:
-            user = user_model(username=username, first_name=first_name, last_name=last_name)
-            who = user.get_full_name() or user.get_username()
+        who = person(user_model(username=username, first_name=first_name, last_name=last_name)
+                     if username is not None else None)
         if status != previous:
             events.append({
                 "at": at, "status": status,

@@ -13,6 +13,7 @@ from bank.api import fields as bank_fields
 from bank.api.serializers import BuiltOnceMixin, plain_representation
 from bank.parsing import BIGINT_MAX
 from bank.registry import ask
+from bank.web import id_url
 from donors.models import Collection
 from lots import queries
 from lots.choices import CellType, FreezingProgram, Grade, ReprogrammingMethod, Tier
@@ -112,12 +113,11 @@ class VialSerializer(BuiltOnceMixin, serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_label_svg(self, vial) -> str:
-        # Resolved once per serializer (a page lists 50 vials), then filled in: the same path ``reverse`` gives.
-        pattern = self.__dict__.get("_label_pattern")
-        if pattern is None:
-            head, _sep, tail = reverse("api-vial-label", args=[0]).rpartition("/0/")
-            pattern = self._label_pattern = head.replace("{", "{{").replace("}", "}}") + "/{}/" + tail
-        return pattern.format(int(vial.pk))
+        # Resolved once per serializer (a page lists 50 vials), then filled in (bank.web.id_url).
+        label_url = self.__dict__.get("_label_url")
+        if label_url is None:
+            label_url = self._label_url = id_url("api-vial-label")
+        return label_url(vial.pk)
 
 
 class NewVialSerializer(serializers.ModelSerializer):

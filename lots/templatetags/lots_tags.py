@@ -3,10 +3,10 @@
 from html import escape
 
 from django import template
-from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from bank.web import id_url
 from lots.choices import VialKind, VialStatus
 
 register = template.Library()
@@ -21,8 +21,7 @@ def vial_rows(vials, highlight: str = "", show_kind: bool = False):
     their cells (then ``format_html`` per cell) was the larger part of the page's own rendering time. Every value
     is escaped as the template's autoescape would (``html.escape``, what ``django.utils.html.escape`` calls); the
     labels of the statuses and kinds are read once per page, in the reader's language."""
-    label_url = reverse("lots:vial_label_svg", args=[0])
-    head, _sep, tail = label_url.rpartition("/0/")
+    label_url = id_url("lots:vial_label_svg")
     not_stored = f'<td colspan="4" class="muted">{escape(_("not stored"))}</td>'
     statuses = {value: escape(str(label)) for value, label in VialStatus.choices}
     kinds = {value: escape(str(label)) for value, label in VialKind.choices}
@@ -39,6 +38,6 @@ def vial_rows(vials, highlight: str = "", show_kind: bool = False):
             place = not_stored
         rows.append(f'<tr id="vial-{barcode}"{current}><td>{int(vial.number)}</td><td class="mono">{barcode}</td>'
                     f'{kind}<td><span class="badge {status}">{statuses.get(vial.status) or status}</span></td>'
-                    f'{place}<td><a href="{escape(head)}/{int(vial.pk)}/{escape(tail)}" target="_blank">SVG</a></td>'
+                    f'{place}<td><a href="{escape(label_url(vial.pk))}" target="_blank">SVG</a></td>'
                     "</tr>")
     return mark_safe("\n".join(rows))  # noqa: S308 - every value above is escaped
